@@ -1,0 +1,190 @@
+"""Scenarios: YAML files validated into typed configuration before anything runs.
+
+A scenario names the network (sites and their telescopes), when it runs, the weather
+model and the seed. Sites are built-in names (:data:`twin.world.sites.SITES`) or a full
+inline definition, so a planner can try a site that does not exist yet. Every error —
+an unknown site, a latitude out of range, a typo in a field name — is reported as a
+:class:`~twin.errors.ConfigError` naming the file, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from astropy.time import Time
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from twin.errors import ConfigError, from_pydantic
+from twin.weather.dome import DomeRules
+from twin.world.sites import SITES, Site
+from twin.world.telescope import TELESCOPE_PRESETS, Telescope
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class TelescopeSpec(BaseModel):
+    """A telescope at a site: a preset, optionally with fields overridden."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1)
+    preset: str = "1m"
+    overrides: dict = Field(default_factory=dict)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in TELESCOPE_PRESETS:
+            raise ValueError(
+                f"unknown preset {value!r}; allowed: {', '.join(sorted(TELESCOPE_PRESETS))}"
+            )
+        return value
+
+    def build(self) -> Telescope:
+        base = TELESCOPE_PRESETS[self.preset].model_dump()
+        base.update(self.overrides, name=self.name)
+        return Telescope.model_validate(base)
+
+
+class SiteSpec(BaseModel):
+    """A site of the network: a built-in name or an inline definition, with telescopes."""
+
+    model_config = _STRICT
+
+    site: str | None = None
+    custom: Site | None = None
+    telescopes: list[TelescopeSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SiteSpec:
+        if (self.site is None) == (self.custom is None):
+            raise ValueError(
+                "give exactly one of 'site' (a built-in name) or 'custom' (a definition)"
+            )
+        if self.site is not None and self.site not in SITES:
+            raise ValueError(f"unknown site {self.site!r}; allowed: {', '.join(sorted(SITES))}")
+        return self
+
+    @property
+    def resolved(self) -> Site:
+        return self.custom if self.custom is not None else SITES[self.site]
+
+
+class TargetSpec(BaseModel):
+    """A named sky position, used for visibility plots and teaching."""
+
+    model_config = _STRICT
+
+    name: str
+    ra_deg: float = Field(ge=0.0, lt=360.0)
+    dec_deg: float = Field(ge=-90.0, le=90.0)
+
+
+class WeatherSpec(BaseModel):
+    model_config = _STRICT
+
+    model: Literal["stochastic", "ideal", "replay"] = "stochastic"
+    log: str | None = Field(default=None, description="CSV weather log, for model: replay.")
+    correlation_length_km: float = Field(default=500.0, gt=0.0)
+    dome: DomeRules = Field(default_factory=DomeRules)
+
+    @model_validator(mode="after")
+    def _replay_needs_log(self) -> WeatherSpec:
+        if self.model == "replay" and not self.log:
+            raise ValueError("model 'replay' needs 'log': the path of a recorded weather CSV")
+        return self
+
+
+class Scenario(BaseModel):
+    """A validated scenario. ``start`` is the local date of the first night's evening."""
+
+    model_config = _STRICT
+
+    name: str
+    description: str = ""
+    start: str = Field(default="tonight", description="YYYY-MM-DD, or 'tonight' (today, UTC).")
+    nights: int = Field(default=1, ge=1, le=3660)
+    seed: int = Field(default=0, ge=0)
+    sites: list[SiteSpec] = Field(min_length=1)
+    weather: WeatherSpec = Field(default_factory=WeatherSpec)
+    targets: list[TargetSpec] = Field(default_factory=list)
+
+    @field_validator("start")
+    @classmethod
+    def _date(cls, value: str) -> str:
+        if value == "tonight":
+            return dt.datetime.now(dt.UTC).date().isoformat()
+        try:
+            return dt.date.fromisoformat(value).isoformat()
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date; allowed: YYYY-MM-DD or 'tonight'") from None
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Scenario:
+        names = [t.name for s in self.sites for t in s.telescopes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"telescope names must be unique; repeated: {dupes}")
+        return self
+
+    @property
+    def start_mjd(self) -> float:
+        return float(Time(self.start).mjd)
+
+    @property
+    def network(self) -> list[Site]:
+        return [s.resolved for s in self.sites]
+
+    def telescopes(self) -> list[tuple[Site, Telescope]]:
+        return [(s.resolved, t.build()) for s in self.sites for t in s.telescopes]
+
+
+def load_scenario(path: str | Path, **overrides) -> Scenario:
+    """Read and validate a scenario file; ``overrides`` replace top-level fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), "(file)", "no such scenario file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(str(path), "(yaml)", f"not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "(top level)", "a scenario is a mapping of fields")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        scenario = Scenario.model_validate(data)
+        for spec in scenario.sites:
+            for i, tel in enumerate(spec.telescopes):
+                _build_telescope(tel, str(path), f"sites.{spec.site or 'custom'}.telescopes.{i}")
+    except ValidationError as err:
+        raise from_pydantic(str(path), err) from None
+    if scenario.weather.log:
+        log = Path(scenario.weather.log)
+        if not log.is_absolute():
+            log = (path.parent / log).resolve()
+        if not log.is_file():
+            raise ConfigError(str(path), "weather.log", f"no such file: {log}")
+        scenario = scenario.model_copy(
+            update={"weather": scenario.weather.model_copy(update={"log": str(log)})}
+        )
+    return scenario
+
+
+def _build_telescope(spec: TelescopeSpec, source: str, where: str) -> None:
+    try:
+        spec.build()
+    except ValidationError as err:
+        inner = from_pydantic(source, err)
+        raise ConfigError(source, f"{where}.overrides.{inner.field}", inner.problem) from None
+
+
+def dump_scenario(scenario: Scenario, path: str | Path) -> Path:
+    """Write the resolved scenario (dates fixed, defaults filled) so the run can be repeated."""
+    path = Path(path)
+    path.write_text(
+        yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    )
+    return path

@@ -1,0 +1,1 @@
+"""The twin's static world: observatory sites and telescopes."""
