@@ -112,9 +112,13 @@ class Scenario(BaseModel):
     weather: WeatherSpec = Field(default_factory=WeatherSpec)
     targets: list[TargetSpec] = Field(default_factory=list)
 
-    @field_validator("start")
+    @field_validator("start", mode="before")
     @classmethod
-    def _date(cls, value: str) -> str:
+    def _date(cls, value: object) -> str:
+        if isinstance(value, dt.date):  # YAML reads an unquoted date as a date
+            return value.isoformat()
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not a date; allowed: YYYY-MM-DD or 'tonight'")
         if value == "tonight":
             return dt.datetime.now(dt.UTC).date().isoformat()
         try:

@@ -39,8 +39,9 @@ twilight flux ``F_12 10^(a (h_sun + 12°)) 10^(b (X - 1))``, with ``F_12`` the z
 twilight at a sun altitude of -12° and ``a`` ≈ 0.39-0.42 dex per degree (about one
 magnitude per degree). ``F_12`` (:data:`TWILIGHT_ZENITH_MAG_AT_MINUS12`) is rubin_sim's
 ratio to its own zenith dark sky (u 16, Canon B 7.6 / G 2.4 / R 1.75, z 2.29, y 2.0;
-g uses the geometric mean of B and G, i the mean of R and z), times that dark sky
-(u 22.8, g 22.3, r 21.2, i 20.3, z 19.3, y 18.0). The value at -18° is subtracted so
+g takes 4.25, the geometric mean of B and G, and i 2.0, between R and z), times that
+dark sky (u 22.8, g 22.3, r 21.2, i 20.3, z 19.3, y 18.0); the slopes ``a`` are mapped
+the same way. The value at -18° is subtracted so
 that twilight is exactly zero at the end of astronomical twilight and continuous
 there; the away-from-Sun airmass term ``b = 0.3`` is kept and the azimuth term left
 out (no Sun azimuth here). The fit covers sun altitudes below about -11°; above it

@@ -162,7 +162,9 @@ class StochasticWeather:
         climates = [site.climate for site in sites]
         chol_t = unit_cholesky(correlation_matrix(sites, self.correlation_length_km)).T
 
-        def noise(component: int, efold_min: Sequence[float], correlated: bool = False):
+        def noise(
+            component: int, efold_min: Sequence[float], correlated: bool = False
+        ) -> np.ndarray:
             z = site_normals(root, component, names, n)
             return ar1(z @ chol_t if correlated else z, ar1_phi(self.step_min, efold_min))
 

@@ -74,9 +74,7 @@ def test_worked_example_by_hand():
     assert ZP == pytest.approx(24.354219, abs=1e-6)
     src = dict(EXAMPLE)
     del src["seeing_fwhm_arcsec"], src["sky_mag_arcsec2"]
-    assert source_electrons(ONE_M, "r", source_mag=20.0, **src) == pytest.approx(
-        SOURCE_E, rel=1e-6
-    )
+    assert source_electrons(ONE_M, "r", source_mag=20.0, **src) == pytest.approx(SOURCE_E, rel=1e-6)
     sky = sky_electrons_per_pixel(ONE_M, "r", sky_mag_arcsec2=21.0, exptime_s=60.0)
     assert sky == pytest.approx(SKY_E_PER_PIX, rel=1e-6)
     assert n_eff_pixels(1.2, 0.389) == pytest.approx(N_EFF, rel=1e-6)
@@ -163,7 +161,9 @@ def test_cloud_dims_source_and_sky_alike():
 
 def test_4m_r_band_30s_dark_depth_is_in_published_ballpark():
     # 4-m class (Blanco/DECam-like) r, 30 s, dark sky 21.2, 0.8", zenith: m5 ~ 23.5-24.5.
-    depth = m5(FOUR_M, "r", exptime_s=30.0, airmass=1.0, seeing_fwhm_arcsec=0.8, sky_mag_arcsec2=21.2)
+    depth = m5(
+        FOUR_M, "r", exptime_s=30.0, airmass=1.0, seeing_fwhm_arcsec=0.8, sky_mag_arcsec2=21.2
+    )
     assert 23.5 < depth < 24.5
 
 
@@ -181,7 +181,9 @@ def test_rubin_like_system_reproduces_smtn002_r_band_m5():
         name="rubin-like", aperture_m=6.423, obscuration=0.0, pixel_scale_arcsec=0.2,
         detector=detector, filters=[r],
     )  # fmt: skip
-    depth = m5(rubin, "r", exptime_s=30.0, airmass=1.0, seeing_fwhm_arcsec=0.83, sky_mag_arcsec2=21.2)
+    depth = m5(
+        rubin, "r", exptime_s=30.0, airmass=1.0, seeing_fwhm_arcsec=0.83, sky_mag_arcsec2=21.2
+    )
     assert depth == pytest.approx(24.52, abs=0.03)
 
 
@@ -203,10 +205,8 @@ def test_delivered_seeing_scales_with_airmass_wavelength_and_adds_instrument():
     assert delivered_seeing_arcsec(0.8, 2.0, 500.0) == pytest.approx(0.8 * 2.0**0.6)
     assert delivered_seeing_arcsec(0.8, 1.0, 1000.0) == pytest.approx(0.8 * 2.0**-0.2)
     assert delivered_seeing_arcsec(0.6, 1.0, 500.0, 0.8) == pytest.approx(1.0)
-    assert delivered_seeing_arcsec(np.array([0.5, 1.0]), np.array([[1.0], [1.5]]), 622.0).shape == (
-        2,
-        2,
-    )
+    grid = delivered_seeing_arcsec(np.array([0.5, 1.0]), np.array([[1.0], [1.5]]), 622.0)
+    assert grid.shape == (2, 2)
 
 
 def test_saturation_magnitude_fills_the_full_well():
@@ -232,4 +232,6 @@ def test_peak_fraction_limits():
     assert peak_pixel_fraction(1e-3, 1.0) == pytest.approx(1.0)
     fwhm = 5.0
     sigma = fwhm / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-    assert peak_pixel_fraction(fwhm, 0.2) == pytest.approx(0.2**2 / (2 * math.pi * sigma**2), rel=1e-3)
+    assert peak_pixel_fraction(fwhm, 0.2) == pytest.approx(
+        0.2**2 / (2 * math.pi * sigma**2), rel=1e-3
+    )

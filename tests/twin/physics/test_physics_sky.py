@@ -43,7 +43,11 @@ def test_ks91_reproduces_published_reference_value():
 
 @pytest.mark.parametrize(
     ("alpha", "moon_alt", "target_alt", "rho", "k"),
-    [(0.0, 60.0, 60.0, 45.0, 0.172), (90.0, 30.0, 75.0, 100.0, 0.2), (150.0, 10.0, 40.0, 20.0, 0.12)],
+    [
+        (0.0, 60.0, 60.0, 45.0, 0.172),
+        (90.0, 30.0, 75.0, 100.0, 0.2),
+        (150.0, 10.0, 40.0, 20.0, 0.12),
+    ],
 )
 def test_ks91_matches_independent_reimplementation(alpha, moon_alt, target_alt, rho, k):
     expected = ks91_v_mag_by_hand(alpha, 90.0 - moon_alt, 90.0 - target_alt, rho, k)

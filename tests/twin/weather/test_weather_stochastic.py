@@ -2,8 +2,9 @@
 
 Statistical tolerances come from the sampling noise of the model itself: with a cloud
 memory of 1.5 days, a calendar month's clear fraction measured over N years scatters by
-about 0.19 / sqrt(N) (0.06 for 10 years, 0.019 for 100), so the climate checks use a
-100-year run at a 2-hour step (cheap: ~440 000 steps).
+about 0.13 / sqrt(N) (0.04 for 10 years: too close to the 0.05 tolerance for 48 checks;
+0.013 for 100), so the climate checks use a 100-year run at a 2-hour step (cheap:
+~440 000 steps, under a second).
 """
 
 from __future__ import annotations
@@ -117,19 +118,20 @@ def _expected_latent_corr(persistence_days, timescale_h, lag_days, step_days=1 /
 
 def test_cloud_persists_from_night_to_night():
     site = SITES["la-palma"]
-    weather = StochasticWeather([site], START_MJD, 10 * 365.25, seed=7, step_min=30.0)
+    weather = StochasticWeather([site], START_MJD, 20 * 365.25, seed=7, step_min=30.0)
     anomaly = _nightly_means(weather, site.name, site.lon_deg)
     climate = site.climate
     expected = _expected_latent_corr(climate.cloud_persistence_days, climate.cloud_timescale_h, 1)
     lag1, lag2 = _lag_corr(anomaly, 1), _lag_corr(anomaly, 2)
-    # Clipping the latent variable into 0..1 cloud cover loses ~10 % of the correlation.
-    assert expected - 0.1 < lag1 < expected + 0.03
+    # Clipping the latent variable into 0..1 cloud cover loses ~13 % of the correlation
+    # (over 10 seeds: 0.394 +- 0.013 for an expected latent 0.452).
+    assert 0.75 * expected < lag1 < expected + 0.03
     assert 0 < lag2 < lag1
 
     stormy = site.model_copy(
         update={"climate": climate.model_copy(update={"cloud_persistence_days": 5.0})}
     )
-    longer = StochasticWeather([stormy], START_MJD, 10 * 365.25, seed=7, step_min=30.0)
+    longer = StochasticWeather([stormy], START_MJD, 20 * 365.25, seed=7, step_min=30.0)
     assert _lag_corr(_nightly_means(longer, site.name, site.lon_deg), 1) > lag1 + 0.15
 
 

@@ -1,0 +1,1 @@
+"""Reports a person reads: tonight at each site, a year of weather."""
