@@ -174,7 +174,19 @@ def load_scenario(path: str | Path, **overrides) -> Scenario:
         scenario = scenario.model_copy(
             update={"weather": scenario.weather.model_copy(update={"log": str(log)})}
         )
+        _check_replay_log(scenario, log)
     return scenario
+
+
+def _check_replay_log(scenario: Scenario, log: Path) -> None:
+    """Read the weather log now, so a bad column fails before the run, not during it."""
+    from twin.weather.replay import ReplayWeather
+
+    known = {**SITES, **{s.name: s for s in scenario.network}}  # a log may hold other sites too
+    replay = ReplayWeather.from_csv(log, list(known.values()))
+    missing = [s.name for s in scenario.network if s.name not in replay.site_names]
+    if missing:
+        raise ConfigError(str(log), "site", f"no rows for the scenario's sites {missing}")
 
 
 def _build_telescope(spec: TelescopeSpec, source: str, where: str) -> None:

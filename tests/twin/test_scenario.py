@@ -84,3 +84,25 @@ def test_resolved_scenario_round_trips(tmp_path):
     again = load_scenario(dump_scenario(scenario, tmp_path / "resolved.yaml"))
     assert again == scenario
     assert again.start != "tonight"
+
+
+def test_replay_log_with_missing_column_fails_at_load(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mjd,site,cloud_cover,humidity_pct,wind_m_s,temperature_c\n61000.0,hanle,0.1,20,3,5\n"
+    )
+    base = BASE.format(site="hanle", preset="1m", overrides="")
+    with pytest.raises(ConfigError) as err:
+        load_scenario(_write(tmp_path, base + "weather: {model: replay, log: log.csv}\n"))
+    assert "log.csv" in str(err.value) and "seeing_fwhm_arcsec" in str(err.value)
+
+
+def test_replay_log_without_the_scenarios_site(tmp_path):
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mjd,site,cloud_cover,seeing_fwhm_arcsec,humidity_pct,wind_m_s,temperature_c\n"
+        "61000.0,la-palma,0.1,0.8,20,3,5\n61001.0,la-palma,0.2,0.9,25,4,6\n"
+    )
+    base = BASE.format(site="hanle", preset="1m", overrides="")
+    with pytest.raises(ConfigError, match=r"no rows for the scenario's sites \['hanle'\]"):
+        load_scenario(_write(tmp_path, base + "weather: {model: replay, log: log.csv}\n"))
