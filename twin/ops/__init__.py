@@ -1,0 +1,1 @@
+"""Operations of the network: slewing, exposing, scheduling the night."""

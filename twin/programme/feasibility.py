@@ -1,0 +1,133 @@
+"""Which candidate requests could be observed now: a vectorised constraint check.
+
+:class:`RequestTable` turns a list of :class:`~twin.programme.requests.Request` into numpy
+columns once; :func:`feasible` then checks all K candidates against a
+:class:`~twin.astro.visibility.Geometry` with no Python loop over requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from twin.astro.visibility import Geometry
+from twin.programme.requests import Request
+
+
+@dataclass(frozen=True)
+class RequestTable:
+    """Per-request constraint values as arrays of length K (row i = request i).
+
+    ``max_seeing_arcsec`` is +inf where the request sets no seeing limit. Windows are
+    padded (K, W) arrays of [start, end) MJD; padding is NaN (never inside) and a request
+    with no windows gets the single window (-inf, +inf).
+    """
+
+    request_ids: tuple[str, ...]
+    ra_deg: np.ndarray
+    dec_deg: np.ndarray
+    priority: np.ndarray
+    max_airmass: np.ndarray
+    min_moon_sep_deg: np.ndarray
+    max_moon_illum: np.ndarray
+    max_seeing_arcsec: np.ndarray
+    min_transparency: np.ndarray
+    max_sun_alt_deg: np.ndarray
+    window_start_mjd: np.ndarray
+    window_end_mjd: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.request_ids)
+
+    @classmethod
+    def from_requests(cls, requests: Sequence[Request]) -> RequestTable:
+        """Columns of ``requests``, in order."""
+        cons = [r.constraints for r in requests]
+        width = max([1, *(len(r.windows) for r in requests)])
+        starts = np.full((len(requests), width), np.nan)
+        ends = np.full((len(requests), width), np.nan)
+        for i, request in enumerate(requests):
+            if not request.windows:
+                starts[i, 0], ends[i, 0] = -np.inf, np.inf
+            for j, window in enumerate(request.windows):
+                starts[i, j], ends[i, j] = window.start_mjd, window.end_mjd
+
+        def column(values: list) -> np.ndarray:
+            return np.asarray(values, dtype=float).reshape(len(requests))
+
+        return cls(
+            request_ids=tuple(r.request_id for r in requests),
+            ra_deg=column([r.ra_deg for r in requests]),
+            dec_deg=column([r.dec_deg for r in requests]),
+            priority=column([r.priority for r in requests]),
+            max_airmass=column([c.max_airmass for c in cons]),
+            min_moon_sep_deg=column([c.min_moon_sep_deg for c in cons]),
+            max_moon_illum=column([c.max_moon_illum for c in cons]),
+            max_seeing_arcsec=column(
+                [np.inf if c.max_seeing_arcsec is None else c.max_seeing_arcsec for c in cons]
+            ),
+            min_transparency=column([c.min_transparency for c in cons]),
+            max_sun_alt_deg=column([c.max_sun_alt_deg for c in cons]),
+            window_start_mjd=starts,
+            window_end_mjd=ends,
+        )
+
+    def take(self, index: np.ndarray | Sequence[int]) -> RequestTable:
+        """The rows ``index`` (e.g. the candidates at one decision), in that order."""
+        index = np.asarray(index, dtype=int)
+        ids = tuple(self.request_ids[i] for i in index)
+        arrays = {
+            name: getattr(self, name)[index]
+            for name in self.__dataclass_fields__
+            if name != "request_ids"
+        }
+        return RequestTable(request_ids=ids, **arrays)
+
+
+def feasible(
+    requests_arrays: RequestTable,
+    geometry: Geometry,
+    mjd: np.ndarray | float,
+    seeing_arcsec: np.ndarray | float,
+    transparency: np.ndarray | float,
+) -> np.ndarray:
+    """Boolean mask: which of the K candidates meet all their constraints.
+
+    The geometry arrays have the candidates on their first axis, shape (K,) or (K, T, ...);
+    ``mjd``, ``seeing_arcsec`` (FWHM) and ``transparency`` (0..1) broadcast against them.
+    The moon separation and illumination limits are waived while the moon is below the
+    horizon (``moon_alt_deg < 0``). A window contains ``mjd`` if start <= mjd < end.
+    """
+    table = requests_arrays
+    alt = np.asarray(geometry.alt_deg)
+    shape = alt.shape
+    if not shape or shape[0] != len(table):
+        raise ValueError(
+            f"geometry has shape {shape} but the table has {len(table)} requests: "
+            "the geometry's first axis must be the candidates, in table order"
+        )
+    trailing = (1,) * (len(shape) - 1)
+
+    def per_request(values: np.ndarray) -> np.ndarray:
+        return values.reshape((len(table), *trailing))
+
+    moon_down = np.asarray(geometry.moon_alt_deg) < 0.0
+    moon_ok = moon_down | (
+        (np.asarray(geometry.moon_sep_deg) >= per_request(table.min_moon_sep_deg))
+        & (np.asarray(geometry.moon_illum) <= per_request(table.max_moon_illum))
+    )
+    ok = (
+        np.asarray(geometry.above_horizon, dtype=bool)
+        & (np.asarray(geometry.airmass) <= per_request(table.max_airmass))
+        & moon_ok
+        & (np.asarray(geometry.sun_alt_deg) <= per_request(table.max_sun_alt_deg))
+        & (np.asarray(seeing_arcsec) <= per_request(table.max_seeing_arcsec))
+        & (np.asarray(transparency) >= per_request(table.min_transparency))
+    )
+    when = np.broadcast_to(np.asarray(mjd, dtype=float), shape)[..., None]
+    starts = table.window_start_mjd.reshape((len(table), *trailing, -1))
+    ends = table.window_end_mjd.reshape((len(table), *trailing, -1))
+    inside = ((when >= starts) & (when < ends)).any(axis=-1)
+    return np.broadcast_to(ok & inside, shape).copy()

@@ -1,0 +1,84 @@
+"""Observation requests: what to observe, how, and under which conditions (pydantic).
+
+Modelled on the request languages of operating networks (e.g. the LCO observation
+portal: a request holds a target, one or more exposure configurations, observing
+constraints and time windows). Every field carries its unit; a bad value is rejected
+naming the field and what is allowed. Convert a ``ValidationError`` for the user with
+:func:`twin.errors.from_pydantic`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+
+class Constraints(BaseModel):
+    """When a request may be observed. Moon limits do not apply while the moon is down."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_airmass: float = Field(default=2.0, ge=1.0, description="Highest airmass allowed.")
+    min_moon_sep_deg: float = Field(default=30.0, ge=0.0, le=180.0)
+    max_moon_illum: float = Field(default=1.0, ge=0.0, le=1.0, description="Moon phase 0..1.")
+    max_seeing_arcsec: float | None = Field(
+        default=None, gt=0.0, description="Worst seeing FWHM allowed; None = any seeing."
+    )
+    min_transparency: float = Field(default=0.0, ge=0.0, le=1.0, description="Cloud transmission.")
+    # -12 deg: nautical twilight, the usual limit for broad-band imaging; -18 = astronomical.
+    max_sun_alt_deg: float = Field(default=-12.0, ge=-18.0, le=0.0)
+
+
+class ExposurePlan(BaseModel):
+    """``count`` exposures of ``exptime_s`` seconds each in one band."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    band: str = Field(min_length=1, description="Filter name, e.g. 'r'.")
+    exptime_s: float = Field(gt=0.0, description="Exposure time of one exposure, seconds.")
+    count: int = Field(default=1, ge=1, description="Number of exposures.")
+
+
+class Window(BaseModel):
+    """A time interval [start_mjd, end_mjd) (MJD, UTC) in which the request may run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start_mjd: float
+    end_mjd: float
+
+    @field_validator("end_mjd")
+    @classmethod
+    def _after_start(cls, end_mjd: float, info: ValidationInfo) -> float:
+        start_mjd = info.data.get("start_mjd")
+        if start_mjd is not None and not end_mjd > start_mjd:
+            raise ValueError(
+                f"end_mjd must be later than start_mjd (got start {start_mjd}, end {end_mjd})"
+            )
+        return end_mjd
+
+
+class Request(BaseModel):
+    """One target to observe with its exposures, constraints and windows.
+
+    ``windows`` empty means "any time"; ``cadence_days`` set means the request repeats
+    (monitoring) with that interval between visits.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str = Field(min_length=1)
+    program: str = Field(min_length=1)
+    target_id: str = Field(min_length=1)
+    ra_deg: float = Field(ge=0.0, lt=360.0, description="ICRS right ascension, degrees.")
+    dec_deg: float = Field(ge=-90.0, le=90.0, description="ICRS declination, degrees.")
+    priority: float = Field(default=1.0, gt=0.0, description="Larger is more important.")
+    # Tuples keep a frozen request immutable; lists are accepted as input.
+    plan: tuple[ExposurePlan, ...] = Field(min_length=1)
+    constraints: Constraints = Field(default_factory=Constraints)
+    windows: tuple[Window, ...] = ()
+    cadence_days: float | None = Field(default=None, gt=0.0, description="Revisit interval.")
+
+    @property
+    def total_exptime_s(self) -> float:
+        """Open-shutter time of one visit, seconds."""
+        return sum(item.exptime_s * item.count for item in self.plan)
