@@ -160,9 +160,9 @@ def load_scenario(path: str | Path, **overrides) -> Scenario:
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         scenario = Scenario.model_validate(data)
-        for spec in scenario.sites:
+        for k, spec in enumerate(scenario.sites):
             for i, tel in enumerate(spec.telescopes):
-                _build_telescope(tel, str(path), f"sites.{spec.site or 'custom'}.telescopes.{i}")
+                _build_telescope(tel, str(path), f"sites.{k}.telescopes.{i}")
     except ValidationError as err:
         raise from_pydantic(str(path), err) from None
     if scenario.weather.log:

@@ -40,7 +40,13 @@ def test_shipped_default_scenario_loads():
     [
         ("atlantis", "1m", "", "sites.0", "allowed: cerro-pachon"),
         ("hanle", "9m", "", "sites.0.telescopes.0.preset", "allowed: 1m, 2m, 4m"),
-        ("hanle", "1m", ", overrides: {aperture_m: -2}", "aperture_m", "greater than 0"),
+        (
+            "hanle",
+            "1m",
+            ", overrides: {aperture_m: -2}",
+            "sites.0.telescopes.0.overrides.aperture_m",
+            "greater than 0",
+        ),
     ],
 )
 def test_bad_values_name_file_field_and_allowed(tmp_path, site, preset, overrides, field, allowed):

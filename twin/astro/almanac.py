@@ -88,14 +88,17 @@ class Almanac:
         self.moon_illum_grid = self.ephemeris.moon_illumination(self.mjd)
 
     # -- interpolation -------------------------------------------------------------
-    def _interp(self, mjd: np.ndarray | float, grid: np.ndarray) -> np.ndarray:
+    def check_span(self, mjd: np.ndarray | float) -> np.ndarray:
         mjd = np.asarray(mjd, dtype=float)
         if np.any(mjd < self.mjd[0] - 1e-9) or np.any(mjd > self.mjd[-1] + 1e-9):
             raise ValueError(
                 f"time outside the almanac of {self.site.name}: MJD {self.mjd[0]:.4f}.."
                 f"{self.mjd[-1]:.4f}, asked {np.min(mjd):.4f}..{np.max(mjd):.4f}"
             )
-        return np.interp(mjd, self.mjd, grid)
+        return mjd
+
+    def _interp(self, mjd: np.ndarray | float, grid: np.ndarray) -> np.ndarray:
+        return np.interp(self.check_span(mjd), self.mjd, grid)
 
     def _unit_vectors(self, mjd: np.ndarray | float, vec: np.ndarray) -> np.ndarray:
         """Interpolated east-north-up unit vectors: on the arc after renormalising."""
@@ -119,8 +122,7 @@ class Almanac:
 
     def lst_hours(self, mjd: np.ndarray | float) -> np.ndarray:
         """Local apparent sidereal time, hours in [0, 24)."""
-        mjd = np.asarray(mjd, dtype=float)
-        self._interp(mjd, self.sun_alt_deg_grid)  # span check
+        mjd = self.check_span(mjd)
         return np.mod(self.ephemeris.gast_hours(mjd) + self.site.lon_deg / 15.0, 24.0)
 
     def is_night(self, mjd: np.ndarray | float, twilight: str = "nautical") -> np.ndarray:

@@ -33,10 +33,14 @@ class BodyEphemeris:
     def covers(self, start_mjd: float, end_mjd: float) -> bool:
         return self.mjd[0] <= start_mjd and end_mjd <= self.mjd[-1]
 
-    def _interp(self, mjd: np.ndarray, xyz: np.ndarray) -> np.ndarray:
+    def check_span(self, mjd: np.ndarray) -> np.ndarray:
         mjd = np.asarray(mjd, dtype=float)
         if mjd.size and (mjd.min() < self.mjd[0] or mjd.max() > self.mjd[-1]):
             raise ValueError(f"time outside the ephemeris span MJD {self.mjd[0]}..{self.mjd[-1]}")
+        return mjd
+
+    def _interp(self, mjd: np.ndarray, xyz: np.ndarray) -> np.ndarray:
+        mjd = self.check_span(mjd)
         return np.stack([np.interp(mjd, self.mjd, xyz[:, k]) for k in range(3)], axis=-1)
 
     def sun(self, mjd: np.ndarray) -> np.ndarray:
@@ -47,8 +51,7 @@ class BodyEphemeris:
 
     def gast_hours(self, mjd: np.ndarray) -> np.ndarray:
         """Greenwich apparent sidereal time, hours, unwrapped (add longitude, then mod 24)."""
-        self._interp(np.atleast_1d(mjd)[:1], self.sun_au)  # span check
-        return np.interp(np.asarray(mjd, dtype=float), self.mjd, self._gast_unwrapped_h)
+        return np.interp(self.check_span(mjd), self.mjd, self._gast_unwrapped_h)
 
     def moon_illumination(self, mjd: np.ndarray) -> np.ndarray:
         """Illuminated fraction, from the Sun-Moon elongation (as astroplan computes it)."""

@@ -68,10 +68,12 @@ class SiteVisibility:
     def observe(self, ra_deg: np.ndarray, dec_deg: np.ndarray, mjd: np.ndarray) -> Geometry:
         """Full geometry of targets at times (within the almanac's span)."""
         alt, az, ha_h = self.altaz(ra_deg, dec_deg, mjd)
-        mjd_b = np.broadcast_to(np.asarray(mjd, float), alt.shape)
+        # Sun and moon depend on time only: interpolate on the times as given (one value
+        # per decision for K candidates), then broadcast against the targets.
+        mjd = np.asarray(mjd, float)
+        moon = np.broadcast_to(self.almanac.moon_enu(mjd), (*alt.shape, 3))
+        sun = np.broadcast_to(self.almanac.sun_enu(mjd), (*alt.shape, 3))
         target = enu_vectors(alt, az)
-        moon = self.almanac.moon_enu(mjd_b)
-        sun = self.almanac.sun_enu(mjd_b)
         return Geometry(
             alt_deg=alt,
             az_deg=az,
@@ -81,7 +83,7 @@ class SiteVisibility:
             sun_sep_deg=_angle_deg(target, sun),
             moon_alt_deg=np.degrees(np.arcsin(np.clip(moon[..., 2], -1, 1))),
             sun_alt_deg=np.degrees(np.arcsin(np.clip(sun[..., 2], -1, 1))),
-            moon_illum=self.almanac.moon_illum(mjd_b),
+            moon_illum=np.broadcast_to(self.almanac.moon_illum(mjd), alt.shape),
             above_horizon=alt >= self.site.horizon_min_alt_deg(az),
         )
 

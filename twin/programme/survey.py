@@ -86,18 +86,16 @@ def survey_requests(
 ) -> list[Request]:
     """One request per tile of :func:`tile_region`; ids are ``{program}-{index:05d}``."""
     ra, dec = tile_region(ra_min_deg, ra_max_deg, dec_min_deg, dec_max_deg, fov_deg, overlap)
+    shared = {"program": program, "priority": priority, "plan": tuple(plan),
+              "constraints": constraints or Constraints(), "windows": tuple(windows),
+              "cadence_days": cadence_days}  # fmt: skip
     return [
         Request(
             request_id=f"{program}-{i:05d}",
-            program=program,
             target_id=f"{program}-tile-{i:05d}",
             ra_deg=float(r),
             dec_deg=float(d),
-            priority=priority,
-            plan=tuple(plan),
-            constraints=constraints or Constraints(),
-            windows=tuple(windows),
-            cadence_days=cadence_days,
+            **shared,
         )
         for i, (r, d) in enumerate(zip(ra, dec, strict=True))
     ]
@@ -115,18 +113,16 @@ def monitoring_requests(
 ) -> list[Request]:
     """One repeating request per ``(target_id, ra_deg, dec_deg)``, revisited every
     ``cadence_days``; ids are ``{program}-{target_id}``."""
+    shared = {"program": program, "priority": priority, "plan": tuple(plan),
+              "constraints": constraints or Constraints(), "windows": tuple(windows),
+              "cadence_days": cadence_days}  # fmt: skip
     return [
         Request(
             request_id=f"{program}-{target_id}",
-            program=program,
             target_id=target_id,
             ra_deg=float(ra_deg) % 360.0,
             dec_deg=float(dec_deg),
-            priority=priority,
-            plan=tuple(plan),
-            constraints=constraints or Constraints(),
-            windows=tuple(windows),
-            cadence_days=cadence_days,
+            **shared,
         )
         for target_id, ra_deg, dec_deg in targets
     ]

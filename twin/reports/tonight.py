@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from astropy.time import Time
 
-from twin.astro.almanac import NightSummary, local_noon_mjd
+from twin.astro.almanac import local_noon_mjd
 from twin.astro.visibility import SiteVisibility
 from twin.physics import delivered_seeing_arcsec, m5, sky_mag_arcsec2
 from twin.scenario import Scenario, TargetSpec, dump_scenario
@@ -47,17 +47,6 @@ def _local(mjd: float, tz: str) -> str:
     if not np.isfinite(mjd):
         return "--"
     return Time(mjd, format="mjd").to_datetime(timezone=ZoneInfo(tz)).strftime("%H:%M")
-
-
-def night_grid(night: NightSummary, step_min: float = 5.0) -> np.ndarray:
-    """Times of the astronomically dark part of the night (empty if it never gets dark)."""
-    start, end = (
-        night.evening_twilight_mjd["astronomical"],
-        night.morning_twilight_mjd["astronomical"],
-    )
-    if not np.isfinite(start + end) or end <= start:
-        return np.empty(0)
-    return np.arange(start, end, step_min / 1440.0)
 
 
 def zenith_depth(
