@@ -1,1 +1,1 @@
-"""agents: see DESIGN.md (built in later issues)."""
+"""Scheduling policies: baselines, learned agents and the offline upper bound."""

@@ -17,7 +17,10 @@ import yaml
 from astropy.time import Time
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from twin.alerts.stream import AlertSpec
 from twin.errors import ConfigError, from_pydantic
+from twin.ops.links import LinkSpec
+from twin.programme.spec import ProgrammeSpec
 from twin.weather.dome import DomeRules
 from twin.world.sites import SITES, Site
 from twin.world.telescope import TELESCOPE_PRESETS, Telescope
@@ -98,6 +101,40 @@ class WeatherSpec(BaseModel):
         return self
 
 
+class LinksSpec(BaseModel):
+    """Site-to-centre links: one default, overridable per site name."""
+
+    model_config = _STRICT
+
+    default: LinkSpec = Field(default_factory=LinkSpec)
+    sites: dict[str, LinkSpec] = Field(default_factory=dict)
+
+    def for_site(self, name: str) -> LinkSpec:
+        return self.sites.get(name, self.default)
+
+
+class OperationsSpec(BaseModel):
+    """How the telescopes operate through a night."""
+
+    model_config = _STRICT
+
+    policy: str = Field(default="greedy", description="Scheduler name, e.g. greedy.")
+    max_sun_alt_deg: float = Field(
+        default=-12.0, ge=-18.0, le=-6.0, description="Night window: sun below this."
+    )
+    idle_wait_s: float = Field(default=300.0, gt=0.0, description="Longest idle step.")
+    bias_frames: int = Field(default=11, ge=0)
+    dark_frames: int = Field(default=5, ge=0)
+    flat_frames_per_band: int = Field(default=3, ge=0)
+    flat_bands: tuple[str, ...] = ("g", "r", "i")
+    alert_broker_latency_s: float = Field(
+        default=30.0, ge=0.0, description="Broker to centre, before the site links."
+    )
+    detection_processing_s: float = Field(
+        default=60.0, ge=0.0, description="Reduction at the site before a detection is sent."
+    )
+
+
 class Scenario(BaseModel):
     """A validated scenario. ``start`` is the local date of the first night's evening."""
 
@@ -111,6 +148,10 @@ class Scenario(BaseModel):
     sites: list[SiteSpec] = Field(min_length=1)
     weather: WeatherSpec = Field(default_factory=WeatherSpec)
     targets: list[TargetSpec] = Field(default_factory=list)
+    programmes: list[ProgrammeSpec] = Field(default_factory=list)
+    alerts: AlertSpec | None = None
+    links: LinksSpec = Field(default_factory=LinksSpec)
+    operations: OperationsSpec = Field(default_factory=OperationsSpec)
 
     @field_validator("start", mode="before")
     @classmethod
@@ -132,7 +173,15 @@ class Scenario(BaseModel):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"telescope names must be unique; repeated: {dupes}")
+        programmes = [p.name for p in self.programmes]
+        dupes = sorted({n for n in programmes if programmes.count(n) > 1})
+        if dupes:
+            raise ValueError(f"programme names must be unique; repeated: {dupes}")
         return self
+
+    @property
+    def end_mjd(self) -> float:
+        return self.start_mjd + self.nights + 1.0
 
     @property
     def start_mjd(self) -> float:
@@ -165,6 +214,7 @@ def load_scenario(path: str | Path, **overrides) -> Scenario:
                 _build_telescope(tel, str(path), f"sites.{k}.telescopes.{i}")
     except ValidationError as err:
         raise from_pydantic(str(path), err) from None
+    check_programmes(scenario, str(path))
     if scenario.weather.log:
         log = Path(scenario.weather.log)
         if not log.is_absolute():
@@ -204,3 +254,50 @@ def dump_scenario(scenario: Scenario, path: str | Path) -> Path:
         yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
     )
     return path
+
+
+def check_programmes(scenario: Scenario, source: str) -> None:
+    """Checks that need the whole scenario: windows not in the past, bands every telescope
+    can take... or at least one, known site names, link overrides for real sites."""
+    site_names = [s.resolved.name for s in scenario.sites]
+    bands = sorted({b for _, tel in scenario.telescopes() for b in tel.bands})
+    start = scenario.start_mjd
+    for name in scenario.links.sites:
+        if name not in site_names:
+            raise ConfigError(
+                source,
+                f"links.sites.{name}",
+                f"not a site of this scenario; allowed: {', '.join(site_names)}",
+            )
+    plans = []
+    for p, prog in enumerate(scenario.programmes):
+        where = f"programmes.{p}"
+        plans.append((f"{where}.plan", prog.plan))
+        for r, req in enumerate(prog.requests):
+            rw = f"{where}.requests.{r}"
+            if req.plan:
+                plans.append((f"{rw}.plan", req.plan))
+            for w, window in enumerate(req.windows):
+                if window.end_mjd <= start:
+                    raise ConfigError(
+                        source, f"{rw}.windows.{w}.end_mjd",
+                        f"window ends at MJD {window.end_mjd}, before the scenario starts "
+                        f"(MJD {start:.1f}, {scenario.start}); allowed: a window ending later",
+                    )  # fmt: skip
+            for s, site in enumerate(req.sites):
+                if site not in site_names:
+                    raise ConfigError(
+                        source,
+                        f"{rw}.sites.{s}",
+                        f"unknown site {site!r}; allowed: {', '.join(site_names)}",
+                    )
+    if scenario.alerts is not None:
+        plans.append(("alerts.followup.plan", scenario.alerts.followup.plan))
+    for where, plan in plans:
+        for i, item in enumerate(plan):
+            if item.band not in bands:
+                raise ConfigError(
+                    source,
+                    f"{where}.{i}.band",
+                    f"no telescope has band {item.band!r}; allowed: {bands}",
+                )

@@ -102,6 +102,11 @@ class EquipmentModel:
             columns[f"{name}_down"] = self.failures.is_down(name, times)
         return columns
 
+    def columns(self, mjd: ArrayLike) -> dict[str, np.ndarray]:
+        """Every state field as arrays over ``mjd`` (``<component>_down`` booleans too):
+        the cheap vectorised form the operations loop records per exposure."""
+        return self._columns(mjd)
+
     def state_at(self, mjd: float) -> EquipmentState:
         """The equipment snapshot at one time."""
         columns = self._columns(float(mjd))

@@ -77,6 +77,11 @@ class Request(BaseModel):
     constraints: Constraints = Field(default_factory=Constraints)
     windows: tuple[Window, ...] = ()
     cadence_days: float | None = Field(default=None, gt=0.0, description="Revisit interval.")
+    visits: int = Field(
+        default=1, ge=0, description="Visits wanted; 0 = repeat at the cadence all run long."
+    )
+    sites: tuple[str, ...] = Field(default=(), description="Sites allowed; empty = any site.")
+    alert_id: str = Field(default="", description="The alert this request follows, if any.")
 
     @property
     def total_exptime_s(self) -> float:

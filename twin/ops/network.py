@@ -1,0 +1,543 @@
+"""The operations engine: one SimPy process per telescope, plus the centre's alert desk.
+
+Each telescope, inside its site's night window: if a component is down it waits for the
+repair; if the dome is closed it waits for it to reopen; otherwise it asks the policy.
+``Observe`` slews (per-axis kinematics, dome, settle, filter), then takes the visit's
+exposures one by one; before each exposure the constraints are checked exactly at both
+ends and the conditions measured, and an exposure that a dome closure, a failure or the
+night's end would cut is aborted (logged, not observed). ``Wait`` idles until the wait
+ends, the next closure or failure, or a new request reaches the site.
+
+The centre receives alerts from the broker, turns them into follow-up requests and sends
+them over each site's link (latency, outages); a site reports a detection back over its
+link and the centre asks another site to confirm. Everything is logged through a
+:class:`~twin.ops.recorder.Recorder` as the simulation advances.
+
+SimPy time is seconds since the run's start; MJD = start + seconds / 86400.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from twin.alerts.stream import Alert, confirmation_request, followup_request
+from twin.ops.candidates import CandidateBuilder
+from twin.ops.conditions import (
+    Candidates,
+    Conditions,
+    Observe,
+    Policy,
+    SiteStatus,
+    TelescopeStatus,
+    Wait,
+)
+from twin.ops.queue import RequestQueue
+from twin.ops.recorder import Recorder
+from twin.ops.world import SiteWorld, TelescopeWorld, World
+from twin.physics.etc import delivered_seeing_arcsec
+from twin.physics.sky import sky_mag_arcsec2
+
+S_PER_DAY = 86400.0
+EPS_S = 1e-6
+
+
+@dataclass
+class TelescopeRun:
+    """Mutable state of one telescope during the run."""
+
+    world: TelescopeWorld
+    builder: CandidateBuilder
+    alt_deg: float = 60.0
+    az_deg: float = 180.0
+    band: str | None = None
+    state: str = "day"
+    busy_until_mjd: float = -math.inf
+    night: int = -1
+
+
+@dataclass
+class AlertState:
+    alert: Alert
+    received_mjd: float = math.nan
+    first_followup_mjd: float = math.nan
+    first_followup_site: str = ""
+    detected_mjd: float = math.nan
+    detected_site: str = ""
+    confirm_requested: bool = False
+    confirmed_mjd: float = math.nan
+    confirmed_site: str = ""
+    n_exposures: int = 0
+
+
+@dataclass
+class RunCounters:
+    exposures: int = 0
+    visits: int = 0
+    decisions: int = 0
+    invalid_actions: int = 0
+    program_science_s: dict[str, float] = field(default_factory=dict)
+
+
+class NetworkTwin:
+    """Runs a :class:`World` under a policy, writing the run's tables to ``recorder``."""
+
+    def __init__(self, world: World, policy: Policy, recorder: Recorder,
+                 on_day: Callable[[int], None] | None = None) -> None:  # fmt: skip
+        self.world = world
+        self.policy = policy
+        self.rec = recorder
+        self.on_day = on_day
+        self.ops = world.scenario.operations
+        self.env = simpy.Environment()
+        self.t0_mjd = world.start_mjd
+        program_names = list(world.program_shares)
+        self.queue = RequestQueue([s.site.name for s in world.sites], program_names)
+        self.queue.add(world.requests, np.full(len(world.sites), -math.inf), self.t0_mjd)
+        self.share_target = np.array([world.program_shares.get(n, 0.0) for n in program_names])
+        self.units = [
+            TelescopeRun(t, CandidateBuilder(self.queue, t.site.visibility, t.telescope, t.quality))
+            for t in world.telescopes
+        ]
+        self.alerts = {a.alert_id: AlertState(a) for a in world.alerts}
+        self.counters = RunCounters()
+        self.science_s_by_program = np.zeros(len(program_names))
+        self._wake = [self.env.event() for _ in world.sites]
+        self._obs_id = 0
+        self._visit_id = 0
+        self._observers: list[Callable] = []
+        policy.reset(world.policy_seed)
+
+    # -- time ------------------------------------------------------------------------
+    def mjd(self) -> float:
+        return self.t0_mjd + self.env.now / S_PER_DAY
+
+    def _until(self, mjd: float) -> simpy.Event:
+        return self.env.timeout(max(0.0, (mjd - self.t0_mjd) * S_PER_DAY - self.env.now))
+
+    def at(self, mjd: float, fn: Callable[[], None]) -> None:
+        """Call ``fn`` when the simulation reaches ``mjd`` (at once if already past)."""
+        self._until(mjd).callbacks.append(lambda _event: fn())
+
+    # -- logging ---------------------------------------------------------------------
+    def event(self, mjd: float, kind: str, site: str = "", telescope: str = "", ref: str = "",
+              detail: str = "", value: float = math.nan) -> None:  # fmt: skip
+        self.rec["events"].append((mjd, kind, site, telescope, ref, detail, value))
+
+    def span(self, unit: TelescopeRun, state: str, start: float, end: float) -> None:
+        if end > start:
+            w = unit.world
+            self.rec["timeline"].append((w.name, w.site.site.name, unit.night, state, start, end))
+
+    # -- run -------------------------------------------------------------------------
+    def run(self) -> RunCounters:
+        env = self.env
+        self._schedule_world_events()
+        for unit in self.units:
+            env.process(self._telescope(unit))
+        for state in self.alerts.values():
+            self.at(state.alert.issued_mjd, lambda s=state: self._alert_issued(s))
+        env.process(self._days())
+        env.run(until=(self.world.end_mjd - self.t0_mjd) * S_PER_DAY)
+        return self.counters
+
+    def _days(self):
+        day = 0
+        while True:
+            yield self.env.timeout(S_PER_DAY)
+            day += 1
+            self.rec.flush()
+            if self.on_day is not None:
+                self.on_day(day)
+
+    def _schedule_world_events(self) -> None:
+        start, end = self.world.start_mjd, self.world.end_mjd
+        rows: list[tuple] = []
+        for sw in self.world.sites:
+            name = sw.site.name
+            for win in sw.nights:
+                rows.append((win.start_mjd, "night_start", name, "", "", f"night {win.night}",
+                             win.hours))  # fmt: skip
+                rows.append((win.end_mjd, "night_end", name, "", "", f"night {win.night}",
+                             win.hours))  # fmt: skip
+            for a, b in sw.dome_closed:
+                if b <= start:
+                    continue
+                rows.append((max(a, start), "dome_close", name, "", "", "weather", math.nan))
+                rows.append((b, "dome_open", name, "", "", "weather", math.nan))
+            for t, kind in sw.link.events():
+                rows.append((t, kind, name, "", "link", "", math.nan))
+        for tw in self.world.telescopes:
+            for comp in ("mount", "dome", "camera"):
+                for a, b in tw.equipment.failures.intervals(comp):
+                    rows.append((a, "failure", tw.site.site.name, tw.name, comp, "", math.nan))
+                    rows.append((b, "repair", tw.site.site.name, tw.name, comp, "",
+                                 (b - a) * 24.0))  # fmt: skip
+        for row in sorted(r for r in rows if start <= r[0] < end):
+            self.at(row[0], lambda row=row: self.event(*row))
+
+    # -- one telescope -----------------------------------------------------------------
+    def _telescope(self, unit: TelescopeRun):
+        sw = unit.world.site
+        for win in sw.nights:
+            if self.mjd() >= win.end_mjd:
+                continue
+            unit.state = "day"
+            yield from self._daytime_calibrations(unit, win)
+            yield self._until(win.start_mjd)
+            unit.night = win.night
+            while True:
+                mjd = self.mjd()
+                if mjd >= win.end_mjd - EPS_S / S_PER_DAY:
+                    break
+                repair = unit.world.down.until(mjd)
+                if repair is not None:
+                    unit.state = "down"
+                    end = min(repair, win.end_mjd)
+                    yield self._until(end)
+                    self.span(unit, "failure", mjd, self.mjd())
+                    continue
+                reopen = sw.dome_closed.until(mjd)
+                if reopen is not None:
+                    unit.state = "closed"
+                    yield self._until(min(reopen, win.end_mjd))
+                    self.span(unit, "weather", mjd, self.mjd())
+                    continue
+                conditions = self._conditions(unit, mjd, win.end_mjd)
+                action = self.policy.decide(conditions)
+                self.counters.decisions += 1
+                if isinstance(action, Observe):
+                    cand = conditions.candidates
+                    k = action.candidate
+                    if not 0 <= k < len(cand):
+                        raise ValueError(
+                            f"policy {self.policy.name!r} chose candidate {k}; "
+                            f"allowed: 0..{len(cand) - 1}"
+                        )
+                    if cand.feasible[k]:
+                        yield from self._visit(unit, win, cand, k)
+                        continue
+                    self.counters.invalid_actions += 1
+                    action = Wait(60.0)
+                yield from self._idle(unit, win, mjd, action.seconds if isinstance(action, Wait)
+                                      else self.ops.idle_wait_s)  # fmt: skip
+            unit.state = "day"
+            self._night_data(unit, win)
+
+    def _idle(self, unit: TelescopeRun, win, mjd: float, seconds: float):
+        sw = unit.world.site
+        seconds = min(max(seconds, 1.0), self.ops.idle_wait_s)
+        end = min(mjd + seconds / S_PER_DAY, win.end_mjd, sw.dome_closed.next_start(mjd),
+                  unit.world.down.next_start(mjd))  # fmt: skip
+        unit.state = "idle"
+        yield self.env.any_of([self._until(end), self._wake[sw.index]])
+        self.span(unit, "idle", mjd, self.mjd())
+
+    def _daytime_calibrations(self, unit: TelescopeRun, win):
+        """Biases and darks in the afternoon (dome shut), flats in evening twilight."""
+        sw, name = unit.world.site, unit.world.name
+        site = sw.site.name
+        t_cal = win.start_mjd - 2.0 / 24.0
+        if self.mjd() <= t_cal:
+            yield self._until(t_cal)
+            if unit.world.down.until(t_cal) is None:
+                if self.ops.bias_frames:
+                    self.event(t_cal, "calibration", site, name, "", "bias", self.ops.bias_frames)
+                if self.ops.dark_frames:
+                    self.event(t_cal, "calibration", site, name, "", "dark", self.ops.dark_frames)
+        t_flat = win.start_mjd - 20.0 / 1440.0
+        if self.mjd() <= t_flat:
+            yield self._until(t_flat)
+            ok = sw.dome_closed.until(t_flat) is None and unit.world.down.until(t_flat) is None
+            if ok and self.ops.flat_frames_per_band:
+                bands = [b for b in self.ops.flat_bands if b in unit.world.telescope.bands]
+                self.event(t_flat, "calibration", site, name, "", "twilight_flat",
+                           self.ops.flat_frames_per_band * len(bands))  # fmt: skip
+
+    def _night_data(self, unit: TelescopeRun, win) -> None:
+        uplink = unit.world.site.uplink
+        if uplink.busy_until_mjd > -math.inf:
+            arrival = uplink.busy_until_mjd + uplink.link.spec.latency_days
+            self.event(self.mjd(), "data_delivered", unit.world.site.site.name, unit.world.name,
+                       f"night {win.night}", f"last byte at MJD {arrival:.5f}",
+                       float(unit.world.frame_bytes))  # fmt: skip
+
+    # -- conditions ----------------------------------------------------------------------
+    def _measured(self, sw: SiteWorld, mjd: float) -> dict[str, float]:
+        values = self.world.weather.sample(sw.site.name, np.array([mjd]))
+        return {k: float(v[0]) for k, v in values.items()}
+
+    def _site_status(self, sw: SiteWorld, mjd: float, night_end: float | None = None
+                     ) -> SiteStatus:  # fmt: skip
+        w = self._measured(sw, mjd)
+        alm = sw.visibility.almanac
+        if night_end is None:
+            ends = [n.end_mjd for n in sw.nights if n.end_mjd > mjd]
+            night_end = ends[0] if ends else math.nan
+        is_night = any(n.start_mjd <= mjd < n.end_mjd for n in sw.nights)
+        return SiteStatus(
+            name=sw.site.name, is_night=is_night, dome_open=sw.dome_closed.until(mjd) is None,
+            seeing_zenith_arcsec=w["seeing_fwhm_arcsec"], transparency=w["transparency"],
+            cloud_cover=w["cloud_cover"], night_end_mjd=night_end,
+            sun_alt_deg=float(alm.sun_alt_deg(mjd)), moon_alt_deg=float(alm.moon_alt_deg(mjd)),
+            moon_illum=float(alm.moon_illum(mjd)),
+        )  # fmt: skip
+
+    def _status(self, unit: TelescopeRun) -> TelescopeStatus:
+        return TelescopeStatus(
+            unit.world.name,
+            unit.world.site.site.name,
+            unit.state,
+            unit.alt_deg,
+            unit.az_deg,
+            unit.band,
+            unit.busy_until_mjd,
+        )
+
+    def _conditions(self, unit: TelescopeRun, mjd: float, night_end: float) -> Conditions:
+        sw = unit.world.site
+        site = self._site_status(sw, mjd, night_end)
+        candidates = unit.builder.build(mjd, unit.alt_deg, unit.az_deg, unit.band,
+                                        site.seeing_zenith_arcsec, site.transparency,
+                                        night_end)  # fmt: skip
+        total = self.science_s_by_program.sum()
+        used = self.science_s_by_program / total if total > 0 else self.share_target.copy()
+        issued = mjd
+
+        def forecast(site_name: str, when: np.ndarray) -> dict[str, np.ndarray]:
+            return self.world.forecast.predict(site_name, np.asarray(when, float), issued)
+
+        def network():
+            sites = tuple(self._site_status(s, mjd) for s in self.world.sites)
+            return sites, tuple(self._status(u) for u in self.units)
+
+        open_alerts = tuple(
+            a.alert.alert_id
+            for a in self.alerts.values()
+            if not math.isnan(a.received_mjd) and math.isnan(a.confirmed_mjd)
+        )
+        return Conditions(
+            mjd=mjd, telescope=self._status(unit), site=site, candidates=candidates,
+            program_names=tuple(self.queue.program_names),
+            program_share_target=self.share_target, program_share_used=used,
+            open_alerts=open_alerts, forecast=forecast, network=network,
+        )  # fmt: skip
+
+    # -- a visit -------------------------------------------------------------------------
+    def _visit(self, unit: TelescopeRun, win, cand: Candidates, k: int):
+        queue, sw, tw = self.queue, unit.world.site, unit.world
+        row = int(cand.request_index[k])
+        request = queue.requests[row]
+        queue.in_progress[row] = True
+        unit.state = "observing"
+        unit.busy_until_mjd = self.mjd() + (cand.slew_s[k] + cand.visit_s[k]) / S_PER_DAY
+        self._visit_id += 1
+        visit_id = self._visit_id
+        slew_start = self.mjd()
+        yield self.env.timeout(float(cand.slew_s[k]))
+        self.span(unit, "slew", slew_start, self.mjd())
+        unit.alt_deg, unit.az_deg = float(cand.alt_deg[k]), float(cand.az_deg[k])
+        slew_s = float(cand.slew_s[k])
+        exposures = [(p.band, p.exptime_s) for p in request.plan for _ in range(p.count)]
+        n_done, first_start = 0, math.nan
+        for j, (band, exptime_s) in enumerate(exposures):
+            if unit.band is not None and band != unit.band:
+                t = self.mjd()
+                yield self.env.timeout(tw.telescope.filter_change_s)
+                self.span(unit, "slew", t, self.mjd())
+                slew_s = tw.telescope.filter_change_s if j > 0 else slew_s
+            unit.band = band
+            t0 = self.mjd()
+            t1 = t0 + exptime_s / S_PER_DAY
+            cut = min(sw.dome_closed.next_start(t0), tw.down.next_start(t0), win.end_mjd)
+            if sw.dome_closed.until(t0) is not None or tw.down.until(t0) is not None:
+                cut = t0
+            if cut < t1:
+                yield self._until(cut)
+                self.span(unit, "aborted", t0, self.mjd())
+                self.event(self.mjd(), "exposure_aborted", sw.site.name, tw.name,
+                           request.request_id, "dome, failure or night end", exptime_s)  # fmt: skip
+                break
+            row_values = self._exposure_truth(unit, row, request, band, exptime_s, t0, t1)
+            if isinstance(row_values, str):
+                self.event(t0, "visit_cut", sw.site.name, tw.name, request.request_id,
+                           row_values)  # fmt: skip
+                break
+            yield self.env.timeout(exptime_s)
+            self.span(unit, "science", t0, self.mjd())
+            self._record(unit, row, request, visit_id, j, band, exptime_s, t0, t1,
+                         slew_s if j == 0 else 0.0, row_values, len(exposures))  # fmt: skip
+            if n_done == 0:
+                first_start = t0
+            n_done += 1
+            unit.alt_deg, unit.az_deg = row_values["alt_end_deg"], row_values["az_end_deg"]
+            t = self.mjd()
+            yield self.env.timeout(tw.telescope.readout_s)
+            self.span(unit, "readout", t, self.mjd())
+        queue.in_progress[row] = False
+        unit.busy_until_mjd = self.mjd()
+        if n_done:
+            queue.record_visit(row, first_start)
+            self.counters.visits += 1
+
+    def _exposure_truth(self, unit: TelescopeRun, row: int, request, band: str,
+                        exptime_s: float, t0: float, t1: float) -> dict | str:  # fmt: skip
+        """Geometry at both ends and conditions at the start, checked against the request:
+        the values of the log row, or the reason the visit must stop."""
+        sw = unit.world.site
+        queue = self.queue
+        geo = sw.visibility.observe(
+            np.array([request.ra_deg, request.ra_deg]), np.array([request.dec_deg] * 2),
+            np.array([t0, t1]),
+        )  # fmt: skip
+        weather = self._measured(sw, t0)
+        centre = unit.world.telescope.filter(band).center_nm
+        seeing = float(delivered_seeing_arcsec(weather["seeing_fwhm_arcsec"],
+                                               geo.airmass[0], centre))  # fmt: skip
+        c = request.constraints
+        problems = []
+        if not bool(geo.above_horizon.all()):
+            problems.append("below the horizon mask")
+        if float(geo.airmass.max()) > queue.max_airmass[row]:
+            problems.append(f"airmass {geo.airmass.max():.3f} > {c.max_airmass}")
+        if float(geo.sun_alt_deg.max()) > c.max_sun_alt_deg:
+            problems.append(f"sun at {geo.sun_alt_deg.max():.2f} deg > {c.max_sun_alt_deg}")
+        if geo.moon_alt_deg[0] >= 0.0 and (geo.moon_sep_deg[0] < c.min_moon_sep_deg
+                                           or geo.moon_illum[0] > c.max_moon_illum):  # fmt: skip
+            problems.append("moon too close or too bright")
+        if seeing > queue.max_seeing_arcsec[row]:
+            problems.append(f"seeing {seeing:.2f} > {c.max_seeing_arcsec}")
+        if weather["transparency"] < c.min_transparency:
+            problems.append(f"transparency {weather['transparency']:.2f} < {c.min_transparency}")
+        starts, ends = queue.window_start[row], queue.window_end[row]
+        if not bool(((t0 >= starts) & (t1 <= ends)).any()):
+            problems.append("outside its windows")
+        if problems:
+            return "; ".join(problems)
+        return {
+            "alt_deg": float(geo.alt_deg[0]), "az_deg": float(geo.az_deg[0]),
+            "airmass": float(geo.airmass[0]), "hour_angle_h": float(geo.hour_angle_h[0]),
+            "alt_end_deg": float(geo.alt_deg[1]), "az_end_deg": float(geo.az_deg[1]),
+            "airmass_end": float(geo.airmass[1]), "sun_alt_deg": float(geo.sun_alt_deg[0]),
+            "sun_alt_end_deg": float(geo.sun_alt_deg[1]),
+            "moon_alt_deg": float(geo.moon_alt_deg[0]),
+            "moon_sep_deg": float(geo.moon_sep_deg[0]), "moon_illum": float(geo.moon_illum[0]),
+            "seeing_zenith_arcsec": weather["seeing_fwhm_arcsec"], "seeing_fwhm_arcsec": seeing,
+            "transparency": weather["transparency"], "cloud_cover": weather["cloud_cover"],
+        }  # fmt: skip
+
+    def _record(self, unit: TelescopeRun, row: int, request, visit_id: int, j: int, band: str,
+                exptime_s: float, t0: float, t1: float, slew_s: float, g: dict,
+                n_exposures: int) -> None:  # fmt: skip
+        tw, sw = unit.world, unit.world.site
+        site = sw.site
+        eq = tw.equipment.columns(np.array([t0]))
+        e = {k: v[0].item() for k, v in eq.items()}
+        sky = float(sky_mag_arcsec2(band, g["alt_deg"], g["moon_alt_deg"], g["moon_sep_deg"],
+                                    g["moon_illum"], g["sun_alt_deg"], site.sky_brightening_mag,
+                                    site.height_m))  # fmt: skip
+        image_fwhm = math.hypot(g["seeing_fwhm_arcsec"], e["defocus_fwhm_arcsec"])
+        m5 = float(tw.quality.depth(band, exptime_s, airmass=g["airmass"],
+                                    seeing_fwhm_arcsec=image_fwhm, sky_mag_arcsec2=sky,
+                                    transparency=g["transparency"],
+                                    throughput=e["throughput"]))  # fmt: skip
+        quality = float(tw.quality.quality(band, exptime_s, m5))
+        value = request.priority * quality / n_exposures
+        zeropoint = tw.telescope.zeropoint_mag(band) + 2.5 * math.log10(e["throughput"])
+        transient_mag, detected = math.nan, False
+        alert = self.alerts.get(request.alert_id) if request.alert_id else None
+        if alert is not None:
+            transient_mag = float(alert.alert.mag(band, t0))
+            detected = bool(transient_mag <= m5)
+        self._obs_id += 1
+        self.counters.exposures += 1
+        program = self.queue.program_index[row]
+        self.science_s_by_program[program] += exptime_s
+        self.rec["observations"].append((
+            self._obs_id, visit_id, j, unit.night, site.name, site.lat_deg, site.lon_deg,
+            site.height_m, tw.name, request.request_id, request.program, request.target_id,
+            request.alert_id, request.ra_deg, request.dec_deg, band, exptime_s, t0, t1,
+            g["alt_deg"], g["az_deg"], g["airmass"], g["hour_angle_h"], g["alt_end_deg"],
+            g["az_end_deg"], g["airmass_end"], g["sun_alt_end_deg"], g["sun_alt_deg"],
+            g["moon_alt_deg"], g["moon_sep_deg"], g["moon_illum"], sky,
+            g["seeing_zenith_arcsec"], g["seeing_fwhm_arcsec"], image_fwhm, g["transparency"],
+            g["cloud_cover"], zeropoint, m5, quality, value, slew_s, transient_mag, detected,
+            e["focus_offset_um"], e["defocus_fwhm_arcsec"], e["throughput"],
+            e["pointing_error_ra_arcsec"], e["pointing_error_dec_arcsec"],
+            e["tracking_error_arcsec"], e["tracking_pa_deg"], int(e["n_hot_pixels"]),
+            int(e["n_bad_columns"]), e["calibration_age_days"], e["zeropoint_error_mag"],
+        ))  # fmt: skip
+        sw.uplink.send(t1 + tw.telescope.readout_s / S_PER_DAY, tw.frame_bytes)
+        for observer in self._observers:
+            observer(unit, request, value, quality)
+        if alert is not None:
+            self._alert_exposure(alert, request, site.name, t0, t1, detected, sw)
+
+    # -- alerts ---------------------------------------------------------------------------
+    def _alert_issued(self, state: AlertState) -> None:
+        a = state.alert
+        self.event(a.issued_mjd, "alert_issued", "", "", a.alert_id, a.kind, a.peak_mag_r)
+        received = a.issued_mjd + self.ops.alert_broker_latency_s / S_PER_DAY
+        self.at(received, lambda: self._alert_received(state, received))
+
+    def _alert_received(self, state: AlertState, mjd: float) -> None:
+        state.received_mjd = mjd
+        a = state.alert
+        self.event(mjd, "alert_received", "", "", a.alert_id, a.kind,
+                   (mjd - a.issued_mjd) * S_PER_DAY)  # fmt: skip
+        request = followup_request(a, self.world.scenario.alerts, mjd)
+        self._release(request, mjd)
+
+    def _release(self, request, mjd: float) -> None:
+        """Add a request at the centre and send it to each site over its link."""
+        arrivals = np.array([sw.link.message_arrival_mjd(mjd) for sw in self.world.sites])
+        self.queue.add([request], arrivals, mjd)
+        for sw, t in zip(self.world.sites, arrivals, strict=True):
+            if request.sites and sw.site.name not in request.sites:
+                continue
+            self.at(t, lambda sw=sw, t=t: self._arrived(sw, request, t))
+
+    def _arrived(self, sw: SiteWorld, request, mjd: float) -> None:
+        self.event(mjd, "request_released", sw.site.name, "", request.request_id,
+                   request.alert_id)  # fmt: skip
+        wake = self._wake[sw.index]
+        self._wake[sw.index] = self.env.event()
+        wake.succeed()
+
+    def _alert_exposure(self, state: AlertState, request, site: str, t0: float, t1: float,
+                        detected: bool, sw: SiteWorld) -> None:  # fmt: skip
+        a = state.alert
+        state.n_exposures += 1
+        if math.isnan(state.first_followup_mjd):
+            state.first_followup_mjd, state.first_followup_site = t0, site
+            self.event(t0, "alert_followed", site, "", a.alert_id, request.request_id,
+                       (t0 - a.issued_mjd) * S_PER_DAY)  # fmt: skip
+        if not detected:
+            return
+        report = sw.link.message_arrival_mjd(t1 + self.ops.detection_processing_s / S_PER_DAY)
+        confirming = request.request_id.endswith("-confirm")
+        self.at(report, lambda: self._detection_reported(state, site, report, confirming))
+
+    def _detection_reported(self, state: AlertState, site: str, mjd: float,
+                            confirming: bool) -> None:  # fmt: skip
+        a = state.alert
+        spec = self.world.scenario.alerts
+        if confirming and site != state.detected_site and math.isnan(state.confirmed_mjd):
+            state.confirmed_mjd, state.confirmed_site = mjd, site
+            self.event(mjd, "alert_confirmed", site, "", a.alert_id, "",
+                       (mjd - state.detected_mjd) * S_PER_DAY)  # fmt: skip
+            return
+        if math.isnan(state.detected_mjd):
+            state.detected_mjd, state.detected_site = mjd, site
+            self.event(mjd, "alert_detected", site, "", a.alert_id, a.kind, math.nan)
+            others = [s.site.name for s in self.world.sites if s.site.name != site]
+            if spec.followup.confirm and others and not state.confirm_requested:
+                state.confirm_requested = True
+                request = confirmation_request(a, spec, mjd, site, [*others, site])
+                self.event(mjd, "confirmation_requested", "", "", a.alert_id,
+                           ",".join(request.sites))  # fmt: skip
+                self._release(request, mjd)

@@ -1,0 +1,147 @@
+"""The request queue: every request the run knows, as growable numpy columns.
+
+Why columns: at every decision the constraint engine checks all open requests at once,
+so the per-request state (visits done, last visit, which sites may take it and since
+when) lives in arrays, not in objects. Requests arrive during the run (alert follow-ups,
+confirmations); :meth:`RequestQueue.add` appends rows, which is rare next to the reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from twin.programme.requests import Request
+
+UNLIMITED = -1
+
+
+class RequestQueue:
+    """Requests and their progress. Site-dependent columns have shape (n_sites, n)."""
+
+    def __init__(self, site_names: Sequence[str], program_names: Sequence[str]) -> None:
+        self.site_names = tuple(site_names)
+        self._site_index = {name: i for i, name in enumerate(self.site_names)}
+        self.program_names = list(program_names)
+        self.requests: list[Request] = []
+        n_sites = len(self.site_names)
+        f, i, b = np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
+        self.ra_deg, self.dec_deg, self.priority = f, f, f
+        self.max_airmass, self.min_moon_sep_deg, self.max_moon_illum = f, f, f
+        self.max_seeing_arcsec, self.min_transparency, self.max_sun_alt_deg = f, f, f
+        self.window_start = np.empty((0, 1))
+        self.window_end = np.empty((0, 1))
+        self.cadence_days, self.exptime_s, self.created_mjd = f, f, f
+        self.n_exposures, self.n_filter_changes, self.program_index = i, i, i
+        self.visits_wanted, self.visits_done = i, i
+        self.last_visit_mjd = f
+        self.is_alert, self.in_progress = b, b
+        self.released_mjd = np.empty((n_sites, 0))  # inf: not (yet) offered to that site
+        self.first_band: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def program_id(self, name: str) -> int:
+        if name not in self.program_names:
+            self.program_names.append(name)
+        return self.program_names.index(name)
+
+    def add(self, requests: Sequence[Request], released_mjd: np.ndarray, created_mjd: float
+            ) -> np.ndarray:  # fmt: skip
+        """Append ``requests``; ``released_mjd`` (n_sites,) or (n_sites, len) says from when
+        each site may take them (inf: never). Returns their row indices."""
+        n_new = len(requests)
+        rows = np.arange(len(self), len(self) + n_new)
+        if n_new == 0:
+            return rows
+        released = np.broadcast_to(
+            np.asarray(released_mjd, dtype=float).reshape(len(self.site_names), -1),
+            (len(self.site_names), n_new),
+        ).copy()
+        for k, request in enumerate(requests):
+            if request.sites:
+                allowed = np.isin(self.site_names, request.sites)
+                released[~allowed, k] = np.inf
+        cons = [r.constraints for r in requests]
+        width = max(self.window_start.shape[1], *(len(r.windows) or 1 for r in requests))
+        starts = np.full((n_new, width), np.nan)
+        ends = np.full((n_new, width), np.nan)
+        for k, request in enumerate(requests):
+            if not request.windows:
+                starts[k, 0], ends[k, 0] = -np.inf, np.inf
+            for j, window in enumerate(request.windows):
+                starts[k, j], ends[k, j] = window.start_mjd, window.end_mjd
+
+        def col(old: np.ndarray, values: list, dtype=float) -> np.ndarray:
+            return np.concatenate([old, np.asarray(values, dtype=dtype)])
+
+        self.ra_deg = col(self.ra_deg, [r.ra_deg for r in requests])
+        self.dec_deg = col(self.dec_deg, [r.dec_deg for r in requests])
+        self.priority = col(self.priority, [r.priority for r in requests])
+        self.max_airmass = col(self.max_airmass, [c.max_airmass for c in cons])
+        self.min_moon_sep_deg = col(self.min_moon_sep_deg, [c.min_moon_sep_deg for c in cons])
+        self.max_moon_illum = col(self.max_moon_illum, [c.max_moon_illum for c in cons])
+        self.max_seeing_arcsec = col(
+            self.max_seeing_arcsec,
+            [np.inf if c.max_seeing_arcsec is None else c.max_seeing_arcsec for c in cons],
+        )
+        self.min_transparency = col(self.min_transparency, [c.min_transparency for c in cons])
+        self.max_sun_alt_deg = col(self.max_sun_alt_deg, [c.max_sun_alt_deg for c in cons])
+        self.window_start = _pad_concat(self.window_start, starts)
+        self.window_end = _pad_concat(self.window_end, ends)
+        self.cadence_days = col(self.cadence_days, [r.cadence_days or np.nan for r in requests])
+        self.exptime_s = col(self.exptime_s, [r.total_exptime_s for r in requests])
+        self.created_mjd = col(self.created_mjd, [created_mjd] * n_new)
+        self.n_exposures = col(
+            self.n_exposures, [sum(p.count for p in r.plan) for r in requests], np.int64
+        )
+        self.n_filter_changes = col(
+            self.n_filter_changes,
+            [sum(a.band != b.band for a, b in zip(r.plan[:-1], r.plan[1:], strict=True)) for r in requests],
+            np.int64,
+        )
+        self.program_index = col(
+            self.program_index, [self.program_id(r.program) for r in requests], np.int64
+        )
+        self.visits_wanted = col(
+            self.visits_wanted, [r.visits if r.visits > 0 else UNLIMITED for r in requests],
+            np.int64,
+        )  # fmt: skip
+        self.visits_done = col(self.visits_done, [0] * n_new, np.int64)
+        self.last_visit_mjd = col(self.last_visit_mjd, [-np.inf] * n_new)
+        self.is_alert = col(self.is_alert, [bool(r.alert_id) for r in requests], bool)
+        self.in_progress = col(self.in_progress, [False] * n_new, bool)
+        self.released_mjd = np.concatenate([self.released_mjd, released], axis=1)
+        self.first_band += [r.plan[0].band for r in requests]
+        self.requests.extend(requests)
+        return rows
+
+    def open_rows(self, site_index: int, mjd: float) -> np.ndarray:
+        """Rows a telescope at ``site_index`` may consider at ``mjd``: released to the site,
+        visits still wanted, cadence interval elapsed, not being observed elsewhere."""
+        wanted = (self.visits_wanted == UNLIMITED) | (self.visits_done < self.visits_wanted)
+        cadence_ok = ~(mjd < self.last_visit_mjd + np.nan_to_num(self.cadence_days, nan=0.0))
+        ok = wanted & cadence_ok & ~self.in_progress & (self.released_mjd[site_index] <= mjd)
+        return np.flatnonzero(ok)
+
+    def visits_left(self, rows: np.ndarray) -> np.ndarray:
+        wanted = self.visits_wanted[rows]
+        return np.where(wanted == UNLIMITED, UNLIMITED, wanted - self.visits_done[rows])
+
+    def site_index(self, name: str) -> int:
+        return self._site_index[name]
+
+    def record_visit(self, row: int, mjd_start: float) -> None:
+        self.visits_done[row] += 1
+        self.last_visit_mjd[row] = mjd_start
+
+
+def _pad_concat(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    width = max(old.shape[1], new.shape[1])
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=np.nan)
+
+    return np.concatenate([pad(old), pad(new)])

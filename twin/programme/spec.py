@@ -1,0 +1,157 @@
+"""Programmes as a scenario declares them, and the requests they expand into.
+
+A scenario lists programmes of three kinds, as operating networks run them:
+
+- ``survey``: a sky region tiled for a field of view, each tile revisited at a cadence;
+- ``monitoring``: named targets revisited at a cadence;
+- ``requests``: time-critical requests written out in full, with windows.
+
+Each programme has a ``share`` of the network's science time; the schedulers use it to
+keep programmes near their share (as a time-allocation committee would ask).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from twin.programme.requests import Constraints, ExposurePlan, Request, Window
+from twin.programme.survey import monitoring_requests, survey_requests
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class SurveyRegion(BaseModel):
+    """An RA/Dec box; ``ra_min_deg > ra_max_deg`` wraps through RA 0."""
+
+    model_config = _STRICT
+
+    ra_min_deg: float = Field(default=0.0, ge=0.0, le=360.0)
+    ra_max_deg: float = Field(default=360.0, ge=0.0, le=360.0)
+    dec_min_deg: float = Field(ge=-90.0, le=90.0)
+    dec_max_deg: float = Field(ge=-90.0, le=90.0)
+    fov_deg: float | None = Field(
+        default=None, gt=0.0, description="Tile size; default: the network's smallest field."
+    )
+    overlap: float = Field(default=0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _dec_order(self) -> SurveyRegion:
+        if not self.dec_min_deg < self.dec_max_deg:
+            raise ValueError(
+                f"dec_min_deg ({self.dec_min_deg}) must be below dec_max_deg ({self.dec_max_deg})"
+            )
+        return self
+
+
+class MonitoringTarget(BaseModel):
+    model_config = _STRICT
+
+    name: str = Field(min_length=1)
+    ra_deg: float = Field(ge=0.0, lt=360.0)
+    dec_deg: float = Field(ge=-90.0, le=90.0)
+
+
+class RequestSpec(BaseModel):
+    """A time-critical request written in full (the programme name is filled in)."""
+
+    model_config = _STRICT
+
+    request_id: str = Field(min_length=1)
+    target_id: str | None = None
+    ra_deg: float = Field(ge=0.0, lt=360.0)
+    dec_deg: float = Field(ge=-90.0, le=90.0)
+    priority: float | None = Field(default=None, gt=0.0)
+    plan: tuple[ExposurePlan, ...] | None = None
+    constraints: Constraints | None = None
+    windows: tuple[Window, ...] = ()
+    windows_after_start_days: tuple[tuple[float, float], ...] = Field(
+        default=(),
+        description="Windows as [start, end] days after the scenario's start date (00:00 UTC),"
+        " for scenarios that start 'tonight'.",
+    )
+    cadence_days: float | None = Field(default=None, gt=0.0)
+    visits: int = Field(default=1, ge=0)
+    sites: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _relative_windows(self) -> RequestSpec:
+        for start, end in self.windows_after_start_days:
+            if not end > start:
+                raise ValueError(f"window [{start}, {end}] must end after it starts")
+        return self
+
+    def all_windows(self, start_mjd: float) -> tuple[Window, ...]:
+        relative = tuple(Window(start_mjd=start_mjd + a, end_mjd=start_mjd + b)
+                         for a, b in self.windows_after_start_days)  # fmt: skip
+        return self.windows + relative
+
+
+class ProgrammeSpec(BaseModel):
+    """One programme: exactly one of ``survey``, ``targets`` or ``requests``."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1)
+    share: float = Field(default=1.0, gt=0.0, description="Relative share of science time.")
+    priority: float = Field(default=1.0, gt=0.0)
+    plan: tuple[ExposurePlan, ...] = Field(
+        default=(ExposurePlan(band="r", exptime_s=60.0),), min_length=1
+    )
+    constraints: Constraints = Field(default_factory=Constraints)
+    cadence_days: float | None = Field(default=None, gt=0.0, description="Revisit interval.")
+    visits: int = Field(default=1, ge=0, description="Visits per target; 0 = all run long.")
+    survey: SurveyRegion | None = None
+    targets: tuple[MonitoringTarget, ...] = ()
+    requests: tuple[RequestSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ProgrammeSpec:
+        kinds = [k for k, v in (("survey", self.survey), ("targets", self.targets),
+                                ("requests", self.requests)) if v]  # fmt: skip
+        if len(kinds) != 1:
+            raise ValueError(
+                "give exactly one of 'survey' (a region), 'targets' (monitoring) or "
+                f"'requests' (time-critical); got {kinds or 'none'}"
+            )
+        if self.visits == 0 and self.cadence_days is None and self.survey is None:
+            raise ValueError("visits: 0 (repeat all run) needs cadence_days")
+        return self
+
+    def expand(self, default_fov_deg: float, start_mjd: float) -> list[Request]:
+        """The programme's requests."""
+        common = {"program": self.name, "priority": self.priority, "plan": self.plan,
+                  "constraints": self.constraints}  # fmt: skip
+        if self.survey is not None:
+            region = self.survey
+            tiles = survey_requests(
+                region.ra_min_deg, region.ra_max_deg, region.dec_min_deg, region.dec_max_deg,
+                region.fov_deg or default_fov_deg, self.plan, overlap=region.overlap,
+                cadence_days=self.cadence_days, **{k: common[k] for k in
+                                                   ("program", "priority", "constraints")},
+            )  # fmt: skip
+            return [t.model_copy(update={"visits": self.visits}) for t in tiles]
+        if self.targets:
+            triples = [(t.name, t.ra_deg, t.dec_deg) for t in self.targets]
+            cadence = self.cadence_days or 1.0
+            reqs = monitoring_requests(
+                triples, cadence, self.plan, program=self.name, priority=self.priority,
+                constraints=self.constraints,
+            )  # fmt: skip
+            return [r.model_copy(update={"visits": self.visits}) for r in reqs]
+        return [
+            Request(
+                request_id=spec.request_id,
+                target_id=spec.target_id or spec.request_id,
+                ra_deg=spec.ra_deg,
+                dec_deg=spec.dec_deg,
+                program=self.name,
+                priority=spec.priority or self.priority,
+                plan=spec.plan or self.plan,
+                constraints=spec.constraints or self.constraints,
+                windows=spec.all_windows(start_mjd),
+                cadence_days=spec.cadence_days,
+                visits=spec.visits,
+                sites=spec.sites,
+            )
+            for spec in self.requests
+        ]
