@@ -8,6 +8,7 @@ confirmations); :meth:`RequestQueue.add` appends rows, which is rare next to the
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -99,7 +100,7 @@ class RequestQueue:
         )
         self.n_filter_changes = col(
             self.n_filter_changes,
-            [sum(a.band != b.band for a, b in zip(r.plan[:-1], r.plan[1:], strict=True)) for r in requests],
+            [_filter_changes(r) for r in requests],
             np.int64,
         )
         self.program_index = col(
@@ -136,6 +137,11 @@ class RequestQueue:
     def record_visit(self, row: int, mjd_start: float) -> None:
         self.visits_done[row] += 1
         self.last_visit_mjd[row] = mjd_start
+
+
+def _filter_changes(request: Request) -> int:
+    bands = [p.band for p in request.plan]
+    return sum(a != b for a, b in itertools.pairwise(bands))
 
 
 def _pad_concat(old: np.ndarray, new: np.ndarray) -> np.ndarray:
