@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/skytwin tonight $(SCENARIO) --out $(OUT)
+	$(BIN)/skytwin run $(SCENARIO) --nights 1 --out $(OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

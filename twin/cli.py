@@ -70,6 +70,46 @@ def _cmd_weather(args: argparse.Namespace) -> None:
     print(f"\nOutputs in {out}/: weather.{args.format} (traces), weather.png, climate_summary.csv")
 
 
+def _cmd_run(args: argparse.Namespace) -> None:
+    from twin.ops.run import run_scenario
+    from twin.reports.run_metrics import summary_rows
+    from twin.reports.table import format_table
+    from twin.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, nights=args.nights, seed=args.seed, start=args.start)
+    policy = args.policy or scenario.operations.policy
+    out = Path(args.out or f"runs/{scenario.name}-{policy if '/' not in policy else 'file'}"
+                           f"-s{scenario.seed}")  # fmt: skip
+    result = run_scenario(scenario, out, policy, progress=not args.quiet, plots=not args.no_plots)
+    m = result.metrics
+    run = m["run"]
+    print(f"\n{scenario.name}: {scenario.nights} night(s) from {scenario.start}, policy "
+          f"{run['policy']}, seed {run['seed']}: {run['exposures']} exposures in "
+          f"{run['visits']} visits ({run['sim_wall_s']:.1f} s)")  # fmt: skip
+    print(format_table(summary_rows(m)))
+    alerts = m.get("alerts", {})
+    if alerts.get("n_alerts"):
+        print(f"alerts: {alerts['n_followed']}/{alerts['n_alerts']} followed, response median "
+              f"{_fmt(alerts.get('latency_median_min'))} min, p90 "
+              f"{_fmt(alerts.get('latency_p90_min'))} min, {alerts.get('n_confirmed', 0)} "
+              "confirmed by a second site")  # fmt: skip
+    violations = m.get("constraint_violations", {}).get("count", 0)
+    print(f"constraint violations: {violations}")
+    print(f"\nRun directory {out}/: observations.parquet, events.parquet, timeline.parquet, "
+          "alerts.parquet, requests.parquet, nights.parquet, weather.parquet, metrics.json, "
+          "scenario.yaml, plots/")  # fmt: skip
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from twin.reports.compare import compare_runs, format_compare
+
+    print(format_compare(compare_runs([Path(p) for p in args.runs])))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skytwin", description="A digital twin of a telescope network."
@@ -96,6 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     p.add_argument("--out", help="output folder (default outputs/weather)")
     p.set_defaults(func=_cmd_weather)
+
+    p = sub.add_parser("run", help="simulate the network through the scenario's nights")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--nights", type=int, help="number of nights (default: the scenario's)")
+    p.add_argument("--policy", help="greedy, priority, random, oracle or a saved policy's path")
+    p.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
+    p.add_argument("--start", help="first night's date YYYY-MM-DD (default: the scenario's)")
+    p.add_argument("--out", help="run directory (default runs/NAME-POLICY-sSEED)")
+    p.add_argument("--no-plots", action="store_true", help="skip the plots (faster)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("compare", help="metrics of several runs side by side")
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.set_defaults(func=_cmd_compare)
     return parser
 
 

@@ -19,13 +19,24 @@ from twin.ops.conditions import Candidates
 from twin.ops.quality import QualityModel
 from twin.ops.queue import RequestQueue
 from twin.ops.slew import slew_time_s
-from twin.physics.etc import delivered_seeing_arcsec
 from twin.physics.extinction import airmass_from_alt
 from twin.physics.sky import sky_mag_arcsec2
 from twin.world.telescope import Telescope
 
 S_PER_DAY = 86400.0
 SIDEREAL_RATE = 1.0027379  # sidereal hours per solar hour
+# Margins keep the log strictly inside every limit although the engine uses the fast
+# prepared astrometry (< 0.5" from the full path that writes the log).
+AIRMASS_MARGIN = 1e-4
+ANGLE_MARGIN_DEG = 0.02
+MOON_MOTION_DEG_PER_S = 1.0 / 3600.0
+"""Bound on how fast the topocentric moon moves against the stars: ~0.55 deg/h orbital
+motion plus up to ~0.25 deg/h from the changing diurnal parallax."""
+SLOT_MIN = 15.0
+SLOT_AIRMASS_SLACK = 0.15
+"""Per night, a coarse grid (every ``SLOT_MIN`` minutes) keeps for each slot only the rows
+within ``SLOT_AIRMASS_SLACK`` of their airmass limit in that slot or the next: a superset
+of what can be feasible, so decisions check a few hundred rows rather than all."""
 
 
 class CandidateBuilder:
@@ -46,6 +57,8 @@ class CandidateBuilder:
         self._visit_s = np.empty(0)
         self._sin_lat = np.sin(np.radians(self.site.lat_deg))
         self._cos_lat = np.cos(np.radians(self.site.lat_deg))
+        mask = np.asarray(self.site.horizon_alt_deg, dtype=float)
+        self._flat_horizon = float(mask[0]) if np.all(mask == mask[0]) else None
 
     # -- per-night caches ----------------------------------------------------------
     def _prepare(self, mjd: float) -> tuple:
@@ -68,7 +81,67 @@ class CandidateBuilder:
             q = queue
             self._visit_s = (q.exptime_s + q.n_exposures * self.telescope.readout_s
                              + q.n_filter_changes * self.telescope.filter_change_s)  # fmt: skip
+            self._update_groups()
         return self._prepared
+
+    def _horizon(self, az_deg: np.ndarray) -> np.ndarray | float:
+        if self._flat_horizon is not None:
+            return self._flat_horizon
+        return self.site.horizon_min_alt_deg(az_deg)
+
+    def _moon_enu(self, mjd: float) -> np.ndarray:
+        """The moon's east-north-up unit vector (interpolated; no span check: hot path)."""
+        alm = self.visibility.almanac
+        grid = alm._moon_enu
+        i = min(max(int((mjd - alm.mjd[0]) / alm.step_d), 0), len(alm.mjd) - 2)
+        f = (mjd - alm.mjd[i]) / alm.step_d
+        v = grid[i] + f * (grid[i + 1] - grid[i])
+        return v / np.sqrt(v @ v)
+
+    def _update_groups(self) -> None:
+        """Rows grouped by the (band, exposure time) of their first exposure: depths are
+        computed per group."""
+        keys = getattr(self, "_group_key", [])
+        index = {k: i for i, k in enumerate(keys)}
+        groups = list(getattr(self, "_groups", np.empty(0, dtype=np.int64)))
+        for request in self.queue.requests[len(groups) :]:
+            key = (request.plan[0].band, float(request.plan[0].exptime_s))
+            if key not in index:
+                index[key] = len(keys)
+                keys.append(key)
+            groups.append(index[key])
+        self._group_key = keys
+        self._groups = np.asarray(groups, dtype=np.int64)
+        self._group_band = np.array([k[0] for k in keys], dtype=object)
+        self._group_seeing_factor = np.array(
+            [(self._band_centre[k[0]] / 500.0) ** -0.2 for k in keys]
+        )
+
+    def seeing_factor(self, band: str, airmass_start: float, airmass_end: float) -> float:
+        """Zenith-500nm seeing to the delivered FWHM in ``band`` at the visit's worst airmass."""
+        return max(airmass_start, airmass_end) ** 0.6 * (self._band_centre[band] / 500.0) ** -0.2
+
+    def _slot_rows(self, mjd: float) -> np.ndarray | None:
+        """Mask of rows possibly up in the slot containing ``mjd`` (None: no filter)."""
+        day = int(np.floor(mjd))
+        if getattr(self, "_slot_day", None) != day:
+            step = SLOT_MIN / 1440.0
+            grid = mjd + np.arange(0.0, 0.75 + step, step)
+            prepared = self._prepare(mjd)
+            alt, _, _ = self.visibility.altaz_prepared(
+                (*tuple(a[:, None] for a in prepared[:3]), prepared[3]), grid[None, :]
+            )
+            ok = airmass_from_alt(alt) <= (self.queue.max_airmass[:, None] + SLOT_AIRMASS_SLACK)
+            ok[:, :-1] |= ok[:, 1:]
+            self._slot_day, self._slot_t0, self._slot_ok = day, mjd, ok
+        k = int((mjd - self._slot_t0) * 1440.0 / SLOT_MIN)
+        if k >= self._slot_ok.shape[1] - 1:
+            self._slot_day = None
+            return self._slot_rows(mjd)
+        col = self._slot_ok[:, k]
+        if col.size < len(self.queue):  # rows added since (alerts): always considered
+            col = np.concatenate([col, np.ones(len(self.queue) - col.size, dtype=bool)])
+        return col
 
     def visit_s(self, rows: np.ndarray) -> np.ndarray:
         return self._visit_s[rows]
@@ -84,55 +157,69 @@ class CandidateBuilder:
         seeing_zenith_arcsec: float, transparency: float, night_end_mjd: float,
     ) -> Candidates:  # fmt: skip
         queue = self.queue
-        rows = queue.open_rows(self.site_index, mjd)
+        self._prepare(mjd)
+        rows = queue.open_rows(self.site_index, mjd, self._slot_rows(mjd))
         if rows.size == 0:
             return Candidates.empty()
-        self._prepare(mjd)
-        alt_now, az_now, _ = self.altaz(rows, mjd)
-        first_band = np.asarray(queue.first_band, dtype=object)[rows]
-        slew = np.asarray(
-            slew_time_s(self.telescope, alt_deg, az_deg, alt_now, az_now, band,
-                        first_band.astype(str) if band is not None else None),
-            dtype=float,
-        ) * np.ones(rows.size)  # fmt: skip
+        groups = self._groups[rows]
+        ra, sin_dec, cos_dec, dut1 = self._prepared
+        sub = (ra[rows], sin_dec[rows], cos_dec[rows], dut1)
+        alt_now, az_now, _ = self.visibility.altaz_prepared(sub, mjd)
+        slew = self._slew_s(alt_deg, az_deg, band, alt_now, az_now, groups)
         visit = self._visit_s[rows]
         t_start = mjd + slew / S_PER_DAY
         t_end = t_start + visit / S_PER_DAY
-        alt0, az0, ha0 = self.altaz(rows, t_start)
-        alt1, az1, _ = self.altaz(rows, t_end)
-        x0, x1 = airmass_from_alt(alt0), airmass_from_alt(alt1)
-        almanac = self.visibility.almanac
-        sun0, sun1 = almanac.sun_alt_deg(t_start), almanac.sun_alt_deg(t_end)
-        moon = almanac.moon_enu(t_start)
-        target = enu_vectors(alt0, az0)
-        moon_sep = np.degrees(np.arccos(np.clip(np.sum(target * moon, axis=-1), -1.0, 1.0)))
-        moon_alt = np.degrees(np.arcsin(np.clip(moon[..., 2], -1.0, 1.0)))
-        moon_illum = float(almanac.moon_illum(mjd))
-        horizon = self.site.horizon_min_alt_deg
-        centre = np.array([self._band_centre[b] for b in first_band])
-        seeing = delivered_seeing_arcsec(seeing_zenith_arcsec, x0, centre)
+        n = rows.size
+        both = (np.concatenate([sub[0], sub[0]]), np.concatenate([sub[1], sub[1]]),
+                np.concatenate([sub[2], sub[2]]), dut1)  # fmt: skip
+        alt01, az01, ha01 = self.visibility.altaz_prepared(both, np.concatenate([t_start, t_end]))
+        x01 = airmass_from_alt(alt01)
+        alt0, alt1, az0, az1 = alt01[:n], alt01[n:], az01[:n], az01[n:]
+        x0, x1, ha0 = x01[:n], x01[n:], ha01[:n]
+        alm = self.visibility.almanac
+        sun01 = np.interp(np.concatenate([t_start, t_end]), alm.mjd, alm.sun_alt_deg_grid)
+        sun0, sun1 = sun01[:n], sun01[n:]
+        # Target and moon both now (the sky turns 15 deg/h under both alike); the moon's
+        # own motion and changing parallax until the visit ends are covered by the margin.
+        moon = self._moon_enu(mjd)
+        cos_alt = np.cos(np.radians(alt_now))
+        az_rad = np.radians(az_now)
+        target_dot_moon = (cos_alt * np.sin(az_rad) * moon[0]
+                           + cos_alt * np.cos(az_rad) * moon[1]
+                           + np.sin(np.radians(alt_now)) * moon[2])  # fmt: skip
+        moon_sep = np.degrees(np.arccos(np.clip(target_dot_moon, -1.0, 1.0)))
+        moon_alt = float(np.degrees(np.arcsin(min(max(moon[2], -1.0), 1.0))))
+        moon_illum = float(np.interp(mjd, alm.mjd, alm.moon_illum_grid))
+        horizon = self._horizon
+        seeing0 = seeing_zenith_arcsec * x0**0.6 * self._group_seeing_factor[groups]
+        seeing_worst = (
+            seeing_zenith_arcsec * np.maximum(x0, x1) ** 0.6 * self._group_seeing_factor[groups]
+        )
         windows_ok = (
             (t_start[:, None] >= queue.window_start[rows])
             & (t_end[:, None] <= queue.window_end[rows])
         ).any(axis=1)
-        moon_ok = (moon_alt < 0.0) | (
-            (moon_sep >= queue.min_moon_sep_deg[rows]) & (moon_illum <= queue.max_moon_illum[rows])
+        m = ANGLE_MARGIN_DEG + MOON_MOTION_DEG_PER_S * (slew + visit)
+        moon_ok = (moon_alt < -m).__or__(
+            (moon_sep >= queue.min_moon_sep_deg[rows] + m)
+            & (moon_illum <= queue.max_moon_illum[rows])
         )
+        x_max = queue.max_airmass[rows] - AIRMASS_MARGIN
+        sun_max = queue.max_sun_alt_deg[rows] - ANGLE_MARGIN_DEG
+        m = ANGLE_MARGIN_DEG
         feasible = (
-            (alt0 >= horizon(az0)) & (alt1 >= horizon(az1))
-            & (x0 <= queue.max_airmass[rows]) & (x1 <= queue.max_airmass[rows])
-            & (sun0 <= queue.max_sun_alt_deg[rows]) & (sun1 <= queue.max_sun_alt_deg[rows])
+            (alt0 >= horizon(az0) + m) & (alt1 >= horizon(az1) + m)
+            & (x0 <= x_max) & (x1 <= x_max) & (sun0 <= sun_max) & (sun1 <= sun_max)
             & moon_ok & windows_ok & (t_end <= night_end_mjd)
-            & (seeing <= queue.max_seeing_arcsec[rows])
+            & (seeing_worst <= queue.max_seeing_arcsec[rows])
             & (transparency >= queue.min_transparency[rows])
         )  # fmt: skip
         quality = np.zeros(rows.size)
         idx = np.flatnonzero(feasible)
         if idx.size:
             quality[idx] = self._expected_quality(
-                rows[idx], first_band[idx], alt0[idx], x0[idx], seeing[idx], moon_sep[idx],
-                moon_alt[idx], moon_illum, sun0[idx], transparency,
-            )  # fmt: skip
+                rows[idx], groups[idx], x0[idx], seeing0[idx], transparency, mjd
+            )
         return Candidates(
             request_index=rows,
             priority=queue.priority[rows],
@@ -153,34 +240,57 @@ class CandidateBuilder:
             feasible=feasible,
         )
 
-    def _expected_quality(self, rows, bands, alt, airmass, seeing, moon_sep, moon_alt,
-                          moon_illum, sun_alt, transparency) -> np.ndarray:  # fmt: skip
+    def _slew_s(self, alt_deg, az_deg, band, alt_to, az_to, groups) -> np.ndarray:
+        slew = np.asarray(slew_time_s(self.telescope, alt_deg, az_deg, alt_to, az_to),
+                          dtype=float) * np.ones(alt_to.size)  # fmt: skip
+        if band is not None:
+            change = self._group_band[groups] != band
+            slew = np.where(change, np.maximum(slew, self.telescope.filter_change_s), slew)
+        return slew
+
+    def _expected_quality(self, rows, groups, airmass, seeing, transparency, mjd) -> np.ndarray:
         """Quality of the visit's first exposure from measured conditions (no equipment
-        truth: the scheduler does not know the focus drift or the mirror's dust)."""
-        queue = self.queue
+        truth: the scheduler does not know the focus drift or the mirror's dust). The sky
+        brightness of each row is computed once per slot (it changes slowly)."""
+        sky = self._slot_sky(rows, mjd)
         out = np.empty(rows.size)
-        exptime = queue.exptime_s[rows] / queue.n_exposures[rows]
-        for band in np.unique(bands):
-            sel = bands == band
-            sky = sky_mag_arcsec2(
-                band,
-                alt[sel],
-                moon_alt[sel],
-                moon_sep[sel],
-                moon_illum,
-                sun_alt[sel],
-                self.site.sky_brightening_mag,
-                self.site.height_m,
-            )
-            for t in np.unique(exptime[sel]):
-                sub = exptime[sel] == t
-                depth = self.quality.depth(
-                    band, t, airmass=airmass[sel][sub], seeing_fwhm_arcsec=seeing[sel][sub],
-                    sky_mag_arcsec2=sky[sub], transparency=transparency,
-                )  # fmt: skip
-                target = np.flatnonzero(sel)[sub]
-                out[target] = self.quality.quality(band, t, depth)
+        for g in np.unique(groups):
+            sel = groups == g
+            band, exptime = self._group_key[g]
+            depth = self.quality.depth(band, exptime, airmass=airmass[sel],
+                                       seeing_fwhm_arcsec=seeing[sel], sky_mag_arcsec2=sky[sel],
+                                       transparency=transparency)  # fmt: skip
+            out[sel] = self.quality.quality(band, exptime, depth)
         return out
+
+    def _slot_sky(self, rows: np.ndarray, mjd: float) -> np.ndarray:
+        slot = int(mjd * 1440.0 / SLOT_MIN)
+        if getattr(self, "_sky_slot", None) != slot or self._sky.size < len(self.queue):
+            self._sky_slot = slot
+            self._sky = np.full(len(self.queue), np.nan)
+        sky = self._sky[rows]
+        todo = np.isnan(sky)
+        if todo.any():
+            new = rows[todo]
+            t_mid = (slot + 0.5) * SLOT_MIN / 1440.0
+            alt, az, _ = self.altaz(new, t_mid)
+            alm = self.visibility.almanac
+            moon = alm.moon_enu(t_mid)
+            sep = np.degrees(np.arccos(np.clip(enu_vectors(alt, az) @ moon, -1.0, 1.0)))
+            moon_alt = float(np.degrees(np.arcsin(np.clip(moon[2], -1.0, 1.0))))
+            sun_alt = float(alm.sun_alt_deg(t_mid))
+            illum = float(alm.moon_illum(t_mid))
+            groups = self._groups[new]
+            values = np.empty(new.size)
+            for g in np.unique(groups):
+                sel = groups == g
+                values[sel] = sky_mag_arcsec2(
+                    self._group_key[g][0], np.maximum(alt[sel], 1.0), moon_alt, sep[sel], illum,
+                    sun_alt, self.site.sky_brightening_mag, self.site.height_m,
+                )  # fmt: skip
+            self._sky[new] = values
+            sky[todo] = values
+        return sky
 
     def _hours_to_limit(self, rows: np.ndarray, ha_h: np.ndarray) -> np.ndarray:
         """Solar hours until the target passes its airmass limit westward (inf: never)."""

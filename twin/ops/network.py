@@ -36,11 +36,10 @@ from twin.ops.conditions import (
     TelescopeStatus,
     Wait,
 )
+from twin.ops.exposures import RAW_FIELDS, exposure_truth
 from twin.ops.queue import RequestQueue
 from twin.ops.recorder import Recorder
 from twin.ops.world import SiteWorld, TelescopeWorld, World
-from twin.physics.etc import delivered_seeing_arcsec
-from twin.physics.sky import sky_mag_arcsec2
 
 S_PER_DAY = 86400.0
 EPS_S = 1e-6
@@ -58,6 +57,7 @@ class TelescopeRun:
     state: str = "day"
     busy_until_mjd: float = -math.inf
     night: int = -1
+    index: int = 0
 
 
 @dataclass
@@ -110,6 +110,9 @@ class NetworkTwin:
         self._obs_id = 0
         self._visit_id = 0
         self._observers: list[Callable] = []
+        self._pending: list[list[tuple]] = [[] for _ in self.units]
+        for i, unit in enumerate(self.units):
+            unit.index = i
         policy.reset(world.policy_seed)
 
     # -- time ------------------------------------------------------------------------
@@ -143,6 +146,7 @@ class NetworkTwin:
             self.at(state.alert.issued_mjd, lambda s=state: self._alert_issued(s))
         env.process(self._days())
         env.run(until=(self.world.end_mjd - self.t0_mjd) * S_PER_DAY)
+        self.flush_observations()
         return self.counters
 
     def _days(self):
@@ -150,6 +154,7 @@ class NetworkTwin:
         while True:
             yield self.env.timeout(S_PER_DAY)
             day += 1
+            self.flush_observations()
             self.rec.flush()
             if self.on_day is not None:
                 self.on_day(day)
@@ -268,8 +273,8 @@ class NetworkTwin:
 
     # -- conditions ----------------------------------------------------------------------
     def _measured(self, sw: SiteWorld, mjd: float) -> dict[str, float]:
-        values = self.world.weather.sample(sw.site.name, np.array([mjd]))
-        return {k: float(v[0]) for k, v in values.items()}
+        return {k: sw.weather.at(mjd, k) for k in ("seeing_fwhm_arcsec", "transparency",
+                                                    "cloud_cover")}  # fmt: skip
 
     def _site_status(self, sw: SiteWorld, mjd: float, night_end: float | None = None
                      ) -> SiteStatus:  # fmt: skip
@@ -338,19 +343,20 @@ class NetworkTwin:
         self._visit_id += 1
         visit_id = self._visit_id
         slew_start = self.mjd()
-        yield self.env.timeout(float(cand.slew_s[k]))
+        slew_s = float(cand.slew_s[k])
+        yield self.env.timeout(slew_s)
         self.span(unit, "slew", slew_start, self.mjd())
         unit.alt_deg, unit.az_deg = float(cand.alt_deg[k]), float(cand.az_deg[k])
-        slew_s = float(cand.slew_s[k])
+        unit.band = request.plan[0].band  # the filter changed during the slew
         exposures = [(p.band, p.exptime_s) for p in request.plan for _ in range(p.count)]
         n_done, first_start = 0, math.nan
+        max_seeing, min_transp = queue.max_seeing_arcsec[row], queue.min_transparency[row]
         for j, (band, exptime_s) in enumerate(exposures):
-            if unit.band is not None and band != unit.band:
+            if band != unit.band:
                 t = self.mjd()
                 yield self.env.timeout(tw.telescope.filter_change_s)
                 self.span(unit, "slew", t, self.mjd())
-                slew_s = tw.telescope.filter_change_s if j > 0 else slew_s
-            unit.band = band
+                unit.band = band
             t0 = self.mjd()
             t1 = t0 + exptime_s / S_PER_DAY
             cut = min(sw.dome_closed.next_start(t0), tw.down.next_start(t0), win.end_mjd)
@@ -362,19 +368,34 @@ class NetworkTwin:
                 self.event(self.mjd(), "exposure_aborted", sw.site.name, tw.name,
                            request.request_id, "dome, failure or night end", exptime_s)  # fmt: skip
                 break
-            row_values = self._exposure_truth(unit, row, request, band, exptime_s, t0, t1)
-            if isinstance(row_values, str):
+            # The site's monitors measure the conditions as the shutter opens; the geometry
+            # of the whole visit was checked by the constraint engine before the slew.
+            seeing = sw.weather.at(t0, "seeing_fwhm_arcsec") * unit.builder.seeing_factor(
+                band, float(cand.airmass[k]), float(cand.airmass_end[k]))
+            transparency = sw.weather.at(t0, "transparency")
+            if seeing > max_seeing or transparency < min_transp:
                 self.event(t0, "visit_cut", sw.site.name, tw.name, request.request_id,
-                           row_values)  # fmt: skip
+                           f"seeing {seeing:.2f} (max {max_seeing}), transparency "
+                           f"{transparency:.2f} (min {min_transp})")  # fmt: skip
                 break
             yield self.env.timeout(exptime_s)
             self.span(unit, "science", t0, self.mjd())
-            self._record(unit, row, request, visit_id, j, band, exptime_s, t0, t1,
-                         slew_s if j == 0 else 0.0, row_values, len(exposures))  # fmt: skip
+            self._obs_id += 1
+            raw = (self._obs_id, visit_id, j, unit.night, row, band, exptime_s, t0, t1,
+                   slew_s if j == 0 else 0.0, len(exposures))  # fmt: skip
+            self._pending[unit.index].append(raw)
+            self.counters.exposures += 1
+            self.science_s_by_program[queue.program_index[row]] += exptime_s
+            sw.uplink.send(t1 + tw.telescope.readout_s / S_PER_DAY, tw.frame_bytes)
+            if request.alert_id:
+                truth = exposure_truth(tw, queue, _columns([raw]), self._alert_mag)
+                self._alert_exposure(self.alerts[request.alert_id], request, sw.site.name,
+                                     t0, t1, bool(truth["detected"][0]), sw)  # fmt: skip
+            for observer in self._observers:
+                observer(unit, row, raw)
             if n_done == 0:
                 first_start = t0
             n_done += 1
-            unit.alt_deg, unit.az_deg = row_values["alt_end_deg"], row_values["az_end_deg"]
             t = self.mjd()
             yield self.env.timeout(tw.telescope.readout_s)
             self.span(unit, "readout", t, self.mjd())
@@ -384,98 +405,17 @@ class NetworkTwin:
             queue.record_visit(row, first_start)
             self.counters.visits += 1
 
-    def _exposure_truth(self, unit: TelescopeRun, row: int, request, band: str,
-                        exptime_s: float, t0: float, t1: float) -> dict | str:  # fmt: skip
-        """Geometry at both ends and conditions at the start, checked against the request:
-        the values of the log row, or the reason the visit must stop."""
-        sw = unit.world.site
-        queue = self.queue
-        geo = sw.visibility.observe(
-            np.array([request.ra_deg, request.ra_deg]), np.array([request.dec_deg] * 2),
-            np.array([t0, t1]),
-        )  # fmt: skip
-        weather = self._measured(sw, t0)
-        centre = unit.world.telescope.filter(band).center_nm
-        seeing = float(delivered_seeing_arcsec(weather["seeing_fwhm_arcsec"],
-                                               geo.airmass[0], centre))  # fmt: skip
-        c = request.constraints
-        problems = []
-        if not bool(geo.above_horizon.all()):
-            problems.append("below the horizon mask")
-        if float(geo.airmass.max()) > queue.max_airmass[row]:
-            problems.append(f"airmass {geo.airmass.max():.3f} > {c.max_airmass}")
-        if float(geo.sun_alt_deg.max()) > c.max_sun_alt_deg:
-            problems.append(f"sun at {geo.sun_alt_deg.max():.2f} deg > {c.max_sun_alt_deg}")
-        if geo.moon_alt_deg[0] >= 0.0 and (geo.moon_sep_deg[0] < c.min_moon_sep_deg
-                                           or geo.moon_illum[0] > c.max_moon_illum):  # fmt: skip
-            problems.append("moon too close or too bright")
-        if seeing > queue.max_seeing_arcsec[row]:
-            problems.append(f"seeing {seeing:.2f} > {c.max_seeing_arcsec}")
-        if weather["transparency"] < c.min_transparency:
-            problems.append(f"transparency {weather['transparency']:.2f} < {c.min_transparency}")
-        starts, ends = queue.window_start[row], queue.window_end[row]
-        if not bool(((t0 >= starts) & (t1 <= ends)).any()):
-            problems.append("outside its windows")
-        if problems:
-            return "; ".join(problems)
-        return {
-            "alt_deg": float(geo.alt_deg[0]), "az_deg": float(geo.az_deg[0]),
-            "airmass": float(geo.airmass[0]), "hour_angle_h": float(geo.hour_angle_h[0]),
-            "alt_end_deg": float(geo.alt_deg[1]), "az_end_deg": float(geo.az_deg[1]),
-            "airmass_end": float(geo.airmass[1]), "sun_alt_deg": float(geo.sun_alt_deg[0]),
-            "sun_alt_end_deg": float(geo.sun_alt_deg[1]),
-            "moon_alt_deg": float(geo.moon_alt_deg[0]),
-            "moon_sep_deg": float(geo.moon_sep_deg[0]), "moon_illum": float(geo.moon_illum[0]),
-            "seeing_zenith_arcsec": weather["seeing_fwhm_arcsec"], "seeing_fwhm_arcsec": seeing,
-            "transparency": weather["transparency"], "cloud_cover": weather["cloud_cover"],
-        }  # fmt: skip
+    def _alert_mag(self, alert_id: str, band: str, mjd: float) -> float:
+        return float(self.alerts[alert_id].alert.mag(band, mjd))
 
-    def _record(self, unit: TelescopeRun, row: int, request, visit_id: int, j: int, band: str,
-                exptime_s: float, t0: float, t1: float, slew_s: float, g: dict,
-                n_exposures: int) -> None:  # fmt: skip
-        tw, sw = unit.world, unit.world.site
-        site = sw.site
-        eq = tw.equipment.columns(np.array([t0]))
-        e = {k: v[0].item() for k, v in eq.items()}
-        sky = float(sky_mag_arcsec2(band, g["alt_deg"], g["moon_alt_deg"], g["moon_sep_deg"],
-                                    g["moon_illum"], g["sun_alt_deg"], site.sky_brightening_mag,
-                                    site.height_m))  # fmt: skip
-        image_fwhm = math.hypot(g["seeing_fwhm_arcsec"], e["defocus_fwhm_arcsec"])
-        m5 = float(tw.quality.depth(band, exptime_s, airmass=g["airmass"],
-                                    seeing_fwhm_arcsec=image_fwhm, sky_mag_arcsec2=sky,
-                                    transparency=g["transparency"],
-                                    throughput=e["throughput"]))  # fmt: skip
-        quality = float(tw.quality.quality(band, exptime_s, m5))
-        value = request.priority * quality / n_exposures
-        zeropoint = tw.telescope.zeropoint_mag(band) + 2.5 * math.log10(e["throughput"])
-        transient_mag, detected = math.nan, False
-        alert = self.alerts.get(request.alert_id) if request.alert_id else None
-        if alert is not None:
-            transient_mag = float(alert.alert.mag(band, t0))
-            detected = bool(transient_mag <= m5)
-        self._obs_id += 1
-        self.counters.exposures += 1
-        program = self.queue.program_index[row]
-        self.science_s_by_program[program] += exptime_s
-        self.rec["observations"].append((
-            self._obs_id, visit_id, j, unit.night, site.name, site.lat_deg, site.lon_deg,
-            site.height_m, tw.name, request.request_id, request.program, request.target_id,
-            request.alert_id, request.ra_deg, request.dec_deg, band, exptime_s, t0, t1,
-            g["alt_deg"], g["az_deg"], g["airmass"], g["hour_angle_h"], g["alt_end_deg"],
-            g["az_end_deg"], g["airmass_end"], g["sun_alt_end_deg"], g["sun_alt_deg"],
-            g["moon_alt_deg"], g["moon_sep_deg"], g["moon_illum"], sky,
-            g["seeing_zenith_arcsec"], g["seeing_fwhm_arcsec"], image_fwhm, g["transparency"],
-            g["cloud_cover"], zeropoint, m5, quality, value, slew_s, transient_mag, detected,
-            e["focus_offset_um"], e["defocus_fwhm_arcsec"], e["throughput"],
-            e["pointing_error_ra_arcsec"], e["pointing_error_dec_arcsec"],
-            e["tracking_error_arcsec"], e["tracking_pa_deg"], int(e["n_hot_pixels"]),
-            int(e["n_bad_columns"]), e["calibration_age_days"], e["zeropoint_error_mag"],
-        ))  # fmt: skip
-        sw.uplink.send(t1 + tw.telescope.readout_s / S_PER_DAY, tw.frame_bytes)
-        for observer in self._observers:
-            observer(unit, request, value, quality)
-        if alert is not None:
-            self._alert_exposure(alert, request, site.name, t0, t1, detected, sw)
+    def flush_observations(self) -> None:
+        """Compute the truth of the exposures recorded since the last flush and write it."""
+        for unit in self.units:
+            pending = self._pending[unit.index]
+            if pending:
+                truth = exposure_truth(unit.world, self.queue, _columns(pending), self._alert_mag)
+                self.rec["observations"].write_columns(truth)
+                pending.clear()
 
     # -- alerts ---------------------------------------------------------------------------
     def _alert_issued(self, state: AlertState) -> None:
@@ -541,3 +481,10 @@ class NetworkTwin:
                 self.event(mjd, "confirmation_requested", "", "", a.alert_id,
                            ",".join(request.sites))  # fmt: skip
                 self._release(request, mjd)
+
+
+def _columns(raw_rows: list[tuple]) -> dict[str, np.ndarray]:
+    cols = list(zip(*raw_rows, strict=True))
+    out = {name: np.asarray(col) for name, col in zip(RAW_FIELDS, cols, strict=True)}
+    out["band"] = np.asarray(cols[RAW_FIELDS.index("band")], dtype=object)
+    return out

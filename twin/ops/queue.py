@@ -119,12 +119,15 @@ class RequestQueue:
         self.requests.extend(requests)
         return rows
 
-    def open_rows(self, site_index: int, mjd: float) -> np.ndarray:
+    def open_rows(self, site_index: int, mjd: float, within: np.ndarray | None = None
+                  ) -> np.ndarray:  # fmt: skip
         """Rows a telescope at ``site_index`` may consider at ``mjd``: released to the site,
         visits still wanted, cadence interval elapsed, not being observed elsewhere."""
         wanted = (self.visits_wanted == UNLIMITED) | (self.visits_done < self.visits_wanted)
         cadence_ok = ~(mjd < self.last_visit_mjd + np.nan_to_num(self.cadence_days, nan=0.0))
         ok = wanted & cadence_ok & ~self.in_progress & (self.released_mjd[site_index] <= mjd)
+        if within is not None:
+            ok &= within
         return np.flatnonzero(ok)
 
     def visits_left(self, rows: np.ndarray) -> np.ndarray:

@@ -33,6 +33,16 @@ class TableWriter:
         if len(self.rows) >= self.flush_rows:
             self.flush()
 
+    def write_columns(self, columns: dict) -> None:
+        """Write a batch given as columns (names of the schema); buffered rows go first."""
+        self.flush()
+        table = pa.Table.from_arrays(
+            [pa.array(columns[f.name], type=f.type) for f in self.schema], schema=self.schema
+        )
+        if table.num_rows:
+            self._writer.write_table(table)
+            self.n_written += table.num_rows
+
     def flush(self) -> None:
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, self.schema)

@@ -21,6 +21,7 @@ from twin.ops.intervals import Intervals
 from twin.ops.links import DataUplink, Link, frame_size_bytes
 from twin.ops.nights import NightWindow, night_windows
 from twin.ops.quality import QualityModel
+from twin.ops.weather_grid import WeatherGrid
 from twin.programme.requests import Request
 from twin.scenario import Scenario
 from twin.weather.dome import dome_closure
@@ -47,6 +48,7 @@ class SiteWorld:
     dome_closed: Intervals
     link: Link
     uplink: DataUplink
+    weather: WeatherGrid
 
 
 @dataclass
@@ -90,7 +92,7 @@ class World:
             link = Link(site.name, scenario.links.for_site(site.name), link_seeds[i],
                         w_start, w_start + w_days)  # fmt: skip
             self.sites.append(SiteWorld(site, i, vis, windows, Intervals(closures), link,
-                                        DataUplink(link)))  # fmt: skip
+                                        DataUplink(link), WeatherGrid(grid, samples)))  # fmt: skip
         self.telescopes: list[TelescopeWorld] = []
         pairs = [(s, t.build()) for s, spec in zip(self.sites, scenario.sites, strict=True)
                  for t in spec.telescopes]  # fmt: skip
@@ -138,7 +140,7 @@ class World:
         parts = []
         for sw in self.sites:
             grid = np.arange(self.start_mjd, self.end_mjd, WEATHER_STEP_MIN / 1440.0)
-            samples = self.weather.sample(sw.site.name, grid)
+            samples = sw.weather.sample(grid)
             closed = np.array([sw.dome_closed.until(t) is not None for t in grid])
             parts.append(pd.DataFrame({"mjd": grid, "site": sw.site.name,
                                        **{k: samples[k] for k in WEATHER_FIELDS},
