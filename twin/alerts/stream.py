@@ -11,6 +11,10 @@ depends on the kind (a survey catches a supernova days after explosion, a satell
 localises a GRB within minutes). The follow-up request runs from the issue time until the
 transient fades below the follow-up limit; a detection at one site can ask another site to
 confirm it (a second, independent detection rules out artefacts and asteroids).
+
+Besides the random stream, a spec may list ``scheduled`` alerts: a given kind, position,
+brightness and issue time. Teaching scenarios and tests use them to put one transient
+exactly where a coordination pattern shows (found at one site, confirmed at another).
 """
 
 from __future__ import annotations
@@ -98,6 +102,32 @@ class FollowupSpec(BaseModel):
     confirm_window_days: float = Field(default=1.0, gt=0.0)
 
 
+class ScheduledAlert(BaseModel):
+    """One alert at a fixed time and place, added to the random stream."""
+
+    model_config = _STRICT
+
+    kind: str = Field(description="A transient kind with a light curve.")
+    ra_deg: float = Field(ge=0.0, lt=360.0)
+    dec_deg: float = Field(ge=-90.0, le=90.0)
+    issued_after_start_days: float = Field(
+        ge=0.0, description="Issue time, days after the scenario's start date (00:00 UTC)."
+    )
+    peak_mag_r: float = Field(ge=0.0, le=30.0, description="Apparent r at peak, AB mag.")
+    discovery_delay_days: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Days from t0 to the alert; None: the middle of the kind's range in "
+        "AlertSpec.discovery_delay_days.",
+    )
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        _check_kinds([kind], "kind")
+        return kind
+
+
 class AlertSpec(BaseModel):
     """The alert stream: rate, mix of kinds, brightness and sky distributions, follow-up."""
 
@@ -121,6 +151,11 @@ class AlertSpec(BaseModel):
         "defaults.",
     )
     dec_range_deg: tuple[float, float] = Field(default=(-90.0, 90.0))
+    scheduled: tuple[ScheduledAlert, ...] = Field(
+        default=(),
+        description="Alerts at fixed times and places, issued as well as the random ones "
+        "(rate_per_day may be 0); those issued outside the run are left out.",
+    )
     followup: FollowupSpec = Field(default_factory=FollowupSpec)
 
     @field_validator("kinds")
@@ -205,14 +240,59 @@ def generate_alerts(
     seed: int | np.random.SeedSequence,
     *,
     id_prefix: str = "alert",
+    schedule_epoch_mjd: float | None = None,
 ) -> list[Alert]:
     """Alerts issued in [start_mjd, end_mjd), sorted by issue time; same seed, same list.
 
-    Ids are ``f"{id_prefix}-{index:04d}"`` in issue order; pass another ``id_prefix`` when
-    streams for several periods are joined.
+    Random alerts have ids ``f"{id_prefix}-{index:04d}"`` in issue order; the scheduled ones
+    ``f"{id_prefix}-sched-{index:02d}"`` in the order of ``spec.scheduled``, issued
+    ``issued_after_start_days`` after ``schedule_epoch_mjd`` (default ``start_mjd``, the
+    scenario's start). Pass another ``id_prefix`` when streams for several periods are
+    joined, and the first period's start as ``schedule_epoch_mjd`` so that each scheduled
+    alert falls in one period only. Scheduled alerts draw nothing from the generator: adding
+    them leaves the random alerts of a seed unchanged.
     """
     if not end_mjd >= start_mjd:
         raise ValueError(f"end_mjd must be >= start_mjd (got {start_mjd}, {end_mjd})")
+    epoch_mjd = start_mjd if schedule_epoch_mjd is None else schedule_epoch_mjd
+    scheduled = [
+        scheduled_alert(item, spec, epoch_mjd, f"{id_prefix}-sched-{index:02d}")
+        for index, item in enumerate(spec.scheduled)
+    ]
+    inside = [alert for alert in scheduled if start_mjd <= alert.issued_mjd < end_mjd]
+    random = _random_alerts(spec, start_mjd, end_mjd, seed, id_prefix)
+    return sorted(random + inside, key=lambda alert: alert.issued_mjd)
+
+
+def scheduled_alert(
+    item: ScheduledAlert, spec: AlertSpec, epoch_mjd: float, alert_id: str
+) -> Alert:
+    """The :class:`Alert` of one scheduled entry, issued ``issued_after_start_days`` after
+    ``epoch_mjd``. Its t0 is ``discovery_delay_days`` before the issue, or, when that is not
+    given, the middle of ``spec.discovery_delay_days[kind]``."""
+    delay_days = item.discovery_delay_days
+    if delay_days is None:
+        delay_days = 0.5 * sum(spec.discovery_delay_days[item.kind])
+    issued_mjd = epoch_mjd + item.issued_after_start_days
+    return Alert(
+        alert_id=alert_id,
+        kind=item.kind,
+        ra_deg=item.ra_deg,
+        dec_deg=item.dec_deg,
+        t0_mjd=issued_mjd - delay_days,
+        issued_mjd=issued_mjd,
+        peak_mag_r=item.peak_mag_r,
+    )
+
+
+def _random_alerts(
+    spec: AlertSpec,
+    start_mjd: float,
+    end_mjd: float,
+    seed: int | np.random.SeedSequence,
+    id_prefix: str,
+) -> list[Alert]:
+    """The Poisson stream of ``spec.rate_per_day``, sorted by issue time."""
     rng = np.random.default_rng(seed)
     count = int(rng.poisson(spec.rate_per_day * (end_mjd - start_mjd)))
     issued = np.sort(rng.uniform(start_mjd, end_mjd, count))

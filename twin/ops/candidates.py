@@ -32,11 +32,23 @@ ANGLE_MARGIN_DEG = 0.02
 MOON_MOTION_DEG_PER_S = 1.0 / 3600.0
 """Bound on how fast the topocentric moon moves against the stars: ~0.55 deg/h orbital
 motion plus up to ~0.25 deg/h from the changing diurnal parallax."""
+HORIZON_SLACK_DEG = 2.0
+"""A horizon mask that varies with azimuth is read at the azimuth before the slew; the
+target moves a few degrees in azimuth by the visit's end, so the mask gets this slack."""
 SLOT_MIN = 15.0
 SLOT_AIRMASS_SLACK = 0.15
 """Per night, a coarse grid (every ``SLOT_MIN`` minutes) keeps for each slot only the rows
 within ``SLOT_AIRMASS_SLACK`` of their airmass limit in that slot or the next: a superset
 of what can be feasible, so decisions check a few hundred rows rather than all."""
+
+
+def alt_for_airmass(airmass: np.ndarray) -> np.ndarray:
+    """Altitude (deg) where the logged (Pickering 2002) airmass equals ``airmass``: the
+    inverse of :func:`twin.physics.extinction.airmass_from_alt`, by interpolation on a
+    fine grid (the airmass falls monotonically with altitude)."""
+    grid = np.linspace(0.5, 90.0, 20001)
+    x = airmass_from_alt(grid)
+    return np.interp(np.asarray(airmass, dtype=float), x[::-1], grid[::-1])
 
 
 class CandidateBuilder:
@@ -59,6 +71,7 @@ class CandidateBuilder:
         self._cos_lat = np.cos(np.radians(self.site.lat_deg))
         mask = np.asarray(self.site.horizon_alt_deg, dtype=float)
         self._flat_horizon = float(mask[0]) if np.all(mask == mask[0]) else None
+        self._alt_min_airmass = np.empty(0)
 
     # -- per-night caches ----------------------------------------------------------
     def _prepare(self, mjd: float) -> tuple:
@@ -84,10 +97,18 @@ class CandidateBuilder:
             self._update_groups()
         return self._prepared
 
-    def _horizon(self, az_deg: np.ndarray) -> np.ndarray | float:
+    def _sin_alt_min(self, rows: np.ndarray, az_deg: np.ndarray) -> np.ndarray:
+        """sin of the lowest altitude allowed: the airmass limit or the horizon mask (with
+        margins), whichever is higher. A mask that is not flat is read at the current
+        azimuth, with a wider margin for the slew and the visit."""
+        if len(self._alt_min_airmass) < len(self.queue):
+            self._alt_min_airmass = alt_for_airmass(self.queue.max_airmass) + ANGLE_MARGIN_DEG
+        limit = self._alt_min_airmass[rows]
         if self._flat_horizon is not None:
-            return self._flat_horizon
-        return self.site.horizon_min_alt_deg(az_deg)
+            horizon = self._flat_horizon + ANGLE_MARGIN_DEG
+        else:
+            horizon = self.site.horizon_min_alt_deg(az_deg) + HORIZON_SLACK_DEG
+        return np.sin(np.radians(np.maximum(limit, horizon)))
 
     def _moon_enu(self, mjd: float) -> np.ndarray:
         """The moon's east-north-up unit vector (interpolated; no span check: hot path)."""
@@ -169,13 +190,22 @@ class CandidateBuilder:
         visit = self._visit_s[rows]
         t_start = mjd + slew / S_PER_DAY
         t_end = t_start + visit / S_PER_DAY
+        # Start and end only need sin(alt) = A + B cos(H): one cosine per row and time.
+        frame = self.visibility.frame
+        era = frame.orientation.earth_rotation_angle_rad(np.concatenate([t_start, t_end]), dut1)
         n = rows.size
-        both = (np.concatenate([sub[0], sub[0]]), np.concatenate([sub[1], sub[1]]),
-                np.concatenate([sub[2], sub[2]]), dut1)  # fmt: skip
-        alt01, az01, ha01 = self.visibility.altaz_prepared(both, np.concatenate([t_start, t_end]))
-        x01 = airmass_from_alt(alt01)
-        alt0, alt1, az0, az1 = alt01[:n], alt01[n:], az01[:n], az01[n:]
-        x0, x1, ha0 = x01[:n], x01[n:], ha01[:n]
+        h01 = era + frame._lon_rad - np.concatenate([sub[0], sub[0]])
+        a = self._sin_lat * sub[1]
+        b = self._cos_lat * sub[2]
+        sin_alt01 = np.concatenate([a, a]) + np.concatenate([b, b]) * np.cos(h01)
+        sin_alt0, sin_alt1 = sin_alt01[:n], sin_alt01[n:]
+        alt0 = np.degrees(np.arcsin(np.clip(sin_alt0, -1.0, 1.0)))
+        with np.errstate(divide="ignore"):
+            # Plane-parallel sec(z) >= the logged (Pickering) airmass: conservative.
+            x0 = np.where(sin_alt0 > 0.0, 1.0 / sin_alt0, np.inf)
+            x1 = np.where(sin_alt1 > 0.0, 1.0 / sin_alt1, np.inf)
+        ha0 = np.mod(np.degrees(h01[:n]) / 15.0 + 12.0, 24.0) - 12.0
+        az0 = az_now  # for features and the next slew: the slew moves it < 0.3 deg
         alm = self.visibility.almanac
         sun01 = np.interp(np.concatenate([t_start, t_end]), alm.mjd, alm.sun_alt_deg_grid)
         sun0, sun1 = sun01[:n], sun01[n:]
@@ -190,7 +220,6 @@ class CandidateBuilder:
         moon_sep = np.degrees(np.arccos(np.clip(target_dot_moon, -1.0, 1.0)))
         moon_alt = float(np.degrees(np.arcsin(min(max(moon[2], -1.0), 1.0))))
         moon_illum = float(np.interp(mjd, alm.mjd, alm.moon_illum_grid))
-        horizon = self._horizon
         seeing0 = seeing_zenith_arcsec * x0**0.6 * self._group_seeing_factor[groups]
         seeing_worst = (
             seeing_zenith_arcsec * np.maximum(x0, x1) ** 0.6 * self._group_seeing_factor[groups]
@@ -204,12 +233,10 @@ class CandidateBuilder:
             (moon_sep >= queue.min_moon_sep_deg[rows] + m)
             & (moon_illum <= queue.max_moon_illum[rows])
         )
-        x_max = queue.max_airmass[rows] - AIRMASS_MARGIN
         sun_max = queue.max_sun_alt_deg[rows] - ANGLE_MARGIN_DEG
-        m = ANGLE_MARGIN_DEG
+        sin_min = self._sin_alt_min(rows, az0)
         feasible = (
-            (alt0 >= horizon(az0) + m) & (alt1 >= horizon(az1) + m)
-            & (x0 <= x_max) & (x1 <= x_max) & (sun0 <= sun_max) & (sun1 <= sun_max)
+            (sin_alt0 >= sin_min) & (sin_alt1 >= sin_min) & (sun0 <= sun_max) & (sun1 <= sun_max)
             & moon_ok & windows_ok & (t_end <= night_end_mjd)
             & (seeing_worst <= queue.max_seeing_arcsec[rows])
             & (transparency >= queue.min_transparency[rows])

@@ -113,6 +113,9 @@ class NetworkTwin:
         self._pending: list[list[tuple]] = [[] for _ in self.units]
         for i, unit in enumerate(self.units):
             unit.index = i
+        bind = getattr(policy, "bind", None)
+        if callable(bind):  # offline policies (the oracle) may read the drawn world
+            bind(world)
         policy.reset(world.policy_seed)
 
     # -- time ------------------------------------------------------------------------

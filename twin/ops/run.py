@@ -70,6 +70,7 @@ def run_scenario(
     finally:
         recorder.close()
         if bar is not None:
+            bar.update(bar.total - bar.n)
             bar.close()
     sim_wall_s = time.perf_counter() - wall0
     _write(out / "alerts.parquet", records.ALERT_SCHEMA, _alert_rows(twin))
@@ -86,7 +87,12 @@ def run_scenario(
     try:
         from twin.reports.run_metrics import write_metrics
 
-        metrics = write_metrics(out)
+        sites = {sw.site.name: sw.site for sw in world.sites}
+
+        def horizon(site: str, az_deg):
+            return sites[site].horizon_min_alt_deg(az_deg)
+
+        metrics = write_metrics(out, horizon_fn=horizon)
     except ImportError:  # reports not installed in a minimal build
         pass
     if plots:
