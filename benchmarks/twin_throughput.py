@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import report  # noqa: E402
+from _common import report
 
-from twin.ops.run import run_scenario  # noqa: E402
-from twin.scenario import load_scenario  # noqa: E402
+from twin.ops.run import run_scenario
+from twin.scenario import load_scenario
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "dense-8site.yaml"
 
@@ -54,8 +54,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nights", type=int, default=365)
     parser.add_argument("--seed", type=int, default=8)
-    parser.add_argument("--reference-nights", type=int, default=None,
-                        help="nights of the random-policy reference run (default: same)")  # fmt: skip
+    parser.add_argument(
+        "--reference-nights", type=int, default=None,
+        help="nights of the random-policy reference run (default: same as --nights)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     greedy = measure("greedy", args.nights, args.seed)
     reference = measure("random", args.reference_nights or args.nights, args.seed)

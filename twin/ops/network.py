@@ -374,7 +374,8 @@ class NetworkTwin:
             # The site's monitors measure the conditions as the shutter opens; the geometry
             # of the whole visit was checked by the constraint engine before the slew.
             seeing = sw.weather.at(t0, "seeing_fwhm_arcsec") * unit.builder.seeing_factor(
-                band, float(cand.airmass[k]), float(cand.airmass_end[k]))
+                band, float(cand.airmass[k]), float(cand.airmass_end[k])
+            )
             transparency = sw.weather.at(t0, "transparency")
             if seeing > max_seeing or transparency < min_transp:
                 self.event(t0, "visit_cut", sw.site.name, tw.name, request.request_id,

@@ -70,7 +70,7 @@ def test_logged_geometry_matches_astropy(run):
 
 
 def test_no_exposure_breaks_a_constraint(run):
-    result, obs, events, _, nights = run
+    result, obs, events, _, _ = run
     assert result.metrics["constraint_violations"]["count"] == 0
     assert obs["sun_alt_deg"].max() <= -12.0
     assert obs["sun_alt_end_deg"].max() <= -12.0
