@@ -35,6 +35,7 @@ motion plus up to ~0.25 deg/h from the changing diurnal parallax."""
 HORIZON_SLACK_DEG = 2.0
 """A horizon mask that varies with azimuth is read at the azimuth before the slew; the
 target moves a few degrees in azimuth by the visit's end, so the mask gets this slack."""
+SKY_SLOT_MIN = 60.0
 SLOT_MIN = 15.0
 SLOT_AIRMASS_SLACK = 0.15
 """Per night, a coarse grid (every ``SLOT_MIN`` minutes) keeps for each slot only the rows
@@ -148,11 +149,15 @@ class CandidateBuilder:
         if getattr(self, "_slot_day", None) != day:
             step = SLOT_MIN / 1440.0
             grid = mjd + np.arange(0.0, 0.75 + step, step)
-            prepared = self._prepare(mjd)
-            alt, _, _ = self.visibility.altaz_prepared(
-                (*tuple(a[:, None] for a in prepared[:3]), prepared[3]), grid[None, :]
-            )
-            ok = airmass_from_alt(alt) <= (self.queue.max_airmass[:, None] + SLOT_AIRMASS_SLACK)
+            ra, sin_dec, cos_dec, dut1 = self._prepare(mjd)
+            frame = self.visibility.frame
+            era = frame.orientation.earth_rotation_angle_rad(grid, dut1)
+            cos_h = np.cos(era[None, :] + frame._lon_rad - ra[:, None])
+            sin_alt = (self._sin_lat * sin_dec)[:, None] + (self._cos_lat * cos_dec)[
+                :, None
+            ] * cos_h
+            slack_alt = alt_for_airmass(self.queue.max_airmass + SLOT_AIRMASS_SLACK)
+            ok = sin_alt >= np.sin(np.radians(slack_alt))[:, None]
             ok[:, :-1] |= ok[:, 1:]
             self._slot_day, self._slot_t0, self._slot_ok = day, mjd, ok
         k = int((mjd - self._slot_t0) * 1440.0 / SLOT_MIN)
@@ -291,33 +296,44 @@ class CandidateBuilder:
         return out
 
     def _slot_sky(self, rows: np.ndarray, mjd: float) -> np.ndarray:
-        slot = int(mjd * 1440.0 / SLOT_MIN)
+        """Sky brightness (first band of each row) at the middle of the current
+        ``SKY_SLOT_MIN`` slot, computed once per slot for every row that may be up in it:
+        an estimate for the scheduler's expected quality (the log has the exact value)."""
+        slot = int(mjd * 1440.0 / SKY_SLOT_MIN)
         if getattr(self, "_sky_slot", None) != slot or self._sky.size < len(self.queue):
             self._sky_slot = slot
             self._sky = np.full(len(self.queue), np.nan)
+            k = int((mjd - self._slot_t0) * 1440.0 / SLOT_MIN)
+            width = int(SKY_SLOT_MIN / SLOT_MIN)
+            up = self._slot_ok[:, k : k + width].any(axis=1)
+            up = np.concatenate([up, np.ones(len(self.queue) - up.size, dtype=bool)])
+            self._fill_sky(np.flatnonzero(up), (slot + 0.5) * SKY_SLOT_MIN / 1440.0)
         sky = self._sky[rows]
         todo = np.isnan(sky)
-        if todo.any():
-            new = rows[todo]
-            t_mid = (slot + 0.5) * SLOT_MIN / 1440.0
-            alt, az, _ = self.altaz(new, t_mid)
-            alm = self.visibility.almanac
-            moon = alm.moon_enu(t_mid)
-            sep = np.degrees(np.arccos(np.clip(enu_vectors(alt, az) @ moon, -1.0, 1.0)))
-            moon_alt = float(np.degrees(np.arcsin(np.clip(moon[2], -1.0, 1.0))))
-            sun_alt = float(alm.sun_alt_deg(t_mid))
-            illum = float(alm.moon_illum(t_mid))
-            groups = self._groups[new]
-            values = np.empty(new.size)
-            for g in np.unique(groups):
-                sel = groups == g
-                values[sel] = sky_mag_arcsec2(
-                    self._group_key[g][0], np.maximum(alt[sel], 1.0), moon_alt, sep[sel], illum,
-                    sun_alt, self.site.sky_brightening_mag, self.site.height_m,
-                )  # fmt: skip
-            self._sky[new] = values
-            sky[todo] = values
+        if todo.any():  # rows the slot's superset missed (rare)
+            self._fill_sky(rows[todo], (slot + 0.5) * SKY_SLOT_MIN / 1440.0)
+            sky = self._sky[rows]
         return sky
+
+    def _fill_sky(self, rows: np.ndarray, t_mid: float) -> None:
+        if rows.size == 0:
+            return
+        alt, az, _ = self.altaz(rows, t_mid)
+        alm = self.visibility.almanac
+        moon = self._moon_enu(t_mid)
+        sep = np.degrees(np.arccos(np.clip(enu_vectors(alt, az) @ moon, -1.0, 1.0)))
+        moon_alt = float(np.degrees(np.arcsin(np.clip(moon[2], -1.0, 1.0))))
+        sun_alt = float(np.interp(t_mid, alm.mjd, alm.sun_alt_deg_grid))
+        illum = float(np.interp(t_mid, alm.mjd, alm.moon_illum_grid))
+        groups = self._groups[rows]
+        values = np.empty(rows.size)
+        for g in np.unique(groups):
+            sel = groups == g
+            values[sel] = sky_mag_arcsec2(
+                self._group_key[g][0], np.maximum(alt[sel], 1.0), moon_alt, sep[sel], illum,
+                min(sun_alt, 0.0), self.site.sky_brightening_mag, self.site.height_m,
+            )  # fmt: skip
+        self._sky[rows] = values
 
     def _hours_to_limit(self, rows: np.ndarray, ha_h: np.ndarray) -> np.ndarray:
         """Solar hours until the target passes its airmass limit westward (inf: never)."""

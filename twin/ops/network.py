@@ -291,8 +291,9 @@ class NetworkTwin:
             name=sw.site.name, is_night=is_night, dome_open=sw.dome_closed.until(mjd) is None,
             seeing_zenith_arcsec=w["seeing_fwhm_arcsec"], transparency=w["transparency"],
             cloud_cover=w["cloud_cover"], night_end_mjd=night_end,
-            sun_alt_deg=float(alm.sun_alt_deg(mjd)), moon_alt_deg=float(alm.moon_alt_deg(mjd)),
-            moon_illum=float(alm.moon_illum(mjd)),
+            sun_alt_deg=float(np.interp(mjd, alm.mjd, alm.sun_alt_deg_grid)),
+            moon_alt_deg=float(np.interp(mjd, alm.mjd, alm.moon_alt_deg_grid)),
+            moon_illum=float(np.interp(mjd, alm.mjd, alm.moon_illum_grid)),
         )  # fmt: skip
 
     def _status(self, unit: TelescopeRun) -> TelescopeStatus:
