@@ -29,6 +29,8 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/visibility.py
+	$(BIN)/python benchmarks/vs_astroplan.py
+	$(BIN)/python benchmarks/twin_throughput.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
