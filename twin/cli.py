@@ -110,6 +110,49 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     print(format_compare(compare_runs([Path(p) for p in args.runs])))
 
 
+def _cmd_night(args: argparse.Namespace) -> None:
+    from twin.imaging.frames import render_run
+    from twin.ops.run import run_scenario
+    from twin.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, nights=args.nights, seed=args.seed, start=args.start)
+    out = Path(args.out or f"runs/{scenario.name}-night-s{scenario.seed}")
+    policy = args.policy or scenario.operations.policy
+    if not (out / "observations.parquet").is_file() or args.rerun:
+        result = run_scenario(scenario, out, policy, progress=not args.quiet)
+        print(f"{scenario.name}: {result.metrics['run']['exposures']} exposures simulated")
+    if not args.frames:
+        print(f"Run directory {out}/ (add --frames to render the exposures)")
+        return
+    sites = args.sites.split(",") if args.sites else None
+    written = render_run(out, sites=sites, max_frames=args.max_frames, size=args.size,
+                         processes=args.processes, ray_address=args.ray,
+                         progress=not args.quiet)  # fmt: skip
+    print(f"{len(written['frames'])} frames in {out}/frames/ (FITS + .truth.parquet), "
+          f"{len(written['calibration'])} calibration frames in {out}/calibration/")  # fmt: skip
+
+
+def _cmd_frame(args: argparse.Namespace) -> None:
+    from twin.imaging.frames import RunFrames, render_frame
+    from twin.imaging.preview import write_preview
+
+    frames = RunFrames(args.run, size=args.size)
+    spec = frames.spec(args.obs_id)
+    out = Path(args.out or Path(args.run) / "frames" / "single")
+    path = render_frame(spec, out / f"{spec.telescope.name}_{spec.obs_id:07d}.fits")
+    print(f"frame: {path} (truth: {path.with_suffix('')}.truth.parquet)")
+    if args.png:
+        from twin.imaging.fits import read_frame
+
+        data, header, truth = read_frame(path)
+        png = path.with_suffix(".png")
+        title = (f"{spec.telescope.name} obs {spec.obs_id} {spec.band} {spec.exptime_s:g}s "
+                 f"X={spec.airmass:.2f} seeing {spec.seeing_fwhm_arcsec:.2f}\" "
+                 f"moon {spec.moon_illum:.0%} T={spec.transparency:.2f}")  # fmt: skip
+        write_preview(png, data, header, truth, mark_truth=args.mark_truth, title=title)
+        print(f"preview: {png}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skytwin", description="A digital twin of a telescope network."
@@ -147,6 +190,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="skip the plots (faster)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("night", help="simulate the scenario and render its exposures (FITS)")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--frames", action="store_true", help="render every exposure's frame")
+    p.add_argument("--sites", help="only these sites (comma-separated)")
+    p.add_argument("--max-frames", type=int, help="render at most N frames")
+    p.add_argument("--size", type=int, help="render N x N pixels instead of the full detector")
+    p.add_argument("--processes", type=int, help="local processes (default: all cores)")
+    p.add_argument("--ray", metavar="ADDRESS", help="render as Ray tasks: 'local', 'auto' or "
+                   "an existing cluster's address")  # fmt: skip
+    p.add_argument("--nights", type=int, help="number of nights (default: the scenario's)")
+    p.add_argument("--policy", help="scheduler (default: the scenario's)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--start", help="first night's date YYYY-MM-DD")
+    p.add_argument("--out", help="run directory (default runs/NAME-night-sSEED)")
+    p.add_argument("--rerun", action="store_true", help="simulate again even if the run exists")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_night)
+
+    p = sub.add_parser("frame", help="render one exposure of a run, optionally as a PNG")
+    p.add_argument("run", help="run directory")
+    p.add_argument("obs_id", type=int, help="the exposure's obs_id (observations.parquet)")
+    p.add_argument("--png", action="store_true", help="write a preview PNG beside the FITS")
+    p.add_argument("--mark-truth", action="store_true", help="circle the injected sources")
+    p.add_argument("--size", type=int, help="render N x N pixels instead of the full detector")
+    p.add_argument("--out", help="folder (default RUN/frames/single)")
+    p.set_defaults(func=_cmd_frame)
 
     p = sub.add_parser("compare", help="metrics of several runs side by side")
     p.add_argument("runs", nargs="+", help="run directories")
