@@ -139,7 +139,8 @@ def _cmd_frame(args: argparse.Namespace) -> None:
     frames = RunFrames(args.run, size=args.size)
     spec = frames.spec(args.obs_id)
     out = Path(args.out or Path(args.run) / "frames" / "single")
-    path = render_frame(spec, out / f"{spec.telescope.name}_{spec.obs_id:07d}.fits")
+    path = render_frame(spec, out / f"{spec.telescope.name}_{spec.obs_id:07d}.fits",
+                        frames.options)  # fmt: skip
     print(f"frame: {path} (truth: {path.with_suffix('')}.truth.parquet)")
     if args.png:
         from twin.imaging.fits import read_frame

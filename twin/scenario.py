@@ -135,6 +135,18 @@ class OperationsSpec(BaseModel):
     )
 
 
+class ImagingSpec(BaseModel):
+    """How frames are rendered (``skytwin night --frames``, ``skytwin frame``)."""
+
+    model_config = _STRICT
+
+    trail_rate_per_hour_deg2: float = Field(
+        default=0.5, ge=0.0, description="Satellite and aircraft trails per hour per deg²."
+    )
+    defocus_model: Literal["gaussian", "annulus"] = "gaussian"
+    sky_seed: int = Field(default=0, ge=0, description="Which synthetic sky (stars, galaxies).")
+
+
 class Scenario(BaseModel):
     """A validated scenario. ``start`` is the local date of the first night's evening."""
 
@@ -152,6 +164,7 @@ class Scenario(BaseModel):
     alerts: AlertSpec | None = None
     links: LinksSpec = Field(default_factory=LinksSpec)
     operations: OperationsSpec = Field(default_factory=OperationsSpec)
+    imaging: ImagingSpec = Field(default_factory=ImagingSpec)
 
     @field_validator("start", mode="before")
     @classmethod

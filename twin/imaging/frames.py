@@ -30,9 +30,19 @@ CALIBRATION_DIR = "calibration"
 
 
 @dataclass(frozen=True)
+class RenderOptions:
+    """The scenario's ``imaging`` settings, passed to every render."""
+
+    trail_rate_per_hour_deg2: float = 0.5
+    defocus_model: str = "gaussian"
+    sky_seed: int = 0
+
+
+@dataclass(frozen=True)
 class RenderJob:
     spec: FrameSpec
     path: Path
+    options: RenderOptions = RenderOptions()
 
 
 def frame_seed(run_seed: int, obs_id: int) -> int:
@@ -61,6 +71,9 @@ class RunFrames:
         self.telescopes = {t.name: t for t in self.world.telescopes}
         self.alerts = {a.alert_id: a for a in self.world.alerts}
         self.size = size
+        imaging = self.scenario.imaging
+        self.options = RenderOptions(imaging.trail_rate_per_hour_deg2, imaging.defocus_model,
+                                     imaging.sky_seed)  # fmt: skip
 
     def spec(self, obs_id: int) -> FrameSpec:
         rows = self.observations[self.observations["obs_id"] == int(obs_id)]
@@ -72,7 +85,7 @@ class RunFrames:
 
     def specs(self, sites: Sequence[str] | None = None, max_frames: int | None = None
               ) -> list[FrameSpec]:  # fmt: skip
-        obs = self.observations
+        obs = self.observations.sort_values("obs_id")
         if sites:
             unknown = sorted(set(sites) - set(obs["site"]))
             if unknown:
@@ -106,20 +119,25 @@ def frame_path(run_dir: Path, spec: FrameSpec) -> Path:
     return run_dir / FRAME_DIR / spec.site / f"{spec.telescope.name}_{spec.obs_id:07d}.fits"
 
 
-def render_frame(spec: FrameSpec, path: str | Path) -> Path:
+def render_frame(spec: FrameSpec, path: str | Path, options: RenderOptions | None = None) -> Path:
     """Scene → expected electrons → detector → FITS (+ truth parquet)."""
+    from twin.imaging.catalog import TrailModel
     from twin.imaging.detector import apply_detector
     from twin.imaging.fits import write_frame
     from twin.imaging.render import render_expected
 
-    rendered = render_expected(spec)
+    options = options or RenderOptions()
+    rendered = render_expected(
+        spec, sky_seed=options.sky_seed, defocus_model=options.defocus_model,
+        trails=TrailModel(rate_per_hour_deg2=options.trail_rate_per_hour_deg2),
+    )  # fmt: skip
     rng = np.random.default_rng(spec.seed)
     detector = apply_detector(rendered.image_e, spec, rng)
     return write_frame(path, detector.raw_adu, spec, rendered.truth, detector=detector)
 
 
 def _render_job(job: RenderJob) -> str:
-    return str(render_frame(job.spec, job.path))
+    return str(render_frame(job.spec, job.path, job.options))
 
 
 def render_many(jobs: Sequence[RenderJob], processes: int | None = None,
@@ -170,7 +188,7 @@ def render_run(
 
     frames = RunFrames(run_dir, size=size)
     specs = frames.specs(sites, max_frames)
-    jobs = [RenderJob(spec, frame_path(frames.run_dir, spec)) for spec in specs]
+    jobs = [RenderJob(spec, frame_path(frames.run_dir, spec), frames.options) for spec in specs]
     paths = render_many(jobs, processes, ray_address, progress)
     cal_paths: list[Path] = []
     if calibrations:

@@ -1,0 +1,72 @@
+"""A run's exposures rendered to FITS: files astropy reads, calibrations per night, the
+same pixels whatever the number of processes, and the two commands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from twin.cli import main
+from twin.imaging.frames import RunFrames, render_frame, render_run
+from twin.ops.run import run_scenario
+from twin.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    scenario = load_scenario("scenarios/global-3site.yaml", start="2027-03-10", nights=1, seed=2)
+    out = tmp_path_factory.mktemp("run")
+    run_scenario(scenario, out, "greedy", progress=False, plots=False)
+    return out
+
+
+def test_render_run_writes_frames_truth_and_calibrations(run_dir):
+    written = render_run(run_dir, max_frames=3, size=192, processes=2, progress=False)
+    assert len(written["frames"]) == 3
+    obs = pd.read_parquet(run_dir / "observations.parquet").set_index("obs_id")
+    for path in written["frames"]:
+        with fits.open(path) as hdul:
+            header, data = hdul[0].header, hdul[0].data
+        assert data.shape == (192, 192) and data.dtype.kind in "ui"
+        row = obs.loc[header["OBS_ID"]]
+        assert header["EXPTIME"] == row["exptime_s"] and header["FILTER"] == row["band"]
+        assert header["AIRMASS"] == pytest.approx(row["airmass"])
+        for key in ("DATE-OBS", "MJD-OBS", "OBSERVAT", "TELESCOP", "INSTRUME", "RA", "DEC",
+                    "GAIN", "RDNOISE", "SATURATE", "SEEING", "SKYLEVEL", "MAGZERO"):  # fmt: skip
+            assert key in header, key
+        wcs = WCS(header)
+        ra, dec = wcs.all_pix2world([[95.5, 95.5]], 0)[0]
+        assert ra == pytest.approx(row["ra_deg"], abs=1e-6)
+        assert dec == pytest.approx(row["dec_deg"], abs=1e-6)
+        truth = pd.read_parquet(str(path).replace(".fits", ".truth.parquet"))
+        assert {"star", "galaxy"} <= set(truth["type"])
+    kinds = {fits.getheader(p)["IMAGETYP"] for p in written["calibration"]}
+    assert kinds == {"bias", "dark", "flat"}
+
+
+def test_same_frame_whatever_the_pool(run_dir, tmp_path):
+    frames = RunFrames(run_dir, size=128)
+    spec = frames.specs(max_frames=1)[0]
+    a = fits.getdata(render_frame(spec, tmp_path / "a.fits", frames.options))
+    b = fits.getdata(render_frame(spec, tmp_path / "b.fits", frames.options))
+    np.testing.assert_array_equal(a, b)
+    again = RunFrames(run_dir, size=128).specs(max_frames=1)[0]
+    assert again.seed == spec.seed and again.hot_pixels.shape == spec.hot_pixels.shape
+
+
+def test_frame_command_writes_a_preview(run_dir, tmp_path, capsys):
+    obs_id = int(pd.read_parquet(run_dir / "observations.parquet")["obs_id"].iloc[0])
+    code = main(["frame", str(run_dir), str(obs_id), "--png", "--mark-truth", "--size", "160",
+                 "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    png = next(tmp_path.glob("*.png"))
+    assert png.stat().st_size > 10_000
+    assert "preview" in capsys.readouterr().out
+
+
+def test_frame_command_rejects_an_unknown_exposure(run_dir, capsys):
+    assert main(["frame", str(run_dir), "99999999"]) == 2
+    assert "obs_id" in capsys.readouterr().err
