@@ -110,6 +110,8 @@ class NetworkTwin:
         self._obs_id = 0
         self._visit_id = 0
         self._observers: list[Callable] = []
+        self.decisions: list | None = None  # set by SteppedTwin: decisions wait there
+        self.record_truth = True  # False: skip the log's truth columns (training)
         self._pending: list[list[tuple]] = [[] for _ in self.units]
         for i, unit in enumerate(self.units):
             unit.index = i
@@ -141,6 +143,17 @@ class NetworkTwin:
 
     # -- run -------------------------------------------------------------------------
     def run(self) -> RunCounters:
+        self.start()
+        self.env.run(until=self.end_s)
+        self.flush_observations()
+        return self.counters
+
+    @property
+    def end_s(self) -> float:
+        return (self.world.end_mjd - self.t0_mjd) * S_PER_DAY
+
+    def start(self) -> None:
+        """Schedule every process; the caller then runs (or steps) ``self.env``."""
         env = self.env
         self._schedule_world_events()
         for unit in self.units:
@@ -148,9 +161,10 @@ class NetworkTwin:
         for state in self.alerts.values():
             self.at(state.alert.issued_mjd, lambda s=state: self._alert_issued(s))
         env.process(self._days())
-        env.run(until=(self.world.end_mjd - self.t0_mjd) * S_PER_DAY)
-        self.flush_observations()
-        return self.counters
+
+    def add_observer(self, fn: Callable) -> None:
+        """``fn(unit, row, raw)`` after every exposure (``raw``: see RAW_FIELDS)."""
+        self._observers.append(fn)
 
     def _days(self):
         day = 0
@@ -216,7 +230,12 @@ class NetworkTwin:
                     self.span(unit, "weather", mjd, self.mjd())
                     continue
                 conditions = self._conditions(unit, mjd, win.end_mjd)
-                action = self.policy.decide(conditions)
+                if self.decisions is not None:  # inverted control (the envs)
+                    event = self.env.event()
+                    self.decisions.append((unit, conditions, event))
+                    action = yield event
+                else:
+                    action = self.policy.decide(conditions)
                 self.counters.decisions += 1
                 if isinstance(action, Observe):
                     cand = conditions.candidates
@@ -417,6 +436,8 @@ class NetworkTwin:
         """Compute the truth of the exposures recorded since the last flush and write it."""
         for unit in self.units:
             pending = self._pending[unit.index]
+            if pending and not self.record_truth:
+                pending.clear()
             if pending:
                 truth = exposure_truth(unit.world, self.queue, _columns(pending), self._alert_mag)
                 self.rec["observations"].write_columns(truth)

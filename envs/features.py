@@ -1,0 +1,109 @@
+"""Observation features built from :class:`~twin.ops.conditions.Conditions` only.
+
+Shared by the single-agent and multi-agent envs and by a trained policy running inside
+the twin (``skytwin run --policy PATH``), so the network sees the same numbers in
+training and in use. Every feature is scaled to roughly [-1, 1] or [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from twin.ops.conditions import Conditions
+
+CANDIDATE_FEATURES = (
+    "priority",  # priority / 10
+    "quality",  # expected effective-time ratio 0..1
+    "value",  # priority x quality / 10
+    "rate",  # value per second of telescope time x 600 (the greedy score)
+    "slew",  # slew_s / 120
+    "visit",  # visit_s / 600
+    "airmass",  # airmass - 1 (clipped at 2)
+    "setting",  # hours until the airmass limit / 12 (1: never)
+    "moon_sep",  # deg / 180
+    "is_alert",
+    "share",  # programme target share / used share, clipped 0.5..2, minus 1
+    "hour_angle",  # h / 12
+    "visits_left",  # 1 when unlimited, else min(n, 10) / 10
+)
+TIME_FEATURES = ("sin_day", "cos_day", "hours_left", "night_fraction_left")
+SITE_FEATURES = ("seeing", "transparency", "cloud_cover", "sun_alt", "moon_alt", "moon_illum")
+FORECAST_LEADS_H = (1.0, 2.0, 4.0)
+FORECAST_FIELDS = ("seeing_fwhm_arcsec", "transparency")
+NETWORK_FEATURES = ("is_night", "dome_open", "transparency")
+
+
+def rank_candidates(conditions: Conditions, k: int) -> np.ndarray:
+    """Indices into ``conditions.candidates`` of up to ``k`` feasible candidates, best
+    greedy rate first: the agent chooses among the few that matter."""
+    c = conditions.candidates
+    feasible = np.flatnonzero(c.feasible)
+    if feasible.size == 0:
+        return feasible
+    rate = c.value[feasible] / (c.slew_s[feasible] + c.visit_s[feasible])
+    order = np.argsort(-rate, kind="stable")[:k]
+    return feasible[order]
+
+
+def candidate_matrix(conditions: Conditions, chosen: np.ndarray, k: int) -> np.ndarray:
+    """(k, len(CANDIDATE_FEATURES)) float32; rows past ``len(chosen)`` are zeros."""
+    c = conditions.candidates
+    out = np.zeros((k, len(CANDIDATE_FEATURES)), dtype=np.float32)
+    if chosen.size == 0:
+        return out
+    i = chosen
+    target = conditions.program_share_target[c.program_index[i]]
+    used = np.maximum(conditions.program_share_used[c.program_index[i]], 1e-3)
+    visits = c.visits_left[i]
+    rate = c.value[i] / (c.slew_s[i] + c.visit_s[i])
+    cols = [
+        c.priority[i] / 10.0, c.quality[i], c.value[i] / 10.0, rate * 600.0,
+        c.slew_s[i] / 120.0, c.visit_s[i] / 600.0, np.clip(c.airmass[i] - 1.0, 0.0, 2.0),
+        np.minimum(c.setting_h[i], 12.0) / 12.0, c.moon_sep_deg[i] / 180.0,
+        c.is_alert[i].astype(float), np.clip(target / used, 0.5, 2.0) - 1.0,
+        c.hour_angle_h[i] / 12.0, np.where(visits < 0, 1.0, np.minimum(visits, 10) / 10.0),
+    ]  # fmt: skip
+    out[: i.size] = np.stack(cols, axis=1)
+    return out
+
+
+def time_vector(conditions: Conditions, night_start_mjd: float) -> np.ndarray:
+    mjd = conditions.mjd
+    end = conditions.site.night_end_mjd
+    hours_left = max(0.0, (end - mjd) * 24.0) if math.isfinite(end) else 0.0
+    length = max(end - night_start_mjd, 1e-6) if math.isfinite(end) else 1.0
+    phase = 2.0 * math.pi * (mjd % 1.0)
+    return np.array([math.sin(phase), math.cos(phase), hours_left / 12.0,
+                     min(1.0, max(0.0, (end - mjd) / length))], dtype=np.float32)  # fmt: skip
+
+
+def site_vector(conditions: Conditions) -> np.ndarray:
+    s = conditions.site
+    return np.array([s.seeing_zenith_arcsec / 2.0, s.transparency, s.cloud_cover,
+                     s.sun_alt_deg / 90.0, s.moon_alt_deg / 90.0, s.moon_illum],
+                    dtype=np.float32)  # fmt: skip
+
+
+def forecast_vector(conditions: Conditions) -> np.ndarray:
+    when = conditions.mjd + np.asarray(FORECAST_LEADS_H) / 24.0
+    try:
+        f = conditions.forecast(conditions.site.name, when)
+    except ValueError:  # past the forecast's reach: fall back to persistence
+        return np.tile([conditions.site.seeing_zenith_arcsec / 2.0, conditions.site.transparency],
+                       len(FORECAST_LEADS_H)).astype(np.float32)  # fmt: skip
+    seeing = np.asarray(f["seeing_fwhm_arcsec"]) / 2.0
+    return np.stack([seeing, np.asarray(f["transparency"])], axis=1).ravel().astype(np.float32)
+
+
+def network_vector(conditions: Conditions) -> np.ndarray:
+    rows = [[float(s.is_night), float(s.dome_open), s.transparency] for s in conditions.sites]
+    return np.asarray(rows, dtype=np.float32).ravel()
+
+
+def telescope_vector(conditions: Conditions, index: int, n_telescopes: int) -> np.ndarray:
+    onehot = np.zeros(n_telescopes, dtype=np.float32)
+    onehot[index] = 1.0
+    t = conditions.telescope
+    return np.concatenate([onehot, [t.alt_deg / 90.0, t.az_deg / 360.0]]).astype(np.float32)

@@ -1,0 +1,247 @@
+"""``skytwin/Network-v0``: one scheduler for the whole network, as a Gymnasium env."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs import features as F
+from twin.ops.conditions import Observe, Wait
+from twin.ops.stepping import Decision, SteppedTwin
+from twin.ops.world import World
+from twin.scenario import Scenario, load_scenario
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "global-3site.yaml"
+DEFAULT_REWARD_WEIGHTS = {"science": 1.0, "alert": 2.0, "idle": 0.5, "slew": 0.5}
+WAIT_S = 300.0
+FEATURE_BOUND = 100.0  # features are scaled to about [-2, 2]; the bound only guards
+
+
+class NetworkEnv(gym.Env):
+    """Schedule a telescope network, one decision at a time.
+
+    ## Description
+    The twin (:mod:`twin.ops`) simulates a network of telescopes through one or more
+    nights: weather closes domes, equipment fails, alerts arrive. Whenever any telescope
+    is free to start a new visit, the episode pauses and the agent chooses for *that*
+    telescope one of the ``n_candidates`` best feasible requests (ranked by the greedy
+    score; infeasible ones are never offered) or to wait. The observation is built from
+    the twin's ``Conditions`` only: measurements and forecasts, never the future truth.
+
+    ## Observation space
+    A ``Dict``:
+
+    | key         | shape                  | content (scaled)                                       |
+    |-------------|------------------------|--------------------------------------------------------|
+    | time        | (4,)                   | sin/cos of the UTC day, hours left in the night / 12, fraction of night left |
+    | site        | (6,)                   | deciding site now: seeing/2", transparency, cloud cover, sun alt/90, moon alt/90, moon illumination |
+    | forecast    | (6,)                   | deciding site at +1, +2, +4 h: seeing/2", transparency |
+    | network     | (3 n_sites,)           | every site: is night, dome open, transparency          |
+    | telescope   | (n_telescopes + 2,)    | one-hot of the deciding telescope, its alt/90, az/360  |
+    | candidates  | (n_candidates, 13)     | per candidate: see ``envs.features.CANDIDATE_FEATURES`` |
+    | action_mask | (n_candidates + 1,)    | 1 where the action is valid (the last entry: wait)     |
+
+    ## Action space
+    ``Discrete(n_candidates + 1)``: ``k < n_candidates`` observes candidate ``k``; the
+    last action waits 5 minutes (the twin wakes the telescope early if a new request
+    arrives). Masked actions are invalid; ``action_masks()`` returns the mask for
+    sb3-contrib's MaskablePPO. An invalid action is treated as waiting and counted in
+    ``info["invalid_actions"]``.
+
+    ## Rewards
+    The sum of named terms, weights settable at ``gymnasium.make(..., reward_weights=)``:
+
+    | term    | default | per step                                                          |
+    |---------|---------|-------------------------------------------------------------------|
+    | science | 1.0     | priority x expected quality (from the conditions measured at the decision) of every exposure the network finished since the previous step, divided by the visit's exposures |
+    | alert   | 2.0     | +1 for each alert whose first follow-up exposure was taken since the previous step |
+    | idle    | 0.5     | -hours waited when a feasible candidate was offered                |
+    | slew    | 0.5     | -hours of slew of the chosen visit                                 |
+
+    ``info["reward_terms"]`` holds the unweighted terms of the step.
+
+    ## Episode end
+    Terminates when the scenario's ``nights`` have been simulated. Truncation is by the
+    registration's ``max_episode_steps`` (``gymnasium.make``'s TimeLimit).
+
+    ## Arguments
+
+    | name           | default              | meaning                                        |
+    |----------------|----------------------|------------------------------------------------|
+    | scenario       | global-3site.yaml    | path or ``Scenario``                           |
+    | nights         | 1                    | nights per episode                             |
+    | start          | scenario's           | first night's date (YYYY-MM-DD)                |
+    | n_candidates   | 16                   | candidates offered per decision                |
+    | reward_weights | DEFAULT_REWARD_WEIGHTS | overrides of the term weights               |
+    | seed_worlds    | True                 | each reset draws a new weather/equipment seed from the env's RNG; False reuses the scenario's seed |
+
+    ## Version history
+    * v0: first version.
+    """
+
+    metadata: ClassVar[dict] = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, scenario: str | Path | Scenario = DEFAULT_SCENARIO, nights: int = 1,
+                 start: str | None = None, n_candidates: int = 16,
+                 reward_weights: dict[str, float] | None = None, seed_worlds: bool = True,
+                 render_mode: str | None = None) -> None:  # fmt: skip
+        if isinstance(scenario, Scenario):
+            base = scenario.model_copy(update={"nights": nights, **({"start": start} if start
+                                                                    else {})})  # fmt: skip
+        else:
+            base = load_scenario(scenario, nights=nights, start=start)
+        if base.start == "tonight":
+            raise ValueError("give a fixed start date for the env (start='YYYY-MM-DD')")
+        unknown = set(reward_weights or {}) - set(DEFAULT_REWARD_WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown reward terms {sorted(unknown)}; allowed: "
+                             f"{sorted(DEFAULT_REWARD_WEIGHTS)}")  # fmt: skip
+        self.scenario = base
+        self.k = int(n_candidates)
+        self.weights = {**DEFAULT_REWARD_WEIGHTS, **(reward_weights or {})}
+        self.seed_worlds = seed_worlds
+        self.render_mode = render_mode
+        self.telescope_names = [t.name for s in base.sites for t in s.telescopes]
+        self.site_names = [s.resolved.name for s in base.sites]
+        n_tel, n_sites = len(self.telescope_names), len(self.site_names)
+        box = lambda *shape: spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, shape=shape,  # noqa: E731
+                                        dtype=np.float32)  # fmt: skip
+        self.observation_space = spaces.Dict({
+            "time": box(len(F.TIME_FEATURES)),
+            "site": box(len(F.SITE_FEATURES)),
+            "forecast": box(len(F.FORECAST_LEADS_H) * len(F.FORECAST_FIELDS)),
+            "network": box(len(F.NETWORK_FEATURES) * n_sites),
+            "telescope": box(n_tel + 2),
+            "candidates": box(self.k, len(F.CANDIDATE_FEATURES)),
+            "action_mask": spaces.MultiBinary(self.k + 1),
+        })  # fmt: skip
+        self.action_space = spaces.Discrete(self.k + 1)
+        self._stepped: SteppedTwin | None = None
+        self._decision: Decision | None = None
+        self._chosen = np.empty(0, dtype=np.int64)
+        self._mask = np.zeros(self.k + 1, dtype=np.int8)
+
+    # -- gymnasium API ----------------------------------------------------------------
+    def step(self, action: int) -> tuple[dict, float, bool, bool, dict[str, Any]]:
+        if self._decision is None:
+            raise RuntimeError("call reset() before step()")
+        action = int(action)
+        terms = {"science": 0.0, "alert": 0.0, "idle": 0.0, "slew": 0.0}
+        invalid = not (0 <= action <= self.k and self._mask[action])
+        if invalid:
+            self._invalid += 1
+        cand = self._decision.conditions.candidates
+        if not invalid and action < self.k:
+            index = int(self._chosen[action])
+            self._visit_quality[self._decision.unit.index] = float(cand.quality[index])
+            terms["slew"] = -float(cand.slew_s[index]) / 3600.0
+            self._stepped.act(Observe(index))
+        else:
+            if self._chosen.size:
+                terms["idle"] = -WAIT_S / 3600.0
+            self._stepped.act(Wait(WAIT_S))
+        self._earned = {"science": 0.0, "alert": 0.0}
+        terminated = self._advance()
+        terms.update(self._earned)
+        reward = sum(self.weights[k] * v for k, v in terms.items())
+        info = self._info(terms)
+        return self._observation(), float(reward), terminated, False, info
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None
+              ) -> tuple[dict, dict[str, Any]]:  # fmt: skip
+        super().reset(seed=seed)
+        world_seed = (int(self.np_random.integers(2**31 - 1)) if self.seed_worlds
+                      else self.scenario.seed)  # fmt: skip
+        self.world = World(self.scenario, seed=world_seed)
+        self._visit_quality = np.zeros(len(self.world.telescopes))
+        self._stepped = SteppedTwin(self.world, observer=self._on_exposure)
+        self._invalid = 0
+        self._earned = {"science": 0.0, "alert": 0.0}
+        self._advance()
+        return self._observation(), self._info({})
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi" or self._decision is None:
+            return None
+        d = self._decision
+        return (f"MJD {d.conditions.mjd:.5f} {d.unit.world.name}: "
+                f"{int(self._mask[:-1].sum())} candidates")  # fmt: skip
+
+    def close(self) -> None:
+        self._stepped = None
+        self._decision = None
+
+    # -- sb3-contrib -------------------------------------------------------------------
+    def action_masks(self) -> np.ndarray:
+        return self._mask.astype(bool)
+
+    # -- internals -----------------------------------------------------------------------
+    def _advance(self) -> bool:
+        """Run the twin to the next decision; True when the episode has ended."""
+        self._decision = self._stepped.next_decision()
+        if self._decision is None:
+            self._chosen = np.empty(0, dtype=np.int64)
+            self._mask = np.zeros(self.k + 1, dtype=np.int8)
+            self._mask[-1] = 1
+            return True
+        self._chosen = F.rank_candidates(self._decision.conditions, self.k)
+        self._mask = np.zeros(self.k + 1, dtype=np.int8)
+        self._mask[: self._chosen.size] = 1
+        self._mask[-1] = 1
+        return False
+
+    def _on_exposure(self, unit, row: int, raw: tuple) -> None:
+        queue = self._stepped.twin.queue
+        n_exposures = raw[-1]
+        self._earned["science"] += (queue.priority[row] * self._visit_quality[unit.index]
+                                    / n_exposures)  # fmt: skip
+        alert_id = queue.requests[row].alert_id
+        if alert_id:
+            state = self._stepped.twin.alerts[alert_id]
+            if state.first_followup_mjd == raw[7]:  # this exposure was the first
+                self._earned["alert"] += 1.0
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        if self._decision is None:
+            return self._empty_observation()
+        c = self._decision.conditions
+        unit = self._decision.unit
+        night_start = max((n.start_mjd for n in unit.world.site.nights
+                           if n.start_mjd <= c.mjd), default=c.mjd)  # fmt: skip
+        return {
+            "time": F.time_vector(c, night_start),
+            "site": F.site_vector(c),
+            "forecast": F.forecast_vector(c),
+            "network": F.network_vector(c),
+            "telescope": F.telescope_vector(c, unit.index, len(self.telescope_names)),
+            "candidates": F.candidate_matrix(c, self._chosen, self.k),
+            "action_mask": self._mask.copy(),
+        }
+
+    def _empty_observation(self) -> dict[str, np.ndarray]:
+        obs = {key: np.zeros(space.shape, dtype=np.float32)
+               for key, space in self.observation_space.spaces.items()}  # fmt: skip
+        obs["action_mask"] = self._mask.copy()
+        return obs
+
+    def _info(self, terms: dict[str, float]) -> dict[str, Any]:
+        twin = self._stepped.twin
+        d = self._decision
+        return {
+            "telescope": d.unit.world.name if d else "",
+            "mjd": d.conditions.mjd if d else twin.mjd(),
+            "reward_terms": dict(terms),
+            "exposures": twin.counters.exposures,
+            "visits": twin.counters.visits,
+            "invalid_actions": self._invalid,
+            "world_seed": self.world.seed,
+            "n_feasible": int(self._chosen.size) if d else 0,
+            "alerts_followed": sum(
+                not math.isnan(a.first_followup_mjd) for a in twin.alerts.values()
+            ),
+        }

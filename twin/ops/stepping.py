@@ -1,0 +1,110 @@
+"""The twin one decision at a time: the inverted control the learning envs need.
+
+A Gymnasium env does not hand the twin a policy; it asks "who decides next, and what do
+they see?" and later answers. :class:`SteppedTwin` runs the SimPy event loop until some
+telescope reaches a decision point, parks that telescope on a SimPy event and returns
+its :class:`~twin.ops.conditions.Conditions`; :meth:`SteppedTwin.act` resumes it with the
+action. Telescopes that reach decisions at the same simulated time queue up and are
+served in order, so the single-agent and multi-agent envs drive the same engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from twin.ops.conditions import Action, Conditions
+from twin.ops.network import NetworkTwin, TelescopeRun
+from twin.ops.world import World
+
+
+class _NullTable:
+    def append(self, row: tuple) -> None:
+        pass
+
+    def write_columns(self, columns: dict) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+class NullRecorder:
+    """Discards the run's tables (training does not need them; metrics come from counters)."""
+
+    def __getitem__(self, name: str) -> _NullTable:
+        return _NullTable()
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _External:
+    """Placeholder policy: decisions are taken outside, through SteppedTwin."""
+
+    name = "external"
+
+    def reset(self, seed: np.random.SeedSequence) -> None:
+        pass
+
+    def decide(self, conditions: Conditions) -> Action:  # pragma: no cover - never called
+        raise RuntimeError("decisions of a SteppedTwin are taken with SteppedTwin.act")
+
+
+@dataclass
+class Decision:
+    unit: TelescopeRun
+    conditions: Conditions
+
+
+class SteppedTwin:
+    """A NetworkTwin advanced decision by decision.
+
+    ``recorder`` defaults to discarding tables; pass a :class:`~twin.ops.recorder.Recorder`
+    to keep them. ``observer(unit, row, raw)`` is called after every exposure.
+    """
+
+    def __init__(self, world: World, recorder=None, observer=None) -> None:
+        self.world = world
+        self.twin = NetworkTwin(world, _External(), recorder or NullRecorder())
+        self.twin.decisions = []
+        self.twin.record_truth = recorder is not None
+        if observer is not None:
+            self.twin.add_observer(observer)
+        self.twin.start()
+        self.current: Decision | None = None
+
+    @property
+    def mjd(self) -> float:
+        return self.twin.mjd()
+
+    @property
+    def done(self) -> bool:
+        return self.current is None and not self.twin.decisions and (
+            self.twin.env.peek() >= self.twin.end_s
+        )  # fmt: skip
+
+    def next_decision(self) -> Decision | None:
+        """Advance to the next decision point (None: the run has ended)."""
+        if self.current is not None:
+            return self.current
+        env, queue = self.twin.env, self.twin.decisions
+        while not queue:
+            if env.peek() >= self.twin.end_s:
+                return None
+            env.step()
+        unit, conditions, _event = queue[0]
+        self.current = Decision(unit, conditions)
+        return self.current
+
+    def act(self, action: Action) -> None:
+        """Answer the current decision; the telescope resumes when the loop next steps."""
+        if self.current is None:
+            raise RuntimeError("no decision is waiting: call next_decision() first")
+        _, _, event = self.twin.decisions.pop(0)
+        event.succeed(action)
+        self.current = None
