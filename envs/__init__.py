@@ -6,6 +6,10 @@ Registered ids (``import envs`` registers them):
   action mask; see :class:`envs.network_env.NetworkEnv`).
 - ``skytwin/NetworkFlat-v0``: the same with the observation flattened to a Box, for
   algorithms without Dict support (the mask stays available through ``action_masks()``).
+
+Multi-agent (one agent per telescope, acting only at its own decisions):
+:class:`envs.multi_env.NetworkParallelEnv` (PettingZoo ``ParallelEnv``) and
+:class:`envs.rllib_env.NetworkMultiAgentEnv` (RLlib ``MultiAgentEnv``).
 """
 
 from gymnasium.envs.registration import register, registry

@@ -8,10 +8,12 @@ training and in use. Every feature is scaled to roughly [-1, 1] or [0, 1].
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from twin.ops.conditions import Conditions
+from twin.ops.nights import NightWindow
 
 CANDIDATE_FEATURES = (
     "priority",  # priority / 10
@@ -107,3 +109,40 @@ def telescope_vector(conditions: Conditions, index: int, n_telescopes: int) -> n
     onehot[index] = 1.0
     t = conditions.telescope
     return np.concatenate([onehot, [t.alt_deg / 90.0, t.az_deg / 360.0]]).astype(np.float32)
+
+
+def night_start_mjd(nights: Sequence[NightWindow], mjd: float) -> float:
+    """Start of the latest of a site's night windows begun by ``mjd`` (``mjd`` if none)."""
+    return max((n.start_mjd for n in nights if n.start_mjd <= mjd), default=mjd)
+
+
+def action_mask(n_offered: int, k: int) -> np.ndarray:
+    """(k + 1,) int8: 1 for the ``n_offered`` candidates offered and for waiting (last)."""
+    mask = np.zeros(k + 1, dtype=np.int8)
+    mask[:n_offered] = 1
+    mask[-1] = 1
+    return mask
+
+
+def observation(conditions: Conditions, unit_index: int, n_telescopes: int, k: int,
+                night_start_mjd: float, chosen: np.ndarray | None = None
+                ) -> dict[str, np.ndarray]:  # fmt: skip
+    """The ``skytwin/Network-v0`` observation of a decision, from its Conditions only.
+
+    ``unit_index`` is the deciding telescope's index in the scenario's order,
+    ``night_start_mjd`` the start of its site's current night window (see
+    :func:`night_start_mjd`); ``chosen`` the candidates offered (default
+    :func:`rank_candidates`). A trained policy running in the twin builds its input here,
+    exactly as the env does in training.
+    """
+    if chosen is None:
+        chosen = rank_candidates(conditions, k)
+    return {
+        "time": time_vector(conditions, night_start_mjd),
+        "site": site_vector(conditions),
+        "forecast": forecast_vector(conditions),
+        "network": network_vector(conditions),
+        "telescope": telescope_vector(conditions, unit_index, n_telescopes),
+        "candidates": candidate_matrix(conditions, chosen, k),
+        "action_mask": action_mask(chosen.size, k),
+    }

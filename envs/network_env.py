@@ -20,6 +20,7 @@ DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "global-3
 DEFAULT_REWARD_WEIGHTS = {"science": 1.0, "alert": 2.0, "idle": 0.5, "slew": 0.5}
 WAIT_S = 300.0
 FEATURE_BOUND = 100.0  # features are scaled to about [-2, 2]; the bound only guards
+_REPLAYED = ("world", "_stepped", "_decision")  # rebuilt by replaying the actions on unpickling
 
 
 class NetworkEnv(gym.Env):
@@ -131,6 +132,7 @@ class NetworkEnv(gym.Env):
         if self._decision is None:
             raise RuntimeError("call reset() before step()")
         action = int(action)
+        self._actions.append(action)
         terms = {"science": 0.0, "alert": 0.0, "idle": 0.0, "slew": 0.0}
         invalid = not (0 <= action <= self.k and self._mask[action])
         if invalid:
@@ -157,12 +159,7 @@ class NetworkEnv(gym.Env):
         super().reset(seed=seed)
         world_seed = (int(self.np_random.integers(2**31 - 1)) if self.seed_worlds
                       else self.scenario.seed)  # fmt: skip
-        self.world = World(self.scenario, seed=world_seed)
-        self._visit_quality = np.zeros(len(self.world.telescopes))
-        self._stepped = SteppedTwin(self.world, observer=self._on_exposure)
-        self._invalid = 0
-        self._earned = {"science": 0.0, "alert": 0.0}
-        self._advance()
+        self._start(world_seed)
         return self._observation(), self._info({})
 
     def render(self) -> str | None:
@@ -180,7 +177,34 @@ class NetworkEnv(gym.Env):
     def action_masks(self) -> np.ndarray:
         return self._mask.astype(bool)
 
+    # -- pickling ----------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """The running simulation (SimPy generators) cannot be pickled: keep the world's
+        seed and the actions since ``reset`` instead, and replay them when unpickled (the
+        same seed gives the same run, so the copy continues exactly as the original)."""
+        return {k: v for k, v in self.__dict__.items() if k not in _REPLAYED}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._stepped, self._decision = None, None
+        actions = state.get("_actions")
+        if actions is not None:
+            self._start(state["_world_seed"])
+            for action in actions:
+                self.step(action)
+
     # -- internals -----------------------------------------------------------------------
+    def _start(self, world_seed: int) -> None:
+        """A fresh twin of the world drawn from ``world_seed``, run to its first decision."""
+        self._world_seed = world_seed
+        self._actions: list[int] = []
+        self.world = World(self.scenario, seed=world_seed)
+        self._visit_quality = np.zeros(len(self.world.telescopes))
+        self._stepped = SteppedTwin(self.world, observer=self._on_exposure)
+        self._invalid = 0
+        self._earned = {"science": 0.0, "alert": 0.0}
+        self._advance()
+
     def _advance(self) -> bool:
         """Run the twin to the next decision; True when the episode has ended."""
         self._decision = self._stepped.next_decision()
@@ -190,9 +214,7 @@ class NetworkEnv(gym.Env):
             self._mask[-1] = 1
             return True
         self._chosen = F.rank_candidates(self._decision.conditions, self.k)
-        self._mask = np.zeros(self.k + 1, dtype=np.int8)
-        self._mask[: self._chosen.size] = 1
-        self._mask[-1] = 1
+        self._mask = F.action_mask(self._chosen.size, self.k)
         return False
 
     def _on_exposure(self, unit, row: int, raw: tuple) -> None:
@@ -209,19 +231,10 @@ class NetworkEnv(gym.Env):
     def _observation(self) -> dict[str, np.ndarray]:
         if self._decision is None:
             return self._empty_observation()
-        c = self._decision.conditions
-        unit = self._decision.unit
-        night_start = max((n.start_mjd for n in unit.world.site.nights
-                           if n.start_mjd <= c.mjd), default=c.mjd)  # fmt: skip
-        return {
-            "time": F.time_vector(c, night_start),
-            "site": F.site_vector(c),
-            "forecast": F.forecast_vector(c),
-            "network": F.network_vector(c),
-            "telescope": F.telescope_vector(c, unit.index, len(self.telescope_names)),
-            "candidates": F.candidate_matrix(c, self._chosen, self.k),
-            "action_mask": self._mask.copy(),
-        }
+        c, unit = self._decision.conditions, self._decision.unit
+        night_start = F.night_start_mjd(unit.world.site.nights, c.mjd)
+        return F.observation(c, unit.index, len(self.telescope_names), self.k, night_start,
+                             self._chosen)  # fmt: skip
 
     def _empty_observation(self) -> dict[str, np.ndarray]:
         obs = {key: np.zeros(space.shape, dtype=np.float32)

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from twin.errors import ConfigError
+
+COMMANDS_GROUP = "skytwin.commands"
+"""Entry points adding subcommands: each is a function ``register(subparsers)`` (the
+packages around the twin, e.g. ``agents``' train and evaluate, plug in here)."""
 
 
 def _cmd_sites(args: argparse.Namespace) -> None:
@@ -222,7 +228,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="metrics of several runs side by side")
     p.add_argument("runs", nargs="+", help="run directories")
     p.set_defaults(func=_cmd_compare)
+    _add_plugin_commands(sub)
     return parser
+
+
+def _add_plugin_commands(sub) -> None:
+    """Subcommands of the ``skytwin.commands`` entry points; one that fails to load is
+    skipped with a warning, so the twin's own commands keep working."""
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda ep: ep.name):
+        try:
+            ep.load()(sub)
+        except Exception as err:  # a broken plug-in must not break the twin's commands
+            warnings.warn(f"skytwin command {ep.name!r} ({ep.value}) not loaded: {err}",
+                          stacklevel=2)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

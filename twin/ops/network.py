@@ -80,6 +80,7 @@ class RunCounters:
     visits: int = 0
     decisions: int = 0
     invalid_actions: int = 0
+    conflicts: int = 0  # two telescopes chose one request at the same instant
     program_science_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -245,11 +246,16 @@ class NetworkTwin:
                             f"policy {self.policy.name!r} chose candidate {k}; "
                             f"allowed: 0..{len(cand) - 1}"
                         )
-                    if cand.feasible[k]:
+                    taken = self.queue.in_progress[cand.request_index[k]]
+                    if cand.feasible[k] and not taken:
                         yield from self._visit(unit, win, cand, k)
                         continue
-                    self.counters.invalid_actions += 1
-                    action = Wait(60.0)
+                    if taken:  # another telescope started it at this same instant
+                        self.counters.conflicts += 1
+                        action = Wait(1.0)
+                    else:
+                        self.counters.invalid_actions += 1
+                        action = Wait(60.0)
                 yield from self._idle(unit, win, mjd, action.seconds if isinstance(action, Wait)
                                       else self.ops.idle_wait_s)  # fmt: skip
             unit.state = "day"

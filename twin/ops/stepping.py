@@ -101,6 +101,22 @@ class SteppedTwin:
         self.current = Decision(unit, conditions)
         return self.current
 
+    def next_decisions(self) -> list[Decision]:
+        """Advance to the next decision point and return every decision pending at that
+        simulated time, in the order :meth:`act` serves them (empty: the run has ended).
+
+        The events left at the same instant are run first, so every telescope that
+        reaches a decision at this time is in the list: the multi-agent envs let them
+        choose together. Answer them with ``next_decision()`` / ``act()`` in turn.
+        """
+        if self.next_decision() is None:
+            return []
+        env = self.twin.env
+        while env.peek() <= env.now:
+            env.step()
+        rest = self.twin.decisions[1:]
+        return [self.current, *(Decision(unit, conditions) for unit, conditions, _ in rest)]
+
     def act(self, action: Action) -> None:
         """Answer the current decision; the telescope resumes when the loop next steps."""
         if self.current is None:

@@ -356,8 +356,11 @@ def _window_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFram
     win["reach"] = win.groupby("request_id")["window_end_mjd"].cummax()
     first_start = win.groupby("request_id")["window_start_mjd"].min()
     o = obs.loc[obs["request_id"].isin(first_start.index), ["obs_id", "request_id"]]
+    # From the selected rows only: assigning a longer Series to an empty frame would take
+    # the Series' index (every exposure, with NaN ids, all flagged).
+    picked = obs.loc[o.index]
     o = o.assign(
-        t0=obs["mjd_start"], t1=obs["mjd_end"], _t=obs["mjd_start"] + TIME_TOL_DAYS
+        t0=picked["mjd_start"], t1=picked["mjd_end"], _t=picked["mjd_start"] + TIME_TOL_DAYS
     ).sort_values("_t")
     m = pd.merge_asof(
         o,

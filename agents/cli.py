@@ -1,0 +1,116 @@
+"""``skytwin train`` and ``skytwin evaluate``, added to the ``skytwin`` command through the
+``skytwin.commands`` entry points (the twin's CLI never imports ``agents``).
+
+Each ``register_*`` function adds one subcommand to the parser's subparsers; the heavy
+imports (torch, SB3, Ray) happen only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from twin.errors import ConfigError
+
+# envs.network_env.DEFAULT_SCENARIO, without importing gymnasium for every `skytwin` call
+DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "global-3site.yaml"
+
+
+def register_train(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a scheduler (MaskablePPO, or RLlib PPO)")
+    p.add_argument("--algo", choices=["ppo", "rllib-ppo"], default="ppo",
+                   help="ppo: sb3-contrib MaskablePPO on skytwin/Network-v0 (one agent); "
+                        "rllib-ppo: RLlib PPO, one agent per telescope")  # fmt: skip
+    p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario YAML file")
+    p.add_argument("--steps", type=int, default=200_000, help="env steps in all")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output folder (default runs/ALGO-NAME-sSEED)")
+    p.add_argument("--start", help="fixed date YYYY-MM-DD (default: the scenario's, or "
+                   "2027-04-07 when it says 'tonight')")  # fmt: skip
+    p.add_argument("--nights", type=int, default=1, help="nights per episode (ppo)")
+    p.add_argument("--n-envs", type=int, default=1, help="parallel envs, one process each (ppo)")
+    p.add_argument("--n-candidates", type=int, default=16, help="candidates per decision (ppo)")
+    p.add_argument("--reward-weight", action="append", default=[], metavar="TERM=W",
+                   help="reward weight override, e.g. alert=4 (repeatable; ppo)")  # fmt: skip
+    p.add_argument("--net-arch", default="64,64", help="hidden layers, e.g. 64,64 (ppo)")
+    p.add_argument("--ppo", action="append", default=[], metavar="KEY=JSON",
+                   help="MaskablePPO argument, e.g. n_steps=512 (repeatable)")  # fmt: skip
+    p.add_argument("--num-env-runners", type=int, default=0, help="RLlib env runners (rllib-ppo)")
+    p.add_argument("--address", help="Ray cluster address (rllib-ppo; default: local Ray)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def register_evaluate(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help="a policy over many seeds: means, 95%% intervals "
+                              "and the fraction of the oracle's bound")  # fmt: skip
+    p.add_argument("--policy", required=True,
+                   help="greedy, priority, random, oracle or a saved model's path")  # fmt: skip
+    p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario YAML file")
+    p.add_argument("--seeds", default="1..5", help="A..B (inclusive), A,B,C or A")
+    p.add_argument("--nights", type=int, default=1)
+    p.add_argument("--start", help="first night's date YYYY-MM-DD (default: the scenario's, "
+                   "or 2027-04-07 when it says 'tonight', as in training)")  # fmt: skip
+    p.add_argument("--no-oracle", action="store_true", help="skip the oracle's upper bound")
+    p.add_argument("--oracle-time-limit", type=float, default=None, metavar="S",
+                   help="seconds per night for the oracle's bound (default 10)")  # fmt: skip
+    p.add_argument("--json", metavar="PATH", help="also write per-seed rows and the summary")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    name = Path(args.scenario).stem
+    out = Path(args.out or f"runs/{args.algo}-{name}-s{args.seed}")
+    if args.algo == "rllib-ppo":
+        from agents.rllib_train import train_rllib
+
+        train_rllib(args.scenario, args.steps, args.seed, out,
+                    num_env_runners=args.num_env_runners, address=args.address)  # fmt: skip
+        print(f"RLlib checkpoint in {out}/")
+        return
+    from agents.sb3_train import train_ppo
+
+    result = train_ppo(
+        args.scenario, args.steps, args.seed, out, args.n_envs, start=args.start,
+        nights=args.nights, n_candidates=args.n_candidates,
+        reward_weights=_pairs(args.reward_weight, float, "--reward-weight") or None,
+        net_arch=tuple(int(n) for n in args.net_arch.split(",")),
+        ppo_kwargs=_pairs(args.ppo, json.loads, "--ppo") or None, progress=not args.quiet,
+    )  # fmt: skip
+    size_kb = result.model_path.stat().st_size / 1024
+    print(f"model: {result.model_path} ({size_kb:.0f} kB), trained {args.steps} steps in "
+          f"{result.wall_s:.0f} s; manifest: {result.manifest_path}")  # fmt: skip
+    print(f"try it: skytwin run {args.scenario} --start {result.manifest['start']} "
+          f"--policy {result.model_path}")  # fmt: skip
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from agents.evaluate import ORACLE_TIME_LIMIT_S, evaluate, format_evaluation, parse_seeds
+    from twin.reports.table import format_table
+
+    ev = evaluate(args.policy, args.scenario, parse_seeds(args.seeds), nights=args.nights,
+                  start=args.start, oracle=not args.no_oracle,
+                  oracle_time_limit_s=args.oracle_time_limit or ORACLE_TIME_LIMIT_S)  # fmt: skip
+    print(format_table([{k: "-" if v is None else v for k, v in r.items()} for r in ev.rows]))
+    print()
+    print(format_evaluation(ev))
+    if args.json:
+        record = {"policy": ev.policy, "scenario": ev.scenario, "start": ev.start,
+                  "nights": ev.nights, "rows": ev.rows, "summary": ev.summary}  # fmt: skip
+        Path(args.json).write_text(json.dumps(record, indent=2))
+        print(f"written to {args.json}")
+
+
+def _pairs(items: list[str], convert, option: str) -> dict:
+    """``["a=1", "b=2"]`` to ``{"a": convert("1"), ...}``."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(option, option.lstrip("-"), f"{item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = convert(value)
+        except ValueError as err:
+            raise ConfigError(option, key.strip(), f"{value!r}: {err}") from None
+    return out

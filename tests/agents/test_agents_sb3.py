@@ -1,0 +1,134 @@
+"""MaskablePPO on skytwin/Network-v0: a tiny training run through ``skytwin train``, its
+manifest, determinism, and the saved model scheduling the twin as a Policy."""
+
+import json
+import shlex
+import sys
+import types
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs  # noqa: F401 - registers the ids
+from agents.learned import LearnedPolicy
+from agents.sb3_train import DEFAULT_START, fixed_start, train_ppo
+from twin.cli import build_parser, main
+from twin.ops.policies import resolve_policy
+from twin.ops.run import run_scenario
+from twin.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "scenarios" / "global-3site.yaml"
+TINY = {"n_steps": 128, "batch_size": 64, "n_epochs": 2}
+TINY_ARGS = ["--ppo", "n_steps=128", "--ppo", "batch_size=64", "--ppo", "n_epochs=2"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ppo")
+    argv = ["train", "--algo", "ppo", "--scenario", str(SCENARIO), "--steps", "256",
+            "--seed", "3", "--out", str(out), "--quiet", *TINY_ARGS]  # fmt: skip
+    assert main(argv) == 0
+    return out
+
+
+def test_training_writes_model_checkpoints_logs_and_manifest(trained):
+    assert (trained / "model.zip").stat().st_size < 1_000_000
+    assert sorted(p.name for p in (trained / "checkpoints").iterdir())
+    assert (trained / "tb").is_dir()
+    manifest = json.loads((trained / "manifest.json").read_text())
+    assert manifest["steps"] == 256 and manifest["seed"] == 3
+    assert manifest["start"] == DEFAULT_START  # global-3site says 'tonight'
+    assert manifest["n_candidates"] == 16
+    assert set(manifest["reward_weights"]) == {"science", "alert", "idle", "slew"}
+
+
+def test_manifest_command_reproduces_the_arguments(trained):
+    manifest = json.loads((trained / "manifest.json").read_text())
+    args = build_parser().parse_args(shlex.split(manifest["command"])[1:])
+    assert (args.algo, args.steps, args.seed, args.start) == ("ppo", 256, 3, DEFAULT_START)
+    assert Path(args.scenario).resolve() == SCENARIO and Path(args.out).resolve() == trained
+    assert [tuple(p.split("=")) for p in args.ppo] == [(k, str(v)) for k, v in TINY.items()]
+
+
+def test_same_seed_same_model(tmp_path):
+    a = train_ppo(SCENARIO, 128, 5, tmp_path / "a", ppo_kwargs=TINY, progress=False)
+    b = train_ppo(SCENARIO, 128, 5, tmp_path / "b", ppo_kwargs=TINY, progress=False)
+    pa, pb = (LearnedPolicy(r.model_path).model.policy.state_dict() for r in (a, b))
+    assert all(np.array_equal(pa[k].numpy(), pb[k].numpy()) for k in pa)
+
+
+def test_policy_sees_exactly_the_env_observation(trained):
+    """Along an env rollout, the policy's observation (built from the Conditions) equals
+    the env's, and its decision is the model's masked deterministic choice."""
+    policy = LearnedPolicy(trained / "model.zip")
+    env = gym.make("skytwin/Network-v0", start=DEFAULT_START)
+    obs, _ = env.reset(seed=11)
+    base = env.unwrapped
+    policy.bind(base.world)
+    for _ in range(60):
+        decision = base._decision
+        mine = policy.observation(decision.conditions)
+        assert all(np.array_equal(mine[k], obs[k]) for k in obs)
+        action, _ = policy.model.predict(obs, action_masks=base.action_masks(),
+                                         deterministic=True)  # fmt: skip
+        chosen = base._chosen
+        expected = policy.decide(decision.conditions)
+        if int(action) < chosen.size:
+            assert expected.candidate == int(chosen[int(action)])
+        else:
+            assert expected.seconds == pytest.approx(300.0)
+        obs, _, terminated, truncated, _ = env.step(int(action))
+        if terminated or truncated:
+            break
+
+
+def test_learned_policy_runs_a_night_in_the_twin(trained, tmp_path):
+    policy = resolve_policy(str(trained / "model.zip"))  # the `file` entry point
+    assert isinstance(policy, LearnedPolicy) and policy.name == "ppo:model"
+    scenario = load_scenario(SCENARIO, start=DEFAULT_START, nights=1, seed=4)
+    result = run_scenario(scenario, tmp_path / "run", policy, progress=False, plots=False)
+    m = result.metrics
+    assert m["run"]["policy"] == "ppo:model"
+    assert m["network"]["exposures"] > 0
+    assert m["run"]["invalid_actions"] == 0
+    assert m["constraint_violations"]["count"] == 0
+
+
+def test_skytwin_run_with_a_model_path(trained, tmp_path, capsys):
+    argv = ["run", str(SCENARIO), "--start", DEFAULT_START, "--policy", str(trained),
+            "--out", str(tmp_path / "run"), "--no-plots", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert "policy ppo:model" in capsys.readouterr().out
+
+
+def test_model_refuses_another_network(trained, tmp_path):
+    scenario = load_scenario(ROOT / "scenarios" / "single-site.yaml", start=DEFAULT_START)
+    with pytest.raises(ValueError, match=r"trained on a network of .*`skytwin train"):
+        run_scenario(scenario, tmp_path, LearnedPolicy(trained), progress=False, plots=False)
+
+
+def test_missing_model_says_how_to_get_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="skytwin train"):
+        LearnedPolicy(tmp_path / "nothing.zip")
+
+
+def test_fixed_start(tmp_path):
+    assert fixed_start(SCENARIO) == DEFAULT_START
+    assert fixed_start(SCENARIO, "2027-01-02") == "2027-01-02"
+    assert fixed_start(ROOT / "scenarios" / "india-chile.yaml") == "2027-04-07"
+
+
+def test_rllib_algo_calls_train_rllib_lazily(monkeypatch, tmp_path):
+    calls = []
+    fake = types.ModuleType("agents.rllib_train")
+    fake.train_rllib = lambda *args, **kwargs: calls.append((args, kwargs))
+    monkeypatch.setitem(sys.modules, "agents.rllib_train", fake)
+    argv = ["train", "--algo", "rllib-ppo", "--scenario", str(SCENARIO), "--steps", "100",
+            "--seed", "2", "--out", str(tmp_path), "--num-env-runners", "3", "--address",
+            "auto"]  # fmt: skip
+    assert main(argv) == 0
+    assert calls == [((str(SCENARIO), 100, 2, tmp_path),
+                      {"num_env_runners": 3, "address": "auto"})]  # fmt: skip
