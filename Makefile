@@ -30,6 +30,8 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/visibility.py
 	$(BIN)/python benchmarks/vs_astroplan.py
+	$(BIN)/python benchmarks/frames.py
+	$(BIN)/python benchmarks/env_step.py
 	$(BIN)/python benchmarks/twin_throughput.py
 
 lint: $(STAMP)

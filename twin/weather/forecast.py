@@ -84,6 +84,7 @@ class Forecast:
         self.issue_step_min = float(issue_step_min)
         self.max_lead_h = float(max_lead_h)
         self.errors = errors or ForecastErrors()
+        self._grids: dict[tuple[str, int], np.ndarray] = {}
 
     def issue_time(self, issued_mjd: float) -> float:
         """The latest forecast issue (on the issue grid) at or before ``issued_mjd``."""
@@ -110,11 +111,17 @@ class Forecast:
 
     def _noise(self, site_name: str, issue_index: int, lead_h: np.ndarray) -> np.ndarray:
         """Unit-variance errors, correlated in lead time, shape (5, *lead_h.shape)."""
-        seed = child_seed(self._root, name_key(site_name), issue_index % 2**63)
+        key = (site_name, issue_index)
+        grid = self._grids.get(key)
         n_lead = int(np.ceil(self.max_lead_h / LEAD_GRID_STEP_H)) + 1
-        z = np.random.default_rng(seed).standard_normal((n_lead, 5))
-        phi = ar1_phi(LEAD_GRID_STEP_H, np.full(5, ERROR_CORRELATION_H))
-        grid = ar1(z, phi)
+        if grid is None:  # one draw per site and issue: schedulers ask many times an hour
+            seed = child_seed(self._root, name_key(site_name), issue_index % 2**63)
+            z = np.random.default_rng(seed).standard_normal((n_lead, 5))
+            phi = ar1_phi(LEAD_GRID_STEP_H, np.full(5, ERROR_CORRELATION_H))
+            grid = ar1(z, phi)
+            if len(self._grids) > 4096:
+                self._grids.clear()
+            self._grids[key] = grid
         lead_grid_h = np.arange(n_lead) * LEAD_GRID_STEP_H
         return np.stack([np.interp(lead_h, lead_grid_h, grid[:, k]) for k in range(5)])
 

@@ -386,3 +386,13 @@ def test_window_dome_and_night_rules_agree_with_a_plain_loop():
     for rule, ids in expected.items():
         assert set(v.loc[v["rule"] == rule, "obs_id"]) == ids, rule
     assert set(v["rule"]) <= set(expected)
+
+
+def test_no_window_violations_when_no_observed_request_has_windows():
+    """Regression: with no exposure of a windowed request, an empty selection once took
+    every exposure's index and flagged them all as outside their windows."""
+    t = _run()
+    obs = t["observations"]
+    obs = obs[obs["request_id"] == "r2"]  # r2 has no windows; r1 (windowed) unobserved
+    found = constraint_violations(obs, t["requests"], t["events"], t["nights"])
+    assert found.empty
