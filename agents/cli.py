@@ -24,6 +24,7 @@ def register_train(subparsers) -> None:
                         "rllib-ppo: RLlib PPO, one agent per telescope")  # fmt: skip
     p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario YAML file")
     p.add_argument("--steps", type=int, default=200_000, help="env steps in all")
+    p.add_argument("--init-from", metavar="MODEL", help="continue training this model.zip (ppo)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output folder (default runs/ALGO-NAME-sSEED)")
     p.add_argument("--start", help="fixed date YYYY-MM-DD (default: the scenario's, or "
@@ -77,6 +78,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         reward_weights=_pairs(args.reward_weight, float, "--reward-weight") or None,
         net_arch=tuple(int(n) for n in args.net_arch.split(",")),
         ppo_kwargs=_pairs(args.ppo, json.loads, "--ppo") or None, progress=not args.quiet,
+        init_from=args.init_from,
     )  # fmt: skip
     size_kb = result.model_path.stat().st_size / 1024
     print(f"model: {result.model_path} ({size_kb:.0f} kB), trained {args.steps} steps in "

@@ -92,6 +92,7 @@ def train_ppo(
     torch_threads: int | None = 1,
     progress: bool = True,
     verbose: int = 0,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
     """Train MaskablePPO for ``steps`` env steps and save it in ``out_dir``.
 
@@ -113,6 +114,7 @@ def train_ppo(
     | checkpoint_every | steps // 4         | env steps between checkpoints                    |
     | torch_threads    | 1                  | torch CPU threads while training (None: as set)  |
     | progress         | True               | progress bar                                     |
+    | init_from        | None               | a model.zip to continue (keeps its net and PPO) |
     """
     import torch
     from sb3_contrib import MaskablePPO
@@ -131,9 +133,14 @@ def train_ppo(
                            vec_env_cls=SubprocVecEnv if n_envs > 1 else DummyVecEnv)  # fmt: skip
     kwargs = {**DEFAULT_PPO_KWARGS, **(ppo_kwargs or {})}
     tb = str(out / "tb") if importlib.util.find_spec("tensorboard") else None
-    model = MaskablePPO("MultiInputPolicy", vec_env, seed=seed, tensorboard_log=tb,
-                        policy_kwargs={"net_arch": list(net_arch)}, verbose=verbose,
-                        device="cpu", **kwargs)  # fmt: skip
+    if init_from is not None:
+        model = MaskablePPO.load(init_from, env=vec_env, device="cpu", tensorboard_log=tb)
+        model.set_random_seed(seed)
+        kwargs = {key: getattr(model, key) for key in kwargs if hasattr(model, key)}
+    else:
+        model = MaskablePPO("MultiInputPolicy", vec_env, seed=seed, tensorboard_log=tb,
+                            policy_kwargs={"net_arch": list(net_arch)}, verbose=verbose,
+                            device="cpu", **kwargs)  # fmt: skip
     every = checkpoint_every or max(steps // 4, 1)
     callbacks = [CheckpointCallback(max(every // n_envs, 1), str(out / "checkpoints"), "ppo")]
     rich = importlib.util.find_spec("rich") is not None
@@ -145,7 +152,8 @@ def train_ppo(
     torch.set_num_threads(torch_threads or threads)
     t0 = time.perf_counter()
     try:
-        model.learn(steps, callback=callbacks, progress_bar=progress and rich, tb_log_name="ppo")
+        model.learn(steps, callback=callbacks, progress_bar=progress and rich, tb_log_name="ppo",
+                    reset_num_timesteps=init_from is None)  # fmt: skip
     finally:
         vec_env.close()
         torch.set_num_threads(threads)
@@ -154,6 +162,9 @@ def train_ppo(
     model.save(model_path)
     manifest = _manifest(scenario, start, steps, seed, out, n_envs, nights, n_candidates,
                          reward_weights, net_arch, ppo_kwargs, kwargs, wall_s)  # fmt: skip
+    if init_from is not None:
+        manifest["init_from"] = _shown(init_from)
+        manifest["command"] += f" --init-from {shlex.quote(_shown(init_from))}"
     manifest_path = out / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2))
     return TrainResult(model_path, manifest_path, manifest, wall_s)

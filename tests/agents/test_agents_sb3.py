@@ -132,3 +132,17 @@ def test_rllib_algo_calls_train_rllib_lazily(monkeypatch, tmp_path):
     assert main(argv) == 0
     assert calls == [((str(SCENARIO), 100, 2, tmp_path),
                       {"num_env_runners": 3, "address": "auto"})]  # fmt: skip
+
+
+def test_training_continues_from_a_saved_model(tmp_path):
+    from agents.sb3_train import train_ppo
+
+    small = {"n_steps": 64, "batch_size": 32}
+    first = train_ppo("scenarios/global-3site.yaml", 128, 0, tmp_path / "a", start="2027-04-07",
+                      n_candidates=8, progress=False, ppo_kwargs=small)  # fmt: skip
+    second = train_ppo("scenarios/global-3site.yaml", 128, 1, tmp_path / "b",
+                       start="2027-04-07", n_candidates=8, progress=False,
+                       init_from=first.model_path)  # fmt: skip
+    assert second.model_path.is_file()
+    assert "--init-from" in second.manifest["command"]
+    assert second.manifest["ppo_kwargs"]["n_steps"] == 64  # the loaded model's settings
