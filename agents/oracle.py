@@ -93,6 +93,7 @@ from twin.ops.world import SiteWorld, TelescopeWorld, World
 from twin.physics.etc import delivered_seeing_arcsec
 from twin.physics.extinction import airmass_from_alt
 from twin.physics.sky import sky_mag_arcsec2
+from twin.programme.feasibility import RequestTable
 from twin.programme.requests import Request, Window
 from twin.scenario import Scenario
 
@@ -356,31 +357,19 @@ class _RequestColumns:
         def col(values) -> np.ndarray:
             return np.asarray(values, dtype=float).reshape(-1, 1, 1)
 
-        cons = [r.constraints for r in requests]
-        width = max(1, *(len(r.windows) for r in requests))
-        ws = np.full((len(requests), width), np.nan)
-        we = np.full((len(requests), width), np.nan)
-        for i, r in enumerate(requests):
-            if not r.windows:
-                ws[i, 0], we[i, 0] = -np.inf, np.inf
-            for j, w in enumerate(r.windows):
-                ws[i, j], we[i, j] = w.start_mjd, w.end_mjd
-        ra = np.array([r.ra_deg for r in requests])
-        dec = np.array([r.dec_deg for r in requests])
-        p = tw.site.visibility.prepare(ra, dec, ref_mjd)
+        table = RequestTable.from_requests(requests)
+        p = tw.site.visibility.prepare(table.ra_deg, table.dec_deg, ref_mjd)
         return cls(
             prepared=(*(a.reshape(-1, 1, 1) for a in p[:3]), p[3]),
-            priority=np.array([r.priority for r in requests]),
-            max_airmass=col([c.max_airmass for c in cons]),
-            max_sun=col([c.max_sun_alt_deg for c in cons]),
-            min_moon_sep=col([c.min_moon_sep_deg for c in cons]),
-            max_moon_illum=col([c.max_moon_illum for c in cons]),
-            max_seeing=col(
-                [np.inf if c.max_seeing_arcsec is None else c.max_seeing_arcsec for c in cons]
-            ),
-            min_transparency=col([c.min_transparency for c in cons]),
-            window_start=ws[:, None, None, :],
-            window_end=we[:, None, None, :],
+            priority=table.priority,
+            max_airmass=col(table.max_airmass),
+            max_sun=col(table.max_sun_alt_deg),
+            min_moon_sep=col(table.min_moon_sep_deg),
+            max_moon_illum=col(table.max_moon_illum),
+            max_seeing=col(table.max_seeing_arcsec),
+            min_transparency=col(table.min_transparency),
+            window_start=table.window_start_mjd[:, None, None, :],
+            window_end=table.window_end_mjd[:, None, None, :],
             available=col(available),
         )
 

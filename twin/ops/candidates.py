@@ -169,9 +169,6 @@ class CandidateBuilder:
             col = np.concatenate([col, np.ones(len(self.queue) - col.size, dtype=bool)])
         return col
 
-    def visit_s(self, rows: np.ndarray) -> np.ndarray:
-        return self._visit_s[rows]
-
     def altaz(self, rows: np.ndarray, mjd: np.ndarray | float) -> tuple:
         """(alt_deg, az_deg, hour_angle_h) of queue rows at times (per row or shared)."""
         ra, sin_dec, cos_dec, dut1 = self._prepare(float(np.min(mjd)))

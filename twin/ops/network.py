@@ -114,6 +114,9 @@ class NetworkTwin:
         self.decisions: list | None = None  # set by SteppedTwin: decisions wait there
         self.record_truth = True  # False: skip the log's truth columns (training)
         self._pending: list[list[tuple]] = [[] for _ in self.units]
+        # Received and not yet confirmed, kept as events happen: reading it per decision
+        # must not scan every alert of the run.
+        self._open_alerts: tuple[str, ...] = ()
         for i, unit in enumerate(self.units):
             unit.index = i
         bind = getattr(policy, "bind", None)
@@ -349,16 +352,11 @@ class NetworkTwin:
             sites = tuple(self._site_status(s, mjd) for s in self.world.sites)
             return sites, tuple(self._status(u) for u in self.units)
 
-        open_alerts = tuple(
-            a.alert.alert_id
-            for a in self.alerts.values()
-            if not math.isnan(a.received_mjd) and math.isnan(a.confirmed_mjd)
-        )
         return Conditions(
             mjd=mjd, telescope=self._status(unit), site=site, candidates=candidates,
             program_names=tuple(self.queue.program_names),
             program_share_target=self.share_target, program_share_used=used,
-            open_alerts=open_alerts, forecast=forecast, network=network,
+            open_alerts=self._open_alerts, forecast=forecast, network=network,
         )  # fmt: skip
 
     # -- a visit -------------------------------------------------------------------------
@@ -458,6 +456,7 @@ class NetworkTwin:
 
     def _alert_received(self, state: AlertState, mjd: float) -> None:
         state.received_mjd = mjd
+        self._open_alerts = (*self._open_alerts, state.alert.alert_id)
         a = state.alert
         self.event(mjd, "alert_received", "", "", a.alert_id, a.kind,
                    (mjd - a.issued_mjd) * S_PER_DAY)  # fmt: skip
@@ -500,6 +499,7 @@ class NetworkTwin:
         spec = self.world.scenario.alerts
         if confirming and site != state.detected_site and math.isnan(state.confirmed_mjd):
             state.confirmed_mjd, state.confirmed_site = mjd, site
+            self._open_alerts = tuple(a for a in self._open_alerts if a != state.alert.alert_id)
             self.event(mjd, "alert_confirmed", site, "", a.alert_id, "",
                        (mjd - state.detected_mjd) * S_PER_DAY)  # fmt: skip
             return

@@ -13,9 +13,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from twin.programme.feasibility import RequestTable
 from twin.programme.requests import Request
 
 UNLIMITED = -1
+_TABLE_COLUMNS = (
+    "ra_deg",
+    "dec_deg",
+    "priority",
+    "max_airmass",
+    "min_moon_sep_deg",
+    "max_moon_illum",
+    "max_seeing_arcsec",
+    "min_transparency",
+    "max_sun_alt_deg",
+)
+"""Columns taken as they are from :class:`~twin.programme.feasibility.RequestTable`."""
 
 
 class RequestQueue:
@@ -39,7 +52,6 @@ class RequestQueue:
         self.last_visit_mjd = f
         self.is_alert, self.in_progress = b, b
         self.released_mjd = np.empty((n_sites, 0))  # inf: not (yet) offered to that site
-        self.first_band: list[str] = []
 
     def __len__(self) -> int:
         return len(self.requests)
@@ -65,33 +77,15 @@ class RequestQueue:
             if request.sites:
                 allowed = np.isin(self.site_names, request.sites)
                 released[~allowed, k] = np.inf
-        cons = [r.constraints for r in requests]
-        width = max(self.window_start.shape[1], *(len(r.windows) or 1 for r in requests))
-        starts = np.full((n_new, width), np.nan)
-        ends = np.full((n_new, width), np.nan)
-        for k, request in enumerate(requests):
-            if not request.windows:
-                starts[k, 0], ends[k, 0] = -np.inf, np.inf
-            for j, window in enumerate(request.windows):
-                starts[k, j], ends[k, j] = window.start_mjd, window.end_mjd
+        table = RequestTable.from_requests(requests)  # constraint columns, padded windows
 
-        def col(old: np.ndarray, values: list, dtype=float) -> np.ndarray:
+        def col(old: np.ndarray, values, dtype=float) -> np.ndarray:
             return np.concatenate([old, np.asarray(values, dtype=dtype)])
 
-        self.ra_deg = col(self.ra_deg, [r.ra_deg for r in requests])
-        self.dec_deg = col(self.dec_deg, [r.dec_deg for r in requests])
-        self.priority = col(self.priority, [r.priority for r in requests])
-        self.max_airmass = col(self.max_airmass, [c.max_airmass for c in cons])
-        self.min_moon_sep_deg = col(self.min_moon_sep_deg, [c.min_moon_sep_deg for c in cons])
-        self.max_moon_illum = col(self.max_moon_illum, [c.max_moon_illum for c in cons])
-        self.max_seeing_arcsec = col(
-            self.max_seeing_arcsec,
-            [np.inf if c.max_seeing_arcsec is None else c.max_seeing_arcsec for c in cons],
-        )
-        self.min_transparency = col(self.min_transparency, [c.min_transparency for c in cons])
-        self.max_sun_alt_deg = col(self.max_sun_alt_deg, [c.max_sun_alt_deg for c in cons])
-        self.window_start = _pad_concat(self.window_start, starts)
-        self.window_end = _pad_concat(self.window_end, ends)
+        for name in _TABLE_COLUMNS:
+            setattr(self, name, col(getattr(self, name), getattr(table, name)))
+        self.window_start = _pad_concat(self.window_start, table.window_start_mjd)
+        self.window_end = _pad_concat(self.window_end, table.window_end_mjd)
         self.cadence_days = col(self.cadence_days, [r.cadence_days or np.nan for r in requests])
         self.exptime_s = col(self.exptime_s, [r.total_exptime_s for r in requests])
         self.created_mjd = col(self.created_mjd, [created_mjd] * n_new)
@@ -115,7 +109,6 @@ class RequestQueue:
         self.is_alert = col(self.is_alert, [bool(r.alert_id) for r in requests], bool)
         self.in_progress = col(self.in_progress, [False] * n_new, bool)
         self.released_mjd = np.concatenate([self.released_mjd, released], axis=1)
-        self.first_band += [r.plan[0].band for r in requests]
         self.requests.extend(requests)
         return rows
 

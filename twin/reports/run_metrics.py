@@ -355,24 +355,9 @@ def _window_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFram
     # fits some window iff it fits that one (this also covers overlapping windows).
     win["reach"] = win.groupby("request_id")["window_end_mjd"].cummax()
     first_start = win.groupby("request_id")["window_start_mjd"].min()
-    o = obs.loc[obs["request_id"].isin(first_start.index), ["obs_id", "request_id"]]
-    # From the selected rows only: assigning a longer Series to an empty frame would take
-    # the Series' index (every exposure, with NaN ids, all flagged).
-    picked = obs.loc[o.index]
-    o = o.assign(
-        t0=picked["mjd_start"], t1=picked["mjd_end"], _t=picked["mjd_start"] + TIME_TOL_DAYS
-    ).sort_values("_t")
-    m = pd.merge_asof(
-        o,
-        win[["request_id", "window_start_mjd", "reach"]].sort_values("window_start_mjd"),
-        left_on="_t",
-        right_on="window_start_mjd",
-        by="request_id",
-        direction="backward",
-    )
-    reach = m["reach"].to_numpy(float)
+    o = obs.loc[obs["request_id"].isin(first_start.index)]
+    m, reach, inside = _inside_latest(o, win, "request_id", "window_start_mjd", "reach")
     t0, t1 = m["t0"].to_numpy(float), m["t1"].to_numpy(float)
-    inside = (t0 < reach) & (t1 <= reach + TIME_TOL_DAYS)
     limit = np.where(np.isnan(reach), m["request_id"].map(first_start).to_numpy(float), reach)
     return _flag(m["obs_id"], "window", np.where(t0 < reach, t1, t0), limit, ~inside)
 
@@ -471,26 +456,32 @@ def _down_intervals(
     return out
 
 
+def _inside_latest(obs: pd.DataFrame, intervals: pd.DataFrame, by: str, start: str, end: str
+                   ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:  # fmt: skip
+    """Match each exposure to the latest interval (same ``by``) starting at or before it;
+    returns the matched rows (with ``t0``, ``t1``), that interval's ``end`` (NaN: none)
+    and whether the exposure lies inside it. Selecting rows first matters: assigning a
+    longer Series to an empty frame would take the Series' index."""
+    o = obs[["obs_id", by]].assign(
+        t0=obs["mjd_start"], t1=obs["mjd_end"], _t=obs["mjd_start"] + TIME_TOL_DAYS
+    )
+    m = pd.merge_asof(
+        o.sort_values("_t"), intervals[[by, start, end]].sort_values(start),
+        left_on="_t", right_on=start, by=by, direction="backward",
+    )  # fmt: skip
+    stop = m[end].to_numpy(float)
+    t0, t1 = m["t0"].to_numpy(float), m["t1"].to_numpy(float)
+    return m, stop, (t0 < stop) & (t1 <= stop + TIME_TOL_DAYS)
+
+
 def _night_violations(obs: pd.DataFrame, nights: pd.DataFrame) -> pd.DataFrame:
     """Not wholly inside a night window of its site (no check without a nights table)."""
     if nights.empty:
         return _violations([])
     n = nights[["site", "mjd_start", "mjd_end"]].astype({"mjd_start": float, "mjd_end": float})
     n = n.rename(columns={"mjd_start": "night_start", "mjd_end": "night_end"})
-    o = obs[["obs_id", "site"]].assign(
-        t0=obs["mjd_start"], t1=obs["mjd_end"], _t=obs["mjd_start"] + TIME_TOL_DAYS
-    )
-    m = pd.merge_asof(
-        o.sort_values("_t"),
-        n.sort_values("night_start"),
-        left_on="_t",
-        right_on="night_start",
-        by="site",
-        direction="backward",
-    )
-    end = m["night_end"].to_numpy(float)
+    m, end, inside = _inside_latest(obs, n, "site", "night_start", "night_end")
     t0, t1 = m["t0"].to_numpy(float), m["t1"].to_numpy(float)
-    inside = (t0 < end) & (t1 <= end + TIME_TOL_DAYS)
     return _flag(m["obs_id"], "night", np.where(t0 < end, t1, t0), end, ~inside)
 
 
