@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +109,7 @@ class RunFrames:
         bad = np.asarray(defects.bad_columns_at(row["mjd_start"]))
         spec = frame_spec(row, tw.telescope, frame_seed(self.world.seed, row["obs_id"]),
                           transient=transient)  # fmt: skip
-        spec = FrameSpec(**{**spec.__dict__, "hot_pixels": hot, "bad_columns": bad})
+        spec = replace(spec, hot_pixels=hot, bad_columns=bad)
         if self.size:
             spec = spec.resized(min(self.size, spec.nx), min(self.size, spec.ny))
         return spec
