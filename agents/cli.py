@@ -18,10 +18,12 @@ DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "global-3
 
 
 def register_train(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a scheduler (MaskablePPO, or RLlib PPO)")
-    p.add_argument("--algo", choices=["ppo", "rllib-ppo"], default="ppo",
+    p = subparsers.add_parser("train", help="train a scheduler (MaskablePPO, RLlib PPO, or "
+                              "the CMA-ES candidate scorer)")  # fmt: skip
+    p.add_argument("--algo", choices=["ppo", "rllib-ppo", "cma-es"], default="ppo",
                    help="ppo: sb3-contrib MaskablePPO on skytwin/Network-v0 (one agent); "
-                        "rllib-ppo: RLlib PPO, one agent per telescope")  # fmt: skip
+                        "rllib-ppo: RLlib PPO, one agent per telescope; cma-es: greedy's "
+                        "score plus learned feature weights, searched on whole nights")  # fmt: skip
     p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario YAML file")
     p.add_argument("--steps", type=int, default=200_000, help="env steps in all")
     p.add_argument("--init-from", metavar="MODEL", help="continue training this model.zip (ppo)")
@@ -39,6 +41,14 @@ def register_train(subparsers) -> None:
                    help="MaskablePPO argument, e.g. n_steps=512 (repeatable)")  # fmt: skip
     p.add_argument("--num-env-runners", type=int, default=0, help="RLlib env runners (rllib-ppo)")
     p.add_argument("--address", help="Ray cluster address (rllib-ppo; default: local Ray)")
+    p.add_argument("--generations", type=int, default=30, help="CMA-ES generations (cma-es)")
+    p.add_argument("--population", type=int, help="weight vectors per generation (cma-es)")
+    p.add_argument("--seeds-per-generation", type=int, default=8,
+                   help="training nights each vector runs per generation (cma-es)")  # fmt: skip
+    p.add_argument("--sigma0", type=float, default=0.3, help="initial CMA-ES step (cma-es)")
+    p.add_argument("--alert-weight", type=float, default=10.0,
+                   help="objective per alert followed, in science value (cma-es)")  # fmt: skip
+    p.add_argument("--workers", type=int, help="processes running nights (cma-es; default: CPUs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -56,6 +66,9 @@ def register_evaluate(subparsers) -> None:
     p.add_argument("--no-oracle", action="store_true", help="skip the oracle's upper bound")
     p.add_argument("--oracle-time-limit", type=float, default=None, metavar="S",
                    help="seconds per night for the oracle's bound (default 10)")  # fmt: skip
+    p.add_argument("--against", metavar="POLICY",
+                   help="also run POLICY on the same seeds and report the paired difference "
+                        "(e.g. greedy)")  # fmt: skip
     p.add_argument("--json", metavar="PATH", help="also write per-seed rows and the summary")
     p.set_defaults(func=cmd_evaluate)
 
@@ -69,6 +82,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         train_rllib(args.scenario, args.steps, args.seed, out,
                     num_env_runners=args.num_env_runners, address=args.address)  # fmt: skip
         print(f"RLlib checkpoint in {out}/")
+        return
+    if args.algo == "cma-es":
+        _train_cmaes(args, out)
         return
     from agents.sb3_train import train_ppo
 
@@ -87,19 +103,48 @@ def cmd_train(args: argparse.Namespace) -> None:
           f"--policy {result.model_path}")  # fmt: skip
 
 
+def _train_cmaes(args: argparse.Namespace, out: Path) -> None:
+    from agents.es_train import train_cmaes
+
+    result = train_cmaes(args.scenario, args.generations, args.seed, out,
+                         population=args.population,
+                         seeds_per_generation=args.seeds_per_generation, sigma0=args.sigma0,
+                         alert_weight=args.alert_weight,
+                         start=args.start, nights=args.nights, workers=args.workers,
+                         progress=not args.quiet)  # fmt: skip
+    print(f"scorer: {result.scorer_path}, {args.generations} generations in {result.wall_s:.0f} s")
+    for metric in ("science_value", "alerts_followed"):
+        v = result.validation[metric]
+        print(f"validation seeds {result.validation['seeds']}, {metric}: {v['mean']:.2f} vs "
+              f"greedy {v['reference_mean']:.2f}, paired gain {v['gain_mean']:+.2f} "
+              f"[{v['gain_low']:+.2f}, {v['gain_high']:+.2f}]")  # fmt: skip
+    print(f"try it: skytwin evaluate --policy {result.scorer_path} --scenario {args.scenario} "
+          f"--against greedy")  # fmt: skip
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from agents.evaluate import ORACLE_TIME_LIMIT_S, evaluate, format_evaluation, parse_seeds
+    from agents import evaluate as E
     from twin.reports.table import format_table
 
-    ev = evaluate(args.policy, args.scenario, parse_seeds(args.seeds), nights=args.nights,
-                  start=args.start, oracle=not args.no_oracle,
-                  oracle_time_limit_s=args.oracle_time_limit or ORACLE_TIME_LIMIT_S)  # fmt: skip
+    seeds = E.parse_seeds(args.seeds)
+    limit_s = args.oracle_time_limit or E.ORACLE_TIME_LIMIT_S
+    ev = E.evaluate(args.policy, args.scenario, seeds, nights=args.nights, start=args.start,
+                    oracle=not args.no_oracle, oracle_time_limit_s=limit_s)  # fmt: skip
     print(format_table([{k: "-" if v is None else v for k, v in r.items()} for r in ev.rows]))
     print()
-    print(format_evaluation(ev))
+    print(E.format_evaluation(ev))
+    record = {"policy": ev.policy, "scenario": ev.scenario, "start": ev.start,
+              "nights": ev.nights, "rows": ev.rows, "summary": ev.summary}  # fmt: skip
+    if args.against:
+        ref = E.evaluate(args.against, args.scenario, seeds, nights=args.nights,
+                         start=args.start, oracle=False)  # fmt: skip
+        print()
+        print(E.format_evaluation(ref))
+        print()
+        print(E.format_paired(ev, ref))
+        record["against"] = {"policy": ref.policy, "rows": ref.rows, "summary": ref.summary,
+                             "paired_difference": E.paired_difference(ev, ref)}  # fmt: skip
     if args.json:
-        record = {"policy": ev.policy, "scenario": ev.scenario, "start": ev.start,
-                  "nights": ev.nights, "rows": ev.rows, "summary": ev.summary}  # fmt: skip
         Path(args.json).write_text(json.dumps(record, indent=2))
         print(f"written to {args.json}")
 

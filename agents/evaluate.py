@@ -147,6 +147,45 @@ def _oracle_bound(scenario, nights: int, policy, time_limit_s: float) -> float:
     return total
 
 
+PAIRED_METRICS = ("science_value", "exposures", "fraction_followed")
+"""Metrics compared seed by seed with ``--against``."""
+
+
+def paired_difference(
+    ev: Evaluation, reference: Evaluation, metrics: tuple[str, ...] = PAIRED_METRICS
+) -> dict[str, dict[str, float]]:
+    """Per metric, the mean and interval of ``ev - reference`` seed by seed.
+
+    Both ran the same seeds on the same scenario, so each seed's weather cancels out of
+    the difference: a gain far smaller than the spread between seeds can be significant.
+    A gain is outside the interval when ``low > 0``.
+    """
+    if [r["seed"] for r in ev.rows] != [r["seed"] for r in reference.rows]:
+        raise ValueError("paired comparison needs the same seeds in the same order")
+    out = {}
+    for metric in metrics:
+        pairs = [(a.get(metric), b.get(metric)) for a, b in zip(ev.rows, reference.rows,
+                                                                strict=True)]  # fmt: skip
+        diffs = [a - b for a, b in pairs if a is not None and b is not None]
+        out[metric] = interval(diffs, ev.confidence)
+    return out
+
+
+def format_paired(ev: Evaluation, reference: Evaluation) -> str:
+    """``paired_difference`` as a table."""
+    from twin.reports.table import format_table
+
+    label = f"{100 * ev.confidence:.0f}% interval"
+    rows = []
+    for metric, d in paired_difference(ev, reference).items():
+        span = f"[{_num(d['low'])}, {_num(d['high'])}]"
+        verdict = "better" if d["low"] > 0 else "worse" if d["high"] < 0 else "tie"
+        rows.append({"metric": metric, "difference": _num(d["mean"]), label: span,
+                     "seeds": d["n"], "verdict": verdict})  # fmt: skip
+    head = f"{ev.policy} minus {reference.policy}, seed by seed"
+    return head + "\n" + format_table(rows)
+
+
 def format_evaluation(ev: Evaluation) -> str:
     """The summary as a table: metric, mean, interval, seeds."""
     from twin.reports.table import format_table

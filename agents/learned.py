@@ -111,6 +111,11 @@ class LearnedPolicy:
         return self._first_seen.setdefault(key, conditions.mjd)
 
 
-def load_policy(path: str | Path, **kwargs) -> LearnedPolicy:
-    """The ``file`` loader of the ``skytwin.policies`` entry points."""
+def load_policy(path: str | Path, **kwargs):
+    """The ``file`` loader of the ``skytwin.policies`` entry points: a MaskablePPO model
+    (``model.zip``) or a trained candidate scorer (``scorer.json``, :mod:`agents.scorer`)."""
+    from agents.scorer import is_scorer_file, load_scorer
+
+    if is_scorer_file(path):
+        return load_scorer(path, **kwargs)
     return LearnedPolicy(path, **kwargs)

@@ -1,0 +1,276 @@
+"""Train the candidate scorer's weights by CMA-ES on whole simulated nights.
+
+``skytwin train --algo cma-es`` searches the weights of :class:`agents.scorer.ScorerPolicy`
+with pycma's CMA-ES (Hansen's reference implementation). Each generation draws a fresh
+batch of training weather seeds; every candidate weight vector runs the same nights
+(common random numbers: candidates are compared on the same weather), and so does greedy
+(weights = 0), so each generation reports the paired gain over greedy. The objective is
+what `skytwin evaluate` reports, not a shaped reward: the run's delivered science value
+plus ``alert_weight`` per alert followed (without that term the search learns to skip
+alerts, whose exposures earn little science value but are the network's reason to
+exist for transients). No gradient goes through the twin.
+
+Seeds: training nights use seeds drawn from [1000, 10**6) by the run's ``seed``;
+the final check uses ``validation_seeds`` (default 500..515); keep the seeds you report
+on (the README uses 101..110) out of both.
+
+Output folder: ``scorer.json`` (the weights of the search's mean after the last
+generation, with the manifest and the command that reproduces it, rewritten after every
+generation, so a stopped run keeps its latest mean), ``history.jsonl`` (one line per
+generation), ``training.png`` (the learning curve), ``validation.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shlex
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.sb3_train import _shown, fixed_start
+from agents.scorer import SCORER_FEATURES, ScorerPolicy, save_scorer
+from envs.network_env import DEFAULT_SCENARIO
+from twin.ops.network import NetworkTwin
+from twin.ops.stepping import NullRecorder
+from twin.ops.world import World
+from twin.scenario import load_scenario
+
+TRAIN_SEED_RANGE = (1000, 10**6)
+DEFAULT_VALIDATION_SEEDS = tuple(range(500, 516))
+DEFAULT_ALERT_WEIGHT = 10.0
+"""Objective per alert followed, in science-value units: about twenty survey exposures
+(~0.5 each), so that following an alert is worth a visit's detour but not a night's."""
+
+
+@dataclass
+class ESResult:
+    scorer_path: Path
+    weights: np.ndarray
+    validation: dict[str, float]
+    wall_s: float
+
+
+class _ObservationValue:
+    """Sums the ``value`` column of the observations written (the objective)."""
+
+    def __init__(self) -> None:
+        self.science_value = 0.0
+
+    def write_columns(self, columns: dict) -> None:
+        self.science_value += float(np.sum(columns["value"]))
+
+    def append(self, row: tuple) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+class _ValueTally(NullRecorder):
+    """Discards every table but the observations' science value."""
+
+    def __init__(self) -> None:
+        self.observations = _ObservationValue()
+
+    def __getitem__(self, name: str):
+        return self.observations if name == "observations" else super().__getitem__(name)
+
+
+def night_outcome(scenario: str, start: str, nights: int, seed: int, weights
+                  ) -> tuple[float, int]:  # fmt: skip
+    """(delivered science value, alerts followed) of one run of the scorer with
+    ``weights`` (zeros: greedy)."""
+    sc = load_scenario(scenario, nights=nights, seed=seed, start=start)
+    tally = _ValueTally()
+    twin = NetworkTwin(World(sc), ScorerPolicy(np.asarray(weights, dtype=float)), tally)
+    twin.run()
+    followed = sum(not math.isnan(a.first_followup_mjd) for a in twin.alerts.values())
+    return tally.observations.science_value, followed
+
+
+def _outcomes(pool, scenario, start, nights, seeds, weight_sets) -> np.ndarray:
+    """(len(weight_sets), len(seeds), 2) science values and alerts followed."""
+    jobs = [(scenario, start, nights, int(s), np.asarray(w).tolist())
+            for w in weight_sets for s in seeds]  # fmt: skip
+    if pool is None:
+        out = [night_outcome(*j) for j in jobs]
+    else:
+        out = list(pool.map(night_outcome, *zip(*jobs, strict=True), chunksize=1))
+    return np.asarray(out, dtype=float).reshape(len(weight_sets), len(seeds), 2)
+
+
+def train_cmaes(
+    scenario: str | Path = DEFAULT_SCENARIO,
+    generations: int = 30,
+    seed: int = 0,
+    out_dir: str | Path = "runs/cma-es",
+    *,
+    population: int | None = None,
+    seeds_per_generation: int = 8,
+    sigma0: float = 0.3,
+    alert_weight: float = DEFAULT_ALERT_WEIGHT,
+    start: str | None = None,
+    nights: int = 1,
+    workers: int | None = None,
+    validation_seeds: tuple[int, ...] = DEFAULT_VALIDATION_SEEDS,
+    progress: bool = True,
+) -> ESResult:
+    """Search the scorer's weights; save the search's mean in ``out_dir/scorer.json``.
+
+    | name                 | default          | meaning                                   |
+    |----------------------|------------------|-------------------------------------------|
+    | scenario             | global-3site     | scenario file                             |
+    | generations          | 30               | CMA-ES generations                        |
+    | seed                 | 0                | seeds CMA-ES and the training weather     |
+    | population           | pycma's default  | weight vectors per generation (~11)       |
+    | seeds_per_generation | 8                | weather seeds every vector runs, each gen |
+    | sigma0               | 0.3              | initial step size (features are O(1))     |
+    | alert_weight         | 10               | objective per alert followed              |
+    | start                | scenario's       | fixed date, see agents.sb3_train          |
+    | nights               | 1                | nights per run                            |
+    | workers              | CPU count        | processes running nights in parallel      |
+    | validation_seeds     | 500..515         | final paired check against greedy         |
+    """
+    import cma
+
+    if generations < 1 or seeds_per_generation < 1:
+        raise ValueError("generations and seeds_per_generation must be >= 1 "
+                         f"(got {generations}, {seeds_per_generation})")  # fmt: skip
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = fixed_start(scenario, start)
+    scenario = str(scenario)
+    load_scenario(scenario, nights=nights, seed=0, start=start)  # bad input fails here
+    workers = workers or os.cpu_count() or 1
+    rng = np.random.default_rng(seed)
+    opts = {"seed": seed + 1, "verbose": -9}
+    if population:
+        opts["popsize"] = population
+    es = cma.CMAEvolutionStrategy(np.zeros(len(SCORER_FEATURES)), sigma0, opts)
+    command = _command(scenario, generations, seed, out, population, seeds_per_generation,
+                       sigma0, alert_weight, start, nights)  # fmt: skip
+    manifest = {"algo": "CMA-ES (pycma)", "scenario": _shown(scenario), "start": start,
+                "nights": nights, "generations": generations, "seed": seed,
+                "population": es.popsize, "seeds_per_generation": seeds_per_generation,
+                "sigma0": sigma0, "alert_weight": alert_weight, "versions": _versions(),
+                "command": command}  # fmt: skip
+    history = (out / "history.jsonl").open("w")
+    bar = _bar(generations, progress)
+    t0 = time.perf_counter()
+    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    try:
+        for gen in range(generations):
+            seeds = rng.integers(*TRAIN_SEED_RANGE, size=seeds_per_generation)
+            xs = es.ask()
+            res = _outcomes(pool, scenario, start, nights, seeds, [np.zeros_like(xs[0]), *xs])
+            score = res[..., 0] + alert_weight * res[..., 1]
+            es.tell(xs, (-score[1:].mean(axis=1)).tolist())
+            gain = score[1:] - score[0]
+            line = {"generation": gen, "greedy_science": float(res[0, :, 0].mean()),
+                    "greedy_followed": float(res[0, :, 1].mean()),
+                    "science_gain_mean": float((res[1:, :, 0] - res[0, :, 0]).mean()),
+                    "followed_gain_mean": float((res[1:, :, 1] - res[0, :, 1]).mean()),
+                    "gain_mean": float(gain.mean()), "gain_best": float(gain.mean(axis=1).max()),
+                    "sigma": float(es.sigma), "mean_weights": es.mean.tolist(),
+                    "wall_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+            history.write(json.dumps(line) + "\n")
+            history.flush()
+            save_scorer(out / "scorer.json", es.mean, **manifest, generation=gen)
+            if bar is not None:
+                bar.set_postfix(gain=f"{line['gain_mean']:+.2f}", best=f"{line['gain_best']:+.2f}")
+                bar.update(1)
+        weights = np.asarray(es.mean)
+        val = _outcomes(pool, scenario, start, nights, validation_seeds,
+                        [np.zeros_like(weights), weights])  # fmt: skip
+    finally:
+        history.close()
+        if bar is not None:
+            bar.close()
+        if pool is not None:
+            pool.shutdown()
+    validation = {"science_value": paired_summary(val[1, :, 0], val[0, :, 0]),
+                  "alerts_followed": paired_summary(val[1, :, 1], val[0, :, 1])}  # fmt: skip
+    validation["seeds"] = f"{validation_seeds[0]}..{validation_seeds[-1]}"
+    (out / "validation.json").write_text(json.dumps(validation, indent=2))
+    plot_history(out / "history.jsonl", out / "training.png")
+    wall_s = time.perf_counter() - t0
+    path = save_scorer(out / "scorer.json", weights, **manifest, wall_s=round(wall_s, 1),
+                       validation_vs_greedy=validation)  # fmt: skip
+    return ESResult(path, weights, validation, wall_s)
+
+
+def paired_summary(values: np.ndarray, reference: np.ndarray,
+                   confidence: float = 0.95) -> dict[str, float]:  # fmt: skip
+    """Mean of ``values`` and ``reference`` and the interval of their paired difference."""
+    from agents.evaluate import interval
+
+    d = interval(np.asarray(values) - np.asarray(reference), confidence)
+    return {"mean": float(np.mean(values)), "reference_mean": float(np.mean(reference)),
+            "gain_mean": d["mean"], "gain_low": d["low"], "gain_high": d["high"],
+            "n": d["n"]}  # fmt: skip
+
+
+def plot_history(history: str | Path, png: str | Path) -> Path:
+    """Learning curve: the paired gain over greedy of each generation's candidates
+    (mean and best), split into science value and alerts followed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = [json.loads(x) for x in Path(history).read_text().splitlines() if x.strip()]
+    gen = [x["generation"] for x in lines]
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, height_ratios=[2, 1])
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    ax.plot(gen, [x["gain_mean"] for x in lines], "o-", label="population mean")
+    ax.plot(gen, [x["gain_best"] for x in lines], "s--", ms=4, label="best candidate")
+    ax.plot(gen, [x["science_gain_mean"] for x in lines], ":", label="science value only")
+    ax.set_ylabel("objective gain over greedy\n(per night, same weather)")
+    ax.legend(frameon=False, fontsize=8)
+    ax2.plot(gen, [x["followed_gain_mean"] for x in lines], "o-", color="C3", ms=3)
+    ax2.axhline(0.0, color="0.6", lw=0.8)
+    ax2.set_ylabel("alerts followed\ngain")
+    ax2.set_xlabel("CMA-ES generation")
+    fig.suptitle("CMA-ES candidate scorer vs greedy (training seeds)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return Path(png)
+
+
+def _bar(total: int, progress: bool):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="gen", desc="CMA-ES")
+
+
+def _command(scenario, generations, seed, out, population, seeds_per_generation, sigma0,
+             alert_weight, start, nights) -> str:  # fmt: skip
+    cmd = ["skytwin", "train", "--algo", "cma-es", "--scenario", _shown(scenario),
+           "--generations", str(generations), "--seed", str(seed), "--out", _shown(out),
+           "--start", start, "--seeds-per-generation", str(seeds_per_generation)]  # fmt: skip
+    if population:
+        cmd += ["--population", str(population)]
+    if sigma0 != 0.3:
+        cmd += ["--sigma0", str(sigma0)]
+    if alert_weight != DEFAULT_ALERT_WEIGHT:
+        cmd += ["--alert-weight", str(alert_weight)]
+    if nights != 1:
+        cmd += ["--nights", str(nights)]
+    return shlex.join(cmd)
+
+
+def _versions() -> dict[str, Any]:
+    import cma
+
+    return {"python": platform.python_version(), "cma": cma.__version__}

@@ -1,0 +1,160 @@
+"""A learned candidate scorer: greedy's score plus a trained linear correction.
+
+Greedy ranks the feasible candidates by ``log(value x share_factor / (slew_s + visit_s))``,
+the expected value per second of telescope time now. It is strong locally but blind to
+what a choice costs later: a survey field or a monitoring target taken at poor quality is
+used up (its cadence keeps it away for a day or two) when it could have been taken at
+better quality later or by another site. The scorer keeps greedy's score and adds
+``features @ weights``, per-candidate features that carry that look-ahead (the quality
+itself, time to set, hour angle, the rest of the night...). With zero weights it *is*
+greedy, decision for decision (a test checks it), so training starts from the baseline
+and every change is a measured improvement on it.
+
+The weights are trained by policy search on the twin (:mod:`agents.es_train`, CMA-ES):
+a handful of numbers, whole nights as the objective (the delivered science value, not a
+shaped reward), no gradient through the simulation. A saved scorer is a small JSON file
+(``scorer.json``) that ``skytwin run --policy PATH`` and ``skytwin evaluate`` load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from agents.baselines import share_factor
+from twin.ops.conditions import Conditions, Observe, Wait
+
+FORMAT = "skytwin-scorer-v1"
+"""``format`` field of a saved scorer."""
+
+SCORER_FEATURES = (
+    "log_quality",  # ln(expected quality): values quality beyond greedy's linear term
+    "log_priority",  # ln(priority)
+    "slew_fraction",  # slew_s / (slew_s + visit_s)
+    "abs_hour_angle",  # |HA| / 6 h: distance from transit
+    "hour_angle",  # HA / 6 h: rising (< 0) targets get better, setting ones worse
+    "setting_soon",  # exp(-hours to the airmass limit / 1 h) if before the night's end
+    "is_alert",  # follows an alert
+    "airmass_excess",  # airmass - 1, clipped to [0, 2]
+    "moon_closeness",  # 1 - moon separation / 180 deg
+    "log_share",  # ln(share_factor): the programme-balance term of greedy's score
+    "limited_visits",  # the request wants a finite number of visits
+    "night_left_x_log_quality",  # hours left in the night / 12 x ln(quality)
+)
+"""Per-candidate features the learned weights multiply, each of order one."""
+
+
+def greedy_score(conditions: Conditions, feasible: np.ndarray) -> np.ndarray:
+    """Greedy's ranking of the ``feasible`` rows, as a log (see agents/baselines.py)."""
+    c = conditions.candidates
+    value = c.value[feasible] * share_factor(conditions, c.program_index[feasible])
+    rate = value / (c.slew_s[feasible] + c.visit_s[feasible])
+    return np.log(np.maximum(rate, 1e-12))
+
+
+def scorer_features(conditions: Conditions, feasible: np.ndarray) -> np.ndarray:
+    """(len(feasible), len(SCORER_FEATURES)) float64 features of the ``feasible`` rows."""
+    c = conditions.candidates
+    i = feasible
+    log_q = np.log(np.maximum(c.quality[i], 1e-3))
+    time_s = c.slew_s[i] + c.visit_s[i]
+    end = conditions.site.night_end_mjd
+    hours_left = max(0.0, (end - conditions.mjd) * 24.0) if math.isfinite(end) else 0.0
+    setting_h = np.minimum(c.setting_h[i], 48.0)
+    cols = [
+        log_q,
+        np.log(np.maximum(c.priority[i], 1e-6)),
+        c.slew_s[i] / np.maximum(time_s, 1e-9),
+        np.abs(c.hour_angle_h[i]) / 6.0,
+        c.hour_angle_h[i] / 6.0,
+        np.where(setting_h < hours_left, np.exp(-setting_h), 0.0),
+        c.is_alert[i].astype(float),
+        np.clip(c.airmass[i] - 1.0, 0.0, 2.0),
+        1.0 - c.moon_sep_deg[i] / 180.0,
+        np.log(share_factor(conditions, c.program_index[i])),
+        (c.visits_left[i] >= 0).astype(float),
+        hours_left / 12.0 * log_q,
+    ]
+    return np.stack(cols, axis=1)
+
+
+class ScorerPolicy:
+    """Greedy's score plus ``scorer_features @ weights``; the best feasible candidate.
+
+    | name        | default  | meaning                                             |
+    |-------------|----------|-----------------------------------------------------|
+    | weights     |          | one per SCORER_FEATURES (a mapping or a sequence)    |
+    | name        | "scorer" | the policy's name in run metadata                    |
+    | idle_wait_s | 300      | wait when nothing is feasible (as the baselines do)  |
+    """
+
+    def __init__(self, weights: Mapping[str, float] | np.ndarray, name: str = "scorer",
+                 idle_wait_s: float = 300.0) -> None:  # fmt: skip
+        self.weights = _weight_vector(weights)
+        self.name = name
+        self.idle_wait_s = idle_wait_s
+
+    def reset(self, seed: np.random.SeedSequence) -> None:
+        pass  # deterministic
+
+    def decide(self, conditions: Conditions) -> Observe | Wait:
+        feasible = np.flatnonzero(conditions.candidates.feasible)
+        if feasible.size == 0:
+            return Wait(self.idle_wait_s)
+        score = greedy_score(conditions, feasible)
+        if self.weights.any():
+            score = score + scorer_features(conditions, feasible) @ self.weights
+        return Observe(int(feasible[int(np.argmax(score))]))
+
+
+def _weight_vector(weights: Mapping[str, float] | np.ndarray) -> np.ndarray:
+    if isinstance(weights, Mapping):
+        unknown = sorted(set(weights) - set(SCORER_FEATURES))
+        if unknown:
+            raise ValueError(f"unknown scorer feature(s) {unknown}; allowed: "
+                             f"{', '.join(SCORER_FEATURES)}")  # fmt: skip
+        return np.array([float(weights.get(k, 0.0)) for k in SCORER_FEATURES])
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (len(SCORER_FEATURES),):
+        raise ValueError(f"expected {len(SCORER_FEATURES)} weights ({', '.join(SCORER_FEATURES)}),"
+                         f" got shape {w.shape}")  # fmt: skip
+    return w
+
+
+def save_scorer(path: str | Path, weights: np.ndarray, **manifest) -> Path:
+    """Write ``scorer.json``: the weights by feature name and ``manifest`` (how they were
+    trained, the command that reproduces them)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"format": FORMAT,
+              "weights": dict(zip(SCORER_FEATURES, map(float, weights), strict=True)),
+              **manifest}  # fmt: skip
+    path.write_text(json.dumps(record, indent=2))
+    return path
+
+
+def is_scorer_file(path: str | Path) -> bool:
+    """A saved scorer (``scorer.json``, or a folder holding one)?"""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "scorer.json"
+    return path.suffix == ".json" and path.is_file()
+
+
+def load_scorer(path: str | Path, **kwargs) -> ScorerPolicy:
+    """A :class:`ScorerPolicy` from ``scorer.json`` (or a folder holding one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "scorer.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: not a readable scorer file ({err})") from None
+    if record.get("format") != FORMAT or "weights" not in record:
+        raise ValueError(f"{path}: field 'format' must be {FORMAT!r} with 'weights'; train one "
+                         "with `skytwin train --algo cma-es`")  # fmt: skip
+    return ScorerPolicy(record["weights"], name=f"scorer:{path.parent.name}", **kwargs)
