@@ -46,6 +46,12 @@ def register_train(subparsers) -> None:
     p.add_argument("--seeds-per-generation", type=int, default=8,
                    help="training nights each vector runs per generation (cma-es)")  # fmt: skip
     p.add_argument("--sigma0", type=float, default=0.3, help="initial CMA-ES step (cma-es)")
+    p.add_argument("--start-spread-days", type=int, default=0,
+                   help="each training night starts on a random day within this many days "
+                        "of --start (cma-es; 365: the whole year)")  # fmt: skip
+    p.add_argument("--alert-guard", action="store_true",
+                   help="never postpone an alert's first visit that greedy would take now "
+                        "(cma-es; saved with the scorer)")  # fmt: skip
     p.add_argument("--alert-weight", type=float, default=10.0,
                    help="objective per alert followed, in science value (cma-es)")  # fmt: skip
     p.add_argument("--workers", type=int, help="processes running nights (cma-es; default: CPUs)")
@@ -109,7 +115,8 @@ def _train_cmaes(args: argparse.Namespace, out: Path) -> None:
     result = train_cmaes(args.scenario, args.generations, args.seed, out,
                          population=args.population,
                          seeds_per_generation=args.seeds_per_generation, sigma0=args.sigma0,
-                         alert_weight=args.alert_weight,
+                         alert_weight=args.alert_weight, alert_guard=args.alert_guard,
+                         start_spread_days=args.start_spread_days,
                          start=args.start, nights=args.nights, workers=args.workers,
                          progress=not args.quiet)  # fmt: skip
     print(f"scorer: {result.scorer_path}, {args.generations} generations in {result.wall_s:.0f} s")

@@ -84,22 +84,24 @@ class _ValueTally(NullRecorder):
         return self.observations if name == "observations" else super().__getitem__(name)
 
 
-def night_outcome(scenario: str, start: str, nights: int, seed: int, weights
-                  ) -> tuple[float, int]:  # fmt: skip
+def night_outcome(scenario: str, start: str, nights: int, seed: int, weights,
+                  alert_guard: bool = False) -> tuple[float, int]:  # fmt: skip
     """(delivered science value, alerts followed) of one run of the scorer with
     ``weights`` (zeros: greedy)."""
     sc = load_scenario(scenario, nights=nights, seed=seed, start=start)
     tally = _ValueTally()
-    twin = NetworkTwin(World(sc), ScorerPolicy(np.asarray(weights, dtype=float)), tally)
+    policy = ScorerPolicy(np.asarray(weights, dtype=float), alert_guard=alert_guard)
+    twin = NetworkTwin(World(sc), policy, tally)
     twin.run()
     followed = sum(not math.isnan(a.first_followup_mjd) for a in twin.alerts.values())
     return tally.observations.science_value, followed
 
 
-def _outcomes(pool, scenario, start, nights, seeds, weight_sets) -> np.ndarray:
-    """(len(weight_sets), len(seeds), 2) science values and alerts followed."""
-    jobs = [(scenario, start, nights, int(s), np.asarray(w).tolist())
-            for w in weight_sets for s in seeds]  # fmt: skip
+def _outcomes(pool, scenario, starts, nights, seeds, weight_sets, guard) -> np.ndarray:
+    """(len(weight_sets), len(seeds), 2) science values and alerts followed; seed ``i``
+    starts on ``starts[i]``."""
+    jobs = [(scenario, d, nights, int(s), np.asarray(w).tolist(), guard)
+            for w in weight_sets for s, d in zip(seeds, starts, strict=True)]  # fmt: skip
     if pool is None:
         out = [night_outcome(*j) for j in jobs]
     else:
@@ -117,7 +119,9 @@ def train_cmaes(
     seeds_per_generation: int = 8,
     sigma0: float = 0.3,
     alert_weight: float = DEFAULT_ALERT_WEIGHT,
+    alert_guard: bool = False,
     start: str | None = None,
+    start_spread_days: int = 0,
     nights: int = 1,
     workers: int | None = None,
     validation_seeds: tuple[int, ...] = DEFAULT_VALIDATION_SEEDS,
@@ -134,7 +138,9 @@ def train_cmaes(
     | seeds_per_generation | 8                | weather seeds every vector runs, each gen |
     | sigma0               | 0.3              | initial step size (features are O(1))     |
     | alert_weight         | 10               | objective per alert followed              |
+    | alert_guard          | False            | ScorerPolicy's guard, trained with it on  |
     | start                | scenario's       | fixed date, see agents.sb3_train          |
+    | start_spread_days    | 0                | each night starts start + U[0, spread) d  |
     | nights               | 1                | nights per run                            |
     | workers              | CPU count        | processes running nights in parallel      |
     | validation_seeds     | 500..515         | final paired check against greedy         |
@@ -156,12 +162,14 @@ def train_cmaes(
         opts["popsize"] = population
     es = cma.CMAEvolutionStrategy(np.zeros(len(SCORER_FEATURES)), sigma0, opts)
     command = _command(scenario, generations, seed, out, population, seeds_per_generation,
-                       sigma0, alert_weight, start, nights)  # fmt: skip
+                       sigma0, alert_weight, alert_guard, start, start_spread_days,
+                       nights)  # fmt: skip
     manifest = {"algo": "CMA-ES (pycma)", "scenario": _shown(scenario), "start": start,
+                "start_spread_days": start_spread_days,
                 "nights": nights, "generations": generations, "seed": seed,
                 "population": es.popsize, "seeds_per_generation": seeds_per_generation,
-                "sigma0": sigma0, "alert_weight": alert_weight, "versions": _versions(),
-                "command": command}  # fmt: skip
+                "sigma0": sigma0, "alert_weight": alert_weight, "alert_guard": alert_guard,
+                "versions": _versions(), "command": command}  # fmt: skip
     history = (out / "history.jsonl").open("w")
     bar = _bar(generations, progress)
     t0 = time.perf_counter()
@@ -169,8 +177,10 @@ def train_cmaes(
     try:
         for gen in range(generations):
             seeds = rng.integers(*TRAIN_SEED_RANGE, size=seeds_per_generation)
+            starts = _starts(start, start_spread_days, rng, seeds_per_generation)
             xs = es.ask()
-            res = _outcomes(pool, scenario, start, nights, seeds, [np.zeros_like(xs[0]), *xs])
+            res = _outcomes(pool, scenario, starts, nights, seeds, [np.zeros_like(xs[0]), *xs],
+                            alert_guard)  # fmt: skip
             score = res[..., 0] + alert_weight * res[..., 1]
             es.tell(xs, (-score[1:].mean(axis=1)).tolist())
             gain = score[1:] - score[0]
@@ -188,8 +198,10 @@ def train_cmaes(
                 bar.set_postfix(gain=f"{line['gain_mean']:+.2f}", best=f"{line['gain_best']:+.2f}")
                 bar.update(1)
         weights = np.asarray(es.mean)
-        val = _outcomes(pool, scenario, start, nights, validation_seeds,
-                        [np.zeros_like(weights), weights])  # fmt: skip
+        val_rng = np.random.default_rng(list(validation_seeds))
+        val_starts = _starts(start, start_spread_days, val_rng, len(validation_seeds))
+        val = _outcomes(pool, scenario, val_starts, nights, validation_seeds,
+                        [np.zeros_like(weights), weights], alert_guard)  # fmt: skip
     finally:
         history.close()
         if bar is not None:
@@ -216,6 +228,16 @@ def paired_summary(values: np.ndarray, reference: np.ndarray,
     return {"mean": float(np.mean(values)), "reference_mean": float(np.mean(reference)),
             "gain_mean": d["mean"], "gain_low": d["low"], "gain_high": d["high"],
             "n": d["n"]}  # fmt: skip
+
+
+def _starts(start: str, spread_days: int, rng: np.random.Generator, n: int) -> list[str]:
+    """``n`` dates: ``start``, or uniform over ``spread_days`` days from it (seasons differ:
+    which targets are up, night length, the moon), so the weights learn the network's
+    year rather than one night's sky."""
+    if spread_days <= 1:
+        return [start] * n
+    day0 = np.datetime64(start, "D")
+    return [str(day0 + int(k)) for k in rng.integers(0, spread_days, size=n)]
 
 
 def plot_history(history: str | Path, png: str | Path) -> Path:
@@ -255,7 +277,7 @@ def _bar(total: int, progress: bool):
 
 
 def _command(scenario, generations, seed, out, population, seeds_per_generation, sigma0,
-             alert_weight, start, nights) -> str:  # fmt: skip
+             alert_weight, alert_guard, start, start_spread_days, nights) -> str:  # fmt: skip
     cmd = ["skytwin", "train", "--algo", "cma-es", "--scenario", _shown(scenario),
            "--generations", str(generations), "--seed", str(seed), "--out", _shown(out),
            "--start", start, "--seeds-per-generation", str(seeds_per_generation)]  # fmt: skip
@@ -265,6 +287,10 @@ def _command(scenario, generations, seed, out, population, seeds_per_generation,
         cmd += ["--sigma0", str(sigma0)]
     if alert_weight != DEFAULT_ALERT_WEIGHT:
         cmd += ["--alert-weight", str(alert_weight)]
+    if alert_guard:
+        cmd += ["--alert-guard"]
+    if start_spread_days:
+        cmd += ["--start-spread-days", str(start_spread_days)]
     if nights != 1:
         cmd += ["--nights", str(nights)]
     return shlex.join(cmd)

@@ -44,6 +44,7 @@ SCORER_FEATURES = (
     "log_share",  # ln(share_factor): the programme-balance term of greedy's score
     "limited_visits",  # the request wants a finite number of visits
     "night_left_x_log_quality",  # hours left in the night / 12 x ln(quality)
+    "alert_first_visit",  # an alert (follow-up or confirmation) not yet observed
 )
 """Per-candidate features the learned weights multiply, each of order one."""
 
@@ -78,6 +79,7 @@ def scorer_features(conditions: Conditions, feasible: np.ndarray) -> np.ndarray:
         np.log(share_factor(conditions, c.program_index[i])),
         (c.visits_left[i] >= 0).astype(float),
         hours_left / 12.0 * log_q,
+        (c.is_alert[i] & (c.visits_done[i] == 0)).astype(float),
     ]
     return np.stack(cols, axis=1)
 
@@ -90,13 +92,21 @@ class ScorerPolicy:
     | weights     |          | one per SCORER_FEATURES (a mapping or a sequence)    |
     | name        | "scorer" | the policy's name in run metadata                    |
     | idle_wait_s | 300      | wait when nothing is feasible (as the baselines do)  |
+    | alert_guard | False    | take greedy's choice when it is an alert's first     |
+    |             |          | visit: the correction never postpones a follow-up    |
+
+    The guard is an operations rule, not a learned one: alert follow-up is what a
+    network is for, and a learned correction that waits for an alert to rise can lose it
+    when the weather turns or the target sets (measured: without the guard the search
+    trades alerts followed for science value unless alerts weigh heavily).
     """
 
     def __init__(self, weights: Mapping[str, float] | np.ndarray, name: str = "scorer",
-                 idle_wait_s: float = 300.0) -> None:  # fmt: skip
+                 idle_wait_s: float = 300.0, alert_guard: bool = False) -> None:  # fmt: skip
         self.weights = _weight_vector(weights)
         self.name = name
         self.idle_wait_s = idle_wait_s
+        self.alert_guard = alert_guard
 
     def reset(self, seed: np.random.SeedSequence) -> None:
         pass  # deterministic
@@ -106,6 +116,10 @@ class ScorerPolicy:
         if feasible.size == 0:
             return Wait(self.idle_wait_s)
         score = greedy_score(conditions, feasible)
+        if self.alert_guard:
+            c, pick = conditions.candidates, feasible[int(np.argmax(score))]
+            if c.is_alert[pick] and c.visits_done[pick] == 0:
+                return Observe(int(pick))
         if self.weights.any():
             score = score + scorer_features(conditions, feasible) @ self.weights
         return Observe(int(feasible[int(np.argmax(score))]))
@@ -157,4 +171,5 @@ def load_scorer(path: str | Path, **kwargs) -> ScorerPolicy:
     if record.get("format") != FORMAT or "weights" not in record:
         raise ValueError(f"{path}: field 'format' must be {FORMAT!r} with 'weights'; train one "
                          "with `skytwin train --algo cma-es`")  # fmt: skip
+    kwargs.setdefault("alert_guard", bool(record.get("alert_guard", False)))
     return ScorerPolicy(record["weights"], name=f"scorer:{path.parent.name}", **kwargs)

@@ -1,6 +1,7 @@
 """The CMA-ES candidate scorer: greedy at zero weights, trained weights that change the
 schedule as intended, save/load through ``--policy PATH``, a tiny search, ``--against``."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from agents import evaluate as E
-from agents.es_train import night_outcome, train_cmaes
+from agents.es_train import _starts, night_outcome, train_cmaes
 from agents.scorer import SCORER_FEATURES, ScorerPolicy, load_scorer, save_scorer
 from twin.cli import main
 from twin.ops.policies import resolve_policy
@@ -59,6 +60,52 @@ def test_a_dominant_weight_decides(tmp_path):
     assert list(greedy["request_id"]) != list(picky["request_id"])
 
 
+def test_first_alert_visits_come_first_when_weighted(tmp_path):
+    """``alert_first_visit`` marks alert requests not yet observed: with a dominant weight
+    the scorer takes one whenever one is feasible."""
+    seen = []
+
+    class Checked(ScorerPolicy):
+        def decide(self, conditions):
+            action = super().decide(conditions)
+            c = conditions.candidates
+            first = c.feasible & c.is_alert & (c.visits_done == 0)
+            if first.any():
+                seen.append(bool(first[action.candidate]))
+            return action
+
+    _night(tmp_path, Checked(_weights(alert_first_visit=100.0)), seed=6)
+    assert len(seen) >= 2 and all(seen)
+
+
+def test_alert_guard_keeps_greedys_first_follow_ups(tmp_path):
+    """Even with weights that shun alerts, the guard takes an alert's first visit whenever
+    greedy would take it at that decision; without the guard the same weights do not."""
+    from agents.scorer import greedy_score
+
+    def run(guard):
+        checked = []
+
+        class Checked(ScorerPolicy):
+            def decide(self, conditions):
+                action = super().decide(conditions)
+                c = conditions.candidates
+                feasible = np.flatnonzero(c.feasible)
+                if feasible.size:
+                    pick = feasible[int(np.argmax(greedy_score(conditions, feasible)))]
+                    if c.is_alert[pick] and c.visits_done[pick] == 0:
+                        checked.append(action.candidate == pick)
+                return action
+
+        policy = Checked(_weights(is_alert=-50.0), alert_guard=guard)
+        _night(tmp_path, policy, seed=6, name=f"guard-{guard}")
+        return checked
+
+    guarded, unguarded = run(True), run(False)
+    assert len(guarded) >= 2 and all(guarded)
+    assert not all(unguarded)  # the guard is what keeps them
+
+
 def test_objective_is_the_reported_science_value(tmp_path):
     w = _weights(log_quality=1.0, abs_hour_angle=-0.5)
     _, metrics = _night(tmp_path, ScorerPolicy(w), seed=4)
@@ -72,8 +119,10 @@ def test_save_load_round_trip_through_the_policy_resolver(tmp_path):
     path = save_scorer(tmp_path / "sc" / "scorer.json", w, command="skytwin train ...")
     for where in (path, path.parent):
         policy = resolve_policy(str(where))
-        assert isinstance(policy, ScorerPolicy)
+        assert isinstance(policy, ScorerPolicy) and not policy.alert_guard
         np.testing.assert_array_equal(policy.weights, w)
+    guarded = save_scorer(tmp_path / "g" / "scorer.json", w, alert_guard=True)
+    assert load_scorer(guarded).alert_guard
     record = json.loads(path.read_text())
     assert list(record["weights"]) == list(SCORER_FEATURES)
     assert record["command"] == "skytwin train ..."
@@ -89,7 +138,7 @@ def test_bad_scorer_files_say_what_is_wrong(tmp_path):
         load_scorer(bad)
     with pytest.raises(ValueError, match="allowed: log_quality"):
         ScorerPolicy({"log_qualty": 1.0})
-    with pytest.raises(ValueError, match="expected 12 weights"):
+    with pytest.raises(ValueError, match="expected 13 weights"):
         ScorerPolicy(np.zeros(3))
 
 
@@ -113,12 +162,22 @@ def test_tiny_search_writes_its_outputs(tmp_path):
     assert "--algo cma-es" in manifest["command"] and manifest["population"] == 3
 
 
+def test_training_dates_spread_over_the_year():
+    dates = _starts("2027-01-01", 365, np.random.default_rng(0), 200)
+    days = (np.array(dates, dtype="datetime64[D]") - np.datetime64("2027-01-01")).astype(int)
+    assert days.min() >= 0 and days.max() <= 364
+    assert np.histogram(days, bins=4, range=(0, 365))[0].min() >= 30  # every season
+    assert dates == _starts("2027-01-01", 365, np.random.default_rng(0), 200)
+    assert _starts("2027-04-07", 0, np.random.default_rng(0), 3) == ["2027-04-07"] * 3
+
+
 def test_paired_difference_of_a_policy_with_itself_is_zero():
     ev = E.evaluate("greedy", SCENARIO, [1, 2], oracle=False)
     d = E.paired_difference(ev, ev)
     assert d["science_value"] == {"mean": 0.0, "low": 0.0, "high": 0.0, "n": 2}
+    swapped = dataclasses.replace(ev, rows=ev.rows[::-1])
     with pytest.raises(ValueError, match="same seeds"):
-        E.paired_difference(ev, E.evaluate("greedy", SCENARIO, [2, 1], oracle=False))
+        E.paired_difference(ev, swapped)
 
 
 def test_cli_against_greedy_reports_the_paired_difference(tmp_path, capsys):

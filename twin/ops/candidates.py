@@ -266,6 +266,7 @@ class CandidateBuilder:
             value=queue.priority[rows] * quality,
             setting_h=self._hours_to_limit(rows, ha0),
             visits_left=queue.visits_left(rows),
+            visits_done=queue.visits_done[rows],
             feasible=feasible,
         )
 

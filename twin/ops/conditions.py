@@ -63,6 +63,7 @@ class Candidates:
     value: np.ndarray  # priority x quality: what completing the visit is expected to earn
     setting_h: np.ndarray  # hours until the target leaves its airmass limit (inf: never)
     visits_left: np.ndarray  # int, visits still wanted (-1: unlimited)
+    visits_done: np.ndarray  # int, visits already made (0: an alert not yet followed)
     feasible: np.ndarray  # bool
 
     def __len__(self) -> int:
@@ -71,7 +72,7 @@ class Candidates:
     @classmethod
     def empty(cls) -> Candidates:
         f, i, b = np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
-        return cls(i, f, i, b, f, f, f, f, f, f, f, f, f, f, f, i, b)
+        return cls(i, f, i, b, f, f, f, f, f, f, f, f, f, f, f, i, i, b)
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ def test_baselines_rank_as_documented():
             airmass=np.ones(n), airmass_end=np.ones(n), hour_angle_h=np.zeros(n),
             moon_sep_deg=np.full(n, 90.0), slew_s=f(slew, float), visit_s=np.full(n, 100.0),
             quality=np.ones(n), value=f(value, float), setting_h=np.full(n, 5.0),
-            visits_left=np.ones(n, int), feasible=f(feasible, bool),
+            visits_left=np.ones(n, int), visits_done=np.zeros(n, int), feasible=f(feasible, bool),
         )  # fmt: skip
 
     class C:
