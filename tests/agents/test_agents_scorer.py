@@ -162,6 +162,17 @@ def test_tiny_search_writes_its_outputs(tmp_path):
     assert "--algo cma-es" in manifest["command"] and manifest["population"] == 3
 
 
+def test_search_is_reproducible_whatever_the_pool(tmp_path):
+    kwargs = dict(generations=1, seed=3, population=3, seeds_per_generation=2, start=START,
+                  start_spread_days=365, validation_seeds=(9,), progress=False)  # fmt: skip
+    one = train_cmaes(SCENARIO, out_dir=tmp_path / "a", workers=1, **kwargs)
+    two = train_cmaes(SCENARIO, out_dir=tmp_path / "b", workers=2, **kwargs)
+    np.testing.assert_array_equal(one.weights, two.weights)
+    assert (tmp_path / "a" / "history.jsonl").read_text().split('"wall_s"')[0] == (
+        tmp_path / "b" / "history.jsonl"
+    ).read_text().split('"wall_s"')[0]
+
+
 def test_training_dates_spread_over_the_year():
     dates = _starts("2027-01-01", 365, np.random.default_rng(0), 200)
     days = (np.array(dates, dtype="datetime64[D]") - np.datetime64("2027-01-01")).astype(int)
