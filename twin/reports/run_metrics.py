@@ -402,9 +402,9 @@ def _interval_violations(
     overlap_s = np.zeros(len(obs))
     detail = np.full(len(obs), "", dtype=object)
     for name, idx in obs.groupby(key).indices.items():
-        if str(name) not in intervals:
+        starts, ends = intervals.get(str(name), ((), ()))
+        if len(starts) == 0:  # none for this key (or an empty entry: nothing to overlap)
             continue
-        starts, ends = intervals[str(name)]
         # Intervals are disjoint and sorted: if any overlaps [t0, t1), the last one
         # starting before t1 does.
         k = np.searchsorted(starts, t1[idx] - TIME_TOL_DAYS, side="left") - 1
@@ -435,12 +435,19 @@ def _down_intervals(
     ev = events[events["kind"].isin([down_kind, up_kind])].sort_values("mjd", kind="stable")
     out = {}
     for name, group in ev.groupby(key):
-        starts, ends, down, since = [], [], set(), 0.0
+        starts, ends, down, since, seen = [], [], set(), 0.0, False
         refs = group["ref"] if by_ref else [""] * len(group)
         for t, kind, ref in zip(group["mjd"], group["kind"], refs, strict=True):
             if kind == down_kind:
                 since = t if not down else since
                 down.add(ref)
+                seen = True
+            elif by_ref and not seen:
+                # A repair before any failure in the log: the component failed before
+                # the run began, so the telescope was down from the start until now.
+                starts.append(-np.inf)
+                ends.append(t)
+                seen = True
             elif down:
                 if ref in down:
                     down.discard(ref)

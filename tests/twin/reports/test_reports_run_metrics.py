@@ -292,6 +292,23 @@ def test_overlapping_failures_keep_the_telescope_down_until_all_repaired():
     assert list(v["rule"]) == ["failure"] and list(v["obs_id"]) == [1]
 
 
+def test_a_repair_before_any_failure_means_down_since_the_start():
+    """A component that failed before the run logs only its repair: exposures before it
+    are on a broken telescope. (This case once crashed the check with an empty interval
+    list, on a night of dense-8site.)"""
+    t = _run(telescope="t2", site="B", request_id="r2", mjd_start=T0 + 0.6, mjd_end=T0 + 0.6 + S60)
+    t["events"] = records_frame(
+        EVENT_SCHEMA, [dict(mjd=T0 + 0.62, kind="repair", telescope="t2", ref="mount")]
+    )
+    v = constraint_violations(t["observations"], t["requests"], t["events"], t["nights"])
+    assert set(v["rule"]) == {"failure"} and sorted(v["obs_id"]) == [1, 3]  # both on t2
+    t["events"] = records_frame(
+        EVENT_SCHEMA, [dict(mjd=T0 + 0.2, kind="repair", telescope="t2", ref="mount")]
+    )
+    v = constraint_violations(t["observations"], t["requests"], t["events"], t["nights"])
+    assert len(v) == 0
+
+
 def test_several_violations_are_all_reported_and_counted():
     t = _run(airmass=3.0, seeing_fwhm_arcsec=9.0, request_id="r2")
     m = compute_metrics(**t)["constraint_violations"]
