@@ -63,7 +63,8 @@ def register_evaluate(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="a policy over many seeds: means, 95%% intervals "
                               "and the fraction of the oracle's bound")  # fmt: skip
     p.add_argument("--policy", required=True,
-                   help="greedy, priority, random, oracle or a saved model's path")  # fmt: skip
+                   help="greedy, priority, random, oracle, or the path of a saved policy "
+                        "(model.zip or scorer.json)")  # fmt: skip
     p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario YAML file")
     p.add_argument("--seeds", default="1..5", help="A..B (inclusive), A,B,C or A")
     p.add_argument("--nights", type=int, default=1)
