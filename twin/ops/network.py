@@ -200,7 +200,12 @@ class NetworkTwin:
         for tw in self.world.telescopes:
             for comp in ("mount", "dome", "camera"):
                 for a, b in tw.equipment.failures.intervals(comp):
-                    rows.append((a, "failure", tw.site.site.name, tw.name, comp, "", math.nan))
+                    if b <= start:
+                        continue
+                    # Clamped like the dome: a failure from before the run is logged at
+                    # its start, so every repair in the log has its failure.
+                    rows.append((max(a, start), "failure", tw.site.site.name, tw.name, comp,
+                                 "", math.nan))  # fmt: skip
                     rows.append((b, "repair", tw.site.site.name, tw.name, comp, "",
                                  (b - a) * 24.0))  # fmt: skip
         for row in sorted(r for r in rows if start <= r[0] < end):

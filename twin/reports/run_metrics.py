@@ -435,19 +435,18 @@ def _down_intervals(
     ev = events[events["kind"].isin([down_kind, up_kind])].sort_values("mjd", kind="stable")
     out = {}
     for name, group in ev.groupby(key):
-        starts, ends, down, since, seen = [], [], set(), 0.0, False
-        refs = group["ref"] if by_ref else [""] * len(group)
+        refs = list(group["ref"]) if by_ref else [""] * len(group)
+        # A key whose first event (per ref) is a recovery was already down when the log
+        # began (a log written before the twin clamped pre-run failures to the start).
+        first: dict[str, str] = {}
+        for kind, ref in zip(group["kind"], refs, strict=True):
+            first.setdefault(ref, kind)
+        down = {ref for ref, kind in first.items() if kind == up_kind}
+        starts, ends, since = [], [], -np.inf
         for t, kind, ref in zip(group["mjd"], group["kind"], refs, strict=True):
             if kind == down_kind:
                 since = t if not down else since
                 down.add(ref)
-                seen = True
-            elif by_ref and not seen:
-                # A repair before any failure in the log: the component failed before
-                # the run began, so the telescope was down from the start until now.
-                starts.append(-np.inf)
-                ends.append(t)
-                seen = True
             elif down:
                 if ref in down:
                     down.discard(ref)

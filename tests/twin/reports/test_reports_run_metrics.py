@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -9,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from twin.errors import ConfigError
+from twin.ops.policies import resolve_policy
 from twin.ops.records import (
     ALERT_SCHEMA,
     EVENT_SCHEMA,
@@ -307,6 +309,50 @@ def test_a_repair_before_any_failure_means_down_since_the_start():
     )
     v = constraint_violations(t["observations"], t["requests"], t["events"], t["nights"])
     assert len(v) == 0
+
+
+def test_two_components_down_before_the_start_keep_it_down_until_both_are_repaired():
+    t = _run(telescope="t2", site="B", request_id="r2", mjd_start=T0 + 0.6, mjd_end=T0 + 0.6 + S60)
+    t["events"] = records_frame(
+        EVENT_SCHEMA,
+        [
+            dict(mjd=T0 + 0.5, kind="repair", telescope="t2", ref="mount"),
+            dict(mjd=T0 + 0.62, kind="repair", telescope="t2", ref="camera"),
+        ],
+    )
+    v = constraint_violations(t["observations"], t["requests"], t["events"], t["nights"])
+    assert set(v["rule"]) == {"failure"} and sorted(v["obs_id"]) == [1, 3]
+
+
+def test_failures_from_before_the_run_are_logged_at_its_start():
+    """The equipment schedule starts before the run: a failure in progress at the start
+    is logged at the start (like a closed dome), so its repair is never an orphan."""
+    from twin.ops.network import NetworkTwin
+    from twin.ops.stepping import NullRecorder
+    from twin.ops.world import World
+    from twin.scenario import load_scenario
+
+    root = Path(__file__).resolve().parents[3]
+    sc = load_scenario(root / "scenarios" / "dense-8site.yaml", nights=1, seed=108,
+                       start="2027-04-07")  # fmt: skip
+    world = World(sc)
+    start = world.start_mjd
+    spanning = [(tw.name, comp) for tw in world.telescopes for comp in ("mount", "dome", "camera")
+                for a, b in tw.equipment.failures.intervals(comp) if a < start < b]  # fmt: skip
+    assert spanning  # this world has one (sutherland-1m's mount)
+    twin = NetworkTwin(world, resolve_policy("greedy"), NullRecorder())
+    scheduled = []
+    twin.at = lambda mjd, fn: scheduled.append(fn)
+    logged = []
+    twin.event = lambda mjd, kind, site="", telescope="", ref="", *rest: logged.append(
+        (mjd, kind, telescope, ref)
+    )
+    twin._schedule_world_events()
+    for fn in scheduled:
+        fn()
+    for name, comp in spanning:
+        assert (start, "failure", name, comp) in logged
+        assert any(k == "repair" and t == name and r == comp for _, k, t, r in logged)
 
 
 def test_several_violations_are_all_reported_and_counted():
