@@ -60,10 +60,17 @@ class GreedyPolicy(_Baseline):
     name = "greedy"
 
     def choose(self, conditions: Conditions, feasible: np.ndarray) -> int:
-        c = conditions.candidates
-        value = c.value[feasible] * share_factor(conditions, c.program_index[feasible])
-        rate = value / (c.slew_s[feasible] + c.visit_s[feasible])
-        return int(np.argmax(rate))
+        return int(np.argmax(greedy_rate(conditions, feasible)))
+
+
+def greedy_rate(conditions: Conditions, feasible: np.ndarray,
+                share: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Greedy's score of the ``feasible`` rows: ``value x share_factor / (slew_s + visit_s)``
+    (``share``: their share factors, if already computed)."""
+    c = conditions.candidates
+    if share is None:
+        share = share_factor(conditions, c.program_index[feasible])
+    return c.value[feasible] * share / (c.slew_s[feasible] + c.visit_s[feasible])
 
 
 class PriorityPolicy(_Baseline):

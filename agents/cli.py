@@ -45,15 +45,16 @@ def register_train(subparsers) -> None:
     p.add_argument("--population", type=int, help="weight vectors per generation (cma-es)")
     p.add_argument("--seeds-per-generation", type=int, default=8,
                    help="training nights each vector runs per generation (cma-es)")  # fmt: skip
-    p.add_argument("--sigma0", type=float, default=0.3, help="initial CMA-ES step (cma-es)")
+    p.add_argument("--sigma0", type=float, help="initial CMA-ES step (cma-es; default 0.3)")
     p.add_argument("--start-spread-days", type=int, default=0,
                    help="each training night starts on a random day within this many days "
                         "of --start (cma-es; 365: the whole year)")  # fmt: skip
     p.add_argument("--alert-guard", action="store_true",
                    help="never postpone an alert's first visit that greedy would take now "
                         "(cma-es; saved with the scorer)")  # fmt: skip
-    p.add_argument("--alert-weight", type=float, default=10.0,
-                   help="objective per alert followed, in science value (cma-es)")  # fmt: skip
+    p.add_argument("--alert-weight", type=float,
+                   help="objective per alert followed, in science value "
+                        "(cma-es; default 10)")  # fmt: skip
     p.add_argument("--workers", type=int, help="processes running nights (cma-es; default: CPUs)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
@@ -113,13 +114,14 @@ def cmd_train(args: argparse.Namespace) -> None:
 def _train_cmaes(args: argparse.Namespace, out: Path) -> None:
     from agents.es_train import train_cmaes
 
+    given = {k: v for k, v in (("sigma0", args.sigma0), ("alert_weight", args.alert_weight))
+             if v is not None}  # the function's defaults otherwise  # fmt: skip
     result = train_cmaes(args.scenario, args.generations, args.seed, out,
                          population=args.population,
-                         seeds_per_generation=args.seeds_per_generation, sigma0=args.sigma0,
-                         alert_weight=args.alert_weight, alert_guard=args.alert_guard,
-                         start_spread_days=args.start_spread_days,
+                         seeds_per_generation=args.seeds_per_generation,
+                         alert_guard=args.alert_guard, start_spread_days=args.start_spread_days,
                          start=args.start, nights=args.nights, workers=args.workers,
-                         progress=not args.quiet)  # fmt: skip
+                         progress=not args.quiet, **given)  # fmt: skip
     print(f"scorer: {result.scorer_path}, {args.generations} generations in {result.wall_s:.0f} s")
     for metric in ("science_value", "alerts_followed"):
         v = result.validation[metric]
@@ -135,7 +137,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from twin.reports.table import format_table
 
     seeds = E.parse_seeds(args.seeds)
-    limit_s = args.oracle_time_limit or E.ORACLE_TIME_LIMIT_S
+    limit_s = E.ORACLE_TIME_LIMIT_S if args.oracle_time_limit is None else args.oracle_time_limit
     ev = E.evaluate(args.policy, args.scenario, seeds, nights=args.nights, start=args.start,
                     oracle=not args.no_oracle, oracle_time_limit_s=limit_s)  # fmt: skip
     print(format_table([{k: "-" if v is None else v for k, v in r.items()} for r in ev.rows]))

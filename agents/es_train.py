@@ -45,6 +45,8 @@ from twin.scenario import load_scenario
 
 TRAIN_SEED_RANGE = (1000, 10**6)
 DEFAULT_VALIDATION_SEEDS = tuple(range(500, 516))
+DEFAULT_SIGMA0 = 0.3
+"""Initial CMA-ES step: the features are of order one, so weights start within ~0.3."""
 DEFAULT_ALERT_WEIGHT = 10.0
 """Objective per alert followed, in science-value units: about twenty survey exposures
 (~0.5 each), so that following an alert is worth a visit's detour but not a night's."""
@@ -117,7 +119,7 @@ def train_cmaes(
     *,
     population: int | None = None,
     seeds_per_generation: int = 8,
-    sigma0: float = 0.3,
+    sigma0: float = DEFAULT_SIGMA0,
     alert_weight: float = DEFAULT_ALERT_WEIGHT,
     alert_guard: bool = False,
     start: str | None = None,
@@ -283,7 +285,7 @@ def _command(scenario, generations, seed, out, population, seeds_per_generation,
            "--start", start, "--seeds-per-generation", str(seeds_per_generation)]  # fmt: skip
     if population:
         cmd += ["--population", str(population)]
-    if sigma0 != 0.3:
+    if sigma0 != DEFAULT_SIGMA0:
         cmd += ["--sigma0", str(sigma0)]
     if alert_weight != DEFAULT_ALERT_WEIGHT:
         cmd += ["--alert-weight", str(alert_weight)]

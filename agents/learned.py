@@ -25,8 +25,8 @@ class LearnedPolicy:
     Its name is ``ppo:<file stem>``. The model fixes the network it schedules: the
     number of telescopes and sites and of candidates offered; :meth:`bind` (called by the
     twin with the run's World) checks them against the scenario. The World gives each
-    telescope's index and night windows, as the env uses them; unbound, the index comes
-    from ``Conditions.telescopes`` and a night is taken to start at its first decision.
+    telescope's index and night windows, as the env uses them; an unbound policy refuses
+    to decide rather than guess them.
 
     | name          | default | meaning                                         |
     |---------------|---------|-------------------------------------------------|
@@ -56,7 +56,6 @@ class LearnedPolicy:
         self.n_sites = int(space["network"].shape[0]) // len(F.NETWORK_FEATURES)
         self._index: dict[str, int] = {}
         self._nights: dict[str, list] = {}
-        self._first_seen: dict[tuple[str, float], float] = {}
 
     def bind(self, world: World) -> None:
         """Take the run's telescopes (order, night windows); check the model fits them."""
@@ -71,7 +70,6 @@ class LearnedPolicy:
         self._nights = {tw.name: tw.site.nights for tw in world.telescopes}
 
     def reset(self, seed: np.random.SeedSequence) -> None:
-        self._first_seen.clear()
         if not self.deterministic:
             import torch
 
@@ -94,21 +92,12 @@ class LearnedPolicy:
                              self.k, self._night_start(conditions), chosen)  # fmt: skip
 
     def _telescope_index(self, conditions: Conditions) -> int:
-        name = conditions.telescope.name
-        if name not in self._index:
-            names = [t.name for t in conditions.telescopes]
-            if len(names) != self.n_telescopes:
-                raise ValueError(f"{self.path} schedules {self.n_telescopes} telescopes; "
-                                 f"the network has {len(names)}")  # fmt: skip
-            self._index = {n: i for i, n in enumerate(names)}
-        return self._index[name]
+        if not self._index:
+            raise RuntimeError(f"{self.path}: call bind(world) before deciding (the twin does)")
+        return self._index[conditions.telescope.name]
 
     def _night_start(self, conditions: Conditions) -> float:
-        name = conditions.telescope.name
-        if name in self._nights:
-            return F.night_start_mjd(self._nights[name], conditions.mjd)
-        key = (name, conditions.site.night_end_mjd)
-        return self._first_seen.setdefault(key, conditions.mjd)
+        return F.night_start_mjd(self._nights[conditions.telescope.name], conditions.mjd)
 
 
 def load_policy(path: str | Path, **kwargs):

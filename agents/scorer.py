@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.baselines import share_factor
+from agents.baselines import greedy_rate, share_factor
 from twin.ops.conditions import Conditions, Observe, Wait
 
 FORMAT = "skytwin-scorer-v1"
@@ -49,16 +49,16 @@ SCORER_FEATURES = (
 """Per-candidate features the learned weights multiply, each of order one."""
 
 
-def greedy_score(conditions: Conditions, feasible: np.ndarray) -> np.ndarray:
-    """Greedy's ranking of the ``feasible`` rows, as a log (see agents/baselines.py)."""
-    c = conditions.candidates
-    value = c.value[feasible] * share_factor(conditions, c.program_index[feasible])
-    rate = value / (c.slew_s[feasible] + c.visit_s[feasible])
-    return np.log(np.maximum(rate, 1e-12))
+def greedy_score(conditions: Conditions, feasible: np.ndarray,
+                 share: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """Greedy's ranking of the ``feasible`` rows as a log (agents/baselines.greedy_rate)."""
+    return np.log(np.maximum(greedy_rate(conditions, feasible, share), 1e-12))
 
 
-def scorer_features(conditions: Conditions, feasible: np.ndarray) -> np.ndarray:
-    """(len(feasible), len(SCORER_FEATURES)) float64 features of the ``feasible`` rows."""
+def scorer_features(conditions: Conditions, feasible: np.ndarray,
+                    share: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """(len(feasible), len(SCORER_FEATURES)) float64 features of the ``feasible`` rows
+    (``share``: their share factors, if already computed)."""
     c = conditions.candidates
     i = feasible
     log_q = np.log(np.maximum(c.quality[i], 1e-3))
@@ -76,7 +76,7 @@ def scorer_features(conditions: Conditions, feasible: np.ndarray) -> np.ndarray:
         c.is_alert[i].astype(float),
         np.clip(c.airmass[i] - 1.0, 0.0, 2.0),
         1.0 - c.moon_sep_deg[i] / 180.0,
-        np.log(share_factor(conditions, c.program_index[i])),
+        np.log(share if share is not None else share_factor(conditions, c.program_index[i])),
         (c.visits_left[i] >= 0).astype(float),
         hours_left / 12.0 * log_q,
         (c.is_alert[i] & (c.visits_done[i] == 0)).astype(float),
@@ -115,13 +115,15 @@ class ScorerPolicy:
         feasible = np.flatnonzero(conditions.candidates.feasible)
         if feasible.size == 0:
             return Wait(self.idle_wait_s)
-        score = greedy_score(conditions, feasible)
+        c = conditions.candidates
+        share = share_factor(conditions, c.program_index[feasible])
+        score = greedy_score(conditions, feasible, share)
         if self.alert_guard:
-            c, pick = conditions.candidates, feasible[int(np.argmax(score))]
+            pick = feasible[int(np.argmax(score))]
             if c.is_alert[pick] and c.visits_done[pick] == 0:
                 return Observe(int(pick))
         if self.weights.any():
-            score = score + scorer_features(conditions, feasible) @ self.weights
+            score = score + scorer_features(conditions, feasible, share) @ self.weights
         return Observe(int(feasible[int(np.argmax(score))]))
 
 

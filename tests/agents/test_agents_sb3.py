@@ -60,6 +60,14 @@ def test_same_seed_same_model(tmp_path):
     assert all(np.array_equal(pa[k].numpy(), pb[k].numpy()) for k in pa)
 
 
+def test_an_unbound_policy_refuses_to_guess_the_network(trained):
+    policy = LearnedPolicy(trained / "model.zip")
+    env = gym.make("skytwin/Network-v0", start=DEFAULT_START)
+    env.reset(seed=11)
+    with pytest.raises(RuntimeError, match="bind"):
+        policy.observation(env.unwrapped._decision.conditions)
+
+
 def test_policy_sees_exactly_the_env_observation(trained):
     """Along an env rollout, the policy's observation (built from the Conditions) equals
     the env's, and its decision is the model's masked deterministic choice."""

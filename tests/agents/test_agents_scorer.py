@@ -81,7 +81,9 @@ def test_first_alert_visits_come_first_when_weighted(tmp_path):
 def test_alert_guard_keeps_greedys_first_follow_ups(tmp_path):
     """Even with weights that shun alerts, the guard takes an alert's first visit whenever
     greedy would take it at that decision; without the guard the same weights do not."""
-    from agents.scorer import greedy_score
+    from agents.baselines import GreedyPolicy
+
+    greedy = GreedyPolicy()
 
     def run(guard):
         checked = []
@@ -92,7 +94,7 @@ def test_alert_guard_keeps_greedys_first_follow_ups(tmp_path):
                 c = conditions.candidates
                 feasible = np.flatnonzero(c.feasible)
                 if feasible.size:
-                    pick = feasible[int(np.argmax(greedy_score(conditions, feasible)))]
+                    pick = feasible[greedy.choose(conditions, feasible)]
                     if c.is_alert[pick] and c.visits_done[pick] == 0:
                         checked.append(action.candidate == pick)
                 return action

@@ -82,12 +82,6 @@ class SteppedTwin:
     def mjd(self) -> float:
         return self.twin.mjd()
 
-    @property
-    def done(self) -> bool:
-        return self.current is None and not self.twin.decisions and (
-            self.twin.env.peek() >= self.twin.end_s
-        )  # fmt: skip
-
     def next_decision(self) -> Decision | None:
         """Advance to the next decision point (None: the run has ended)."""
         if self.current is not None:
