@@ -408,14 +408,6 @@ class _Geometry:
             np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0))),
         )
 
-    def moon_ok(
-        self, rc: _RequestColumns, moon_alt: np.ndarray, illum: np.ndarray, margin_deg: float
-    ) -> np.ndarray:
-        """Moon down or far and faint enough; ``margin_deg`` < 0 is optimistic."""
-        return (moon_alt + margin_deg < 0.0) | (
-            (self.moon_sep - margin_deg >= rc.min_moon_sep) & (illum <= rc.max_moon_illum)
-        )
-
 
 @dataclass
 class _Start:

@@ -26,6 +26,9 @@ CONFLICT_WAIT_S = 1.0
 TERMS = ("science", "alert", "idle", "slew")
 
 
+_REPLAYED = ("world", "_stepped", "_pending", "_chosen", "_last_obs")
+"""Rebuilt by replaying the actions on unpickling."""
+
 class NetworkParallelEnv(ParallelEnv):
     """Schedule a telescope network with one agent per telescope.
 
@@ -149,6 +152,7 @@ class NetworkParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:
             raise RuntimeError("the episode has ended (or never started): call reset() first")
+        self._actions.append(dict(actions))
         terms = {a: dict.fromkeys(TERMS, 0.0) for a in self.agents}
         claimed: set[int] = set()
         for decision in self._pending:
@@ -176,6 +180,14 @@ class NetworkParallelEnv(ParallelEnv):
             self._np_random, self._np_random_seed = seeding.np_random(seed)
         world_seed = (int(self.np_random.integers(2**31 - 1)) if self.seed_worlds
                       else self.scenario.seed)  # fmt: skip
+        self._start(world_seed)
+        terms = {a: dict.fromkeys(TERMS, 0.0) for a in self.agents}
+        return self._observations(terminal=False), self._infos(terms)
+
+    def _start(self, world_seed: int) -> None:
+        """A fresh twin of the world drawn from ``world_seed``, run to the first decisions."""
+        self._world_seed = world_seed
+        self._actions: list[dict] = []
         self.world = World(self.scenario, seed=world_seed)
         n = len(self.possible_agents)
         self._visit_quality = np.zeros(n)
@@ -187,8 +199,6 @@ class NetworkParallelEnv(ParallelEnv):
         self._stepped = SteppedTwin(self.world, observer=self._on_exposure)
         self.agents = list(self.possible_agents)
         self._advance()
-        terms = {a: dict.fromkeys(TERMS, 0.0) for a in self.agents}
-        return self._observations(terminal=False), self._infos(terms)
 
     def render(self) -> str | None:
         if self.render_mode != "ansi" or self._stepped is None:
@@ -201,6 +211,21 @@ class NetworkParallelEnv(ParallelEnv):
         self._stepped = None
         self._pending = []
         self._chosen = {}
+
+    # -- pickling ----------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """As NetworkEnv: the SimPy run cannot be pickled, so keep the world's seed and
+        the actions since ``reset`` and replay them when unpickled."""
+        return {k: v for k, v in self.__dict__.items() if k not in _REPLAYED}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._stepped, self._pending, self._chosen = None, [], {}
+        actions = state.get("_actions")
+        if actions is not None:
+            self._start(state["_world_seed"])
+            for action in actions:
+                self.step(action)
 
     # -- internals -----------------------------------------------------------------------
     def _apply(self, decision: Decision, action: Any, claimed: set[int]) -> dict[str, float]:

@@ -180,6 +180,26 @@ def test_pickle_round_trip_and_render():
     assert env.render().startswith("MJD ")
 
 
+def test_pickle_mid_episode_continues_the_same_run():
+    env = make_env()
+    obs, _ = env.reset(seed=5)
+    rng = np.random.default_rng(0)
+
+    def act(o):
+        return {a: int(rng.choice(np.flatnonzero(o[a]["action_mask"]))) for a in o}
+
+    for _ in range(40):
+        obs, *_ = env.step(act(obs))
+    clone = pickle.loads(pickle.dumps(env))
+    assert all(np.array_equal(obs[a][k], clone._last_obs[a][k]) for a in obs for k in obs[a])
+    for _ in range(40):
+        actions = act(obs)
+        obs, rew, *_ = env.step(actions)
+        obs_c, rew_c, *_ = clone.step(actions)
+        assert rew == rew_c
+        assert all(np.array_equal(obs[a][k], obs_c[a][k]) for a in obs for k in obs[a])
+
+
 def test_arguments_are_checked():
     with pytest.raises(ValueError, match="not a date"):
         NetworkParallelEnv(start="10 March")
