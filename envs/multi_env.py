@@ -29,6 +29,7 @@ TERMS = ("science", "alert", "idle", "slew")
 _REPLAYED = ("world", "_stepped", "_pending", "_chosen", "_last_obs")
 """Rebuilt by replaying the actions on unpickling."""
 
+
 class NetworkParallelEnv(ParallelEnv):
     """Schedule a telescope network with one agent per telescope.
 
