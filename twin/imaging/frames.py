@@ -155,8 +155,12 @@ def render_many(jobs: Sequence[RenderJob], processes: int | None = None,
                 out.append(Path(_render_job(job)))
                 bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=processes or os.cpu_count()) as pool:
-                for path in pool.map(_render_job, jobs):
+            workers = processes or os.cpu_count() or 1
+            # Contiguous chunks: a worker renders runs of one telescope's frames, so its
+            # cached flat field and bias (per telescope, ~130 MB at 4k) are reused.
+            chunk = max(1, len(jobs) // (4 * workers))
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for path in pool.map(_render_job, jobs, chunksize=chunk):
                     out.append(Path(path))
                     bar.update(1)
     finally:
@@ -188,8 +192,14 @@ def render_run(
 
     frames = RunFrames(run_dir, size=size)
     specs = frames.specs(sites, max_frames)
-    jobs = [RenderJob(spec, frame_path(frames.run_dir, spec), frames.options) for spec in specs]
-    paths = render_many(jobs, processes, ray_address, progress)
+    # By telescope, then time: consecutive frames share the detector's cached flat/bias.
+    order = sorted(range(len(specs)), key=lambda i: (specs[i].telescope.name, specs[i].obs_id))
+    jobs = [RenderJob(specs[i], frame_path(frames.run_dir, specs[i]), frames.options)
+            for i in order]  # fmt: skip
+    rendered = render_many(jobs, processes, ray_address, progress)
+    paths: list[Path] = [Path()] * len(specs)
+    for i, path in zip(order, rendered, strict=True):
+        paths[i] = path
     cal_paths: list[Path] = []
     if calibrations:
         for (_telescope, night_index), group in _by_night(frames, specs):

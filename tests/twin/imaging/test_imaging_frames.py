@@ -10,7 +10,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from twin.cli import main
-from twin.imaging.frames import RunFrames, render_frame, render_run
+from twin.imaging.frames import RenderJob, RunFrames, render_frame, render_many, render_run
 from twin.ops.run import run_scenario
 from twin.scenario import load_scenario
 
@@ -49,10 +49,19 @@ def test_render_run_writes_frames_truth_and_calibrations(run_dir):
 
 def test_same_frame_whatever_the_pool(run_dir, tmp_path):
     frames = RunFrames(run_dir, size=128)
-    spec = frames.specs(max_frames=1)[0]
+    specs = frames.specs(max_frames=3)
+    spec = specs[0]
     a = fits.getdata(render_frame(spec, tmp_path / "a.fits", frames.options))
     b = fits.getdata(render_frame(spec, tmp_path / "b.fits", frames.options))
     np.testing.assert_array_equal(a, b)
+    serial = render_many([RenderJob(s, tmp_path / "s" / f"{s.obs_id}.fits", frames.options)
+                          for s in specs], processes=1, progress=False)  # fmt: skip
+    pooled = render_many([RenderJob(s, tmp_path / "p" / f"{s.obs_id}.fits", frames.options)
+                          for s in specs[::-1]], processes=2, progress=False)[::-1]  # fmt: skip
+    assert len(serial) == 3
+    for x, y in zip(serial, pooled, strict=True):
+        np.testing.assert_array_equal(fits.getdata(x), fits.getdata(y))
+    np.testing.assert_array_equal(fits.getdata(serial[0]), a)
     again = RunFrames(run_dir, size=128).specs(max_frames=1)[0]
     assert again.seed == spec.seed and again.hot_pixels.shape == spec.hot_pixels.shape
 

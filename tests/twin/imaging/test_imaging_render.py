@@ -128,6 +128,14 @@ def test_same_seed_same_image():
     other = render_expected(dataclasses.replace(spec, seed=22), trails=trails)
     stars = a.truth[a.truth["type"] != "trail"]
     assert set(stars["source_id"]) <= set(other.truth["source_id"])  # same sky, other trails
+    busy = TrailModel(rate_per_hour_deg2=3e5)  # enough to cross a 128-px frame
+    t1 = render_expected(spec, trails=busy).truth
+    t2 = render_expected(dataclasses.replace(spec, seed=22), trails=busy).truth
+    trail1, trail2 = t1[t1["type"] == "trail"], t2[t2["type"] == "trail"]
+    assert len(trail1) > 0 and len(trail2) > 0
+    assert not np.array_equal(
+        trail1["ra_deg"].to_numpy(), trail2["ra_deg"].to_numpy()[: len(trail1)]
+    )
 
 
 def test_trail_light_is_its_truth_flux_and_independent_of_exposure_time():
