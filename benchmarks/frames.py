@@ -51,7 +51,7 @@ def bench_spec(size: int, galactic_b_deg: float = 12.0, seed: int = 7) -> FrameS
         pointing_error_dec_arcsec=-1.5, airmass=1.2, alt_deg=56.0, az_deg=180.0,
         sky_mag_arcsec2=21.0, seeing_fwhm_arcsec=1.0, defocus_fwhm_arcsec=0.2,
         tracking_error_arcsec=0.1, tracking_pa_deg=90.0, transparency=1.0, throughput=1.0,
-        zeropoint_mag=24.35, n_hot_pixels=0, n_bad_columns=0, moon_illum=0.0,
+        n_hot_pixels=0, n_bad_columns=0, moon_illum=0.0,
         moon_sep_deg=90.0, seed=seed, nx=size, ny=size,
     )  # fmt: skip
 

@@ -11,7 +11,6 @@ dark, hot pixels, cosmic rays included).
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -34,7 +33,6 @@ def base_spec() -> FrameSpec:
         alt_deg=65.0, az_deg=180.0, sky_mag_arcsec2=21.2, seeing_fwhm_arcsec=1.0,
         defocus_fwhm_arcsec=0.0, tracking_error_arcsec=0.0, tracking_pa_deg=30.0,
         transparency=1.0, throughput=0.95,
-        zeropoint_mag=tel.zeropoint_mag("r") + 2.5 * math.log10(0.95),
         n_hot_pixels=40, n_bad_columns=1, moon_illum=0.0, moon_sep_deg=90.0, seed=11,
         nx=768, ny=768,
     )  # fmt: skip

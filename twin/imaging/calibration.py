@@ -53,7 +53,7 @@ def calibration_spec(telescope: Telescope, *, mjd: float = math.nan, site: str =
         pointing_error_ra_arcsec=0.0, pointing_error_dec_arcsec=0.0, airmass=math.nan,
         alt_deg=math.nan, az_deg=math.nan, sky_mag_arcsec2=math.nan,
         seeing_fwhm_arcsec=math.nan, defocus_fwhm_arcsec=0.0, tracking_error_arcsec=0.0,
-        tracking_pa_deg=0.0, transparency=1.0, throughput=1.0, zeropoint_mag=math.nan,
+        tracking_pa_deg=0.0, transparency=1.0, throughput=1.0,
         n_hot_pixels=n_hot_pixels, n_bad_columns=n_bad_columns, moon_illum=math.nan,
         moon_sep_deg=math.nan, seed=0, nx=int(nx or telescope.detector.nx_pix),
         ny=int(ny or telescope.detector.ny_pix), hot_pixels=hot_pixels, bad_columns=bad_columns,

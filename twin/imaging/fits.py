@@ -11,13 +11,13 @@ Photometric zero point. ``MAGZERO`` is the AB magnitude of a point source giving
 of 1 ADU/s in this frame (after flat-fielding with a flat normalised like
 :func:`~twin.imaging.detector.flat_field`):
 
-    MAGZERO = zeropoint_mag - k(band, height) X + 2.5 log10(T) - 2.5 log10(gain)
+    MAGZERO = 2.5 log10(e0 / gain)
 
-``zeropoint_mag`` (the log's, already including the mirror throughput loss: see
-:mod:`twin.ops.exposures`) gives 1 e-/s above the atmosphere; ``k X`` is the extinction at
-airmass ``X`` (:func:`~twin.physics.extinction.extinction_coefficient`), ``T`` the cloud
-transparency, and ``gain`` in e-/ADU turns electrons into ADU. A source of magnitude ``m``
-gives ``EXPTIME × 10^(-0.4 (m - MAGZERO))`` ADU above the sky.
+where ``e0`` is the exposure-time calculator's electrons per second of a magnitude-0
+source in this frame (telescope zero point, extinction ``k X`` at the site's height,
+cloud transparency and mirror throughput: :func:`twin.imaging.scene.electrons`, the
+numbers the pixels were drawn with) and ``gain`` in e-/ADU turns electrons into ADU. A
+source of magnitude ``m`` gives ``EXPTIME × 10^(-0.4 (m - MAGZERO))`` ADU above the sky.
 
 Pixel conventions: the data array is numpy ``[row, col]`` = ``[y, x]``; the truth's
 ``x_pix``, ``y_pix`` are 0-based (numpy), ``x_fits``, ``y_fits`` 1-based (FITS/WCS).
@@ -35,6 +35,7 @@ import pandas as pd
 from astropy.io import fits
 
 from twin.imaging.detector import DetectorResult, saturate_adu
+from twin.imaging.scene import electrons, sky_level_e
 from twin.imaging.spec import FrameSpec
 from twin.physics.extinction import extinction_coefficient
 
@@ -43,17 +44,10 @@ _MJD_EPOCH = datetime(1858, 11, 17)
 
 
 def magzero(spec: FrameSpec) -> float:
-    """AB magnitude giving 1 ADU/s in this frame (see the module docstring)."""
-    k = float(extinction_coefficient(spec.band, spec.site_height_m))
-    transparency = max(spec.transparency, 1e-12)
-    return (spec.zeropoint_mag - k * spec.airmass + 2.5 * math.log10(transparency)
-            - 2.5 * math.log10(spec.telescope.detector.gain_e_per_adu))  # fmt: skip
-
-
-def sky_electrons(spec: FrameSpec) -> float:
-    """Sky electrons per pixel in the exposure (ETC: ground sky, dimmed by cloud, no kX)."""
-    per_arcsec2_s = 10.0 ** (-0.4 * (spec.sky_mag_arcsec2 - spec.zeropoint_mag))
-    return spec.exptime_s * per_arcsec2_s * spec.pixel_scale_arcsec**2 * spec.transparency
+    """AB magnitude giving 1 ADU/s in this frame (see the module docstring): from the
+    electrons the pixels were drawn with, so header and image cannot disagree."""
+    e_per_s = max(float(electrons(spec, 0.0, exptime_s=1.0)), 1e-30)
+    return 2.5 * math.log10(e_per_s / spec.telescope.detector.gain_e_per_adu)
 
 
 def truth_path(path: str | Path) -> Path:
@@ -71,7 +65,7 @@ def frame_header(spec: FrameSpec, header_extra: dict[str, Any] | None = None) ->
     """The science header: instrument, exposure, conditions truth and the WCS."""
     header = instrument_header(spec, "object")
     det = spec.telescope.detector
-    sky_adu = sky_electrons(spec) / det.gain_e_per_adu
+    sky_adu = sky_level_e(spec) / det.gain_e_per_adu
     _set(header, [
         ("FILTER", spec.band, "filter (band)"),
         ("OBJECT", spec.target_id, "target id"),

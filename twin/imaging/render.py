@@ -41,9 +41,8 @@ from astropy.wcs import WCS
 from twin.imaging.catalog import SkyCatalog, TrailModel, sky_catalog
 from twin.imaging.galaxies import FourierGalaxyStamps, GalaxyStampSource, galaxy_profile
 from twin.imaging.psf import PixelPsfTable, add_stamp, defocus_profile, image_angle_deg, psf_for
-from twin.imaging.scene import Scene, build_scene
+from twin.imaging.scene import Scene, build_scene, sky_level_e
 from twin.imaging.spec import FrameSpec
-from twin.physics.etc import sky_electrons_per_pixel
 
 METHODS = ("fast", "plain")
 CORE_OVERSAMPLE = 8
@@ -62,13 +61,6 @@ class RenderResult:
     truth: pd.DataFrame
     wcs_true: WCS
     psf: galsim.GSObject
-
-
-def sky_level_e(spec: FrameSpec) -> float:
-    """Sky electrons per pixel in the exposure (ETC ``sky_electrons_per_pixel``)."""
-    return float(sky_electrons_per_pixel(
-        spec.telescope, spec.band, sky_mag_arcsec2=spec.sky_mag_arcsec2,
-        exptime_s=spec.exptime_s, transparency=spec.transparency * spec.throughput))  # fmt: skip
 
 
 def psf_fwhm_px(spec: FrameSpec) -> float:

@@ -33,7 +33,7 @@ from astropy.wcs import WCS
 from twin.imaging.catalog import SkyCatalog
 from twin.imaging.psf import image_angle_deg
 from twin.imaging.spec import FrameSpec
-from twin.physics.etc import source_electrons
+from twin.physics.etc import sky_electrons_per_pixel, source_electrons
 
 GALAXY_SHAPE_COLUMNS = ("bulge_frac", "hlr_disk_arcsec", "hlr_bulge_arcsec", "q_disk",
                         "q_bulge", "pa_deg", "n_knots", "knot_frac",
@@ -58,11 +58,20 @@ def frame_wcs(spec: FrameSpec, *, true_pointing: bool = True) -> WCS:
     return wcs
 
 
-def electrons(spec: FrameSpec, mag) -> np.ndarray:
-    """Expected electrons of a point source of AB magnitude ``mag`` in this exposure."""
-    return source_electrons(spec.telescope, spec.band, source_mag=mag, exptime_s=spec.exptime_s,
+def electrons(spec: FrameSpec, mag, exptime_s: float | None = None) -> np.ndarray:
+    """Expected electrons of a point source of AB magnitude ``mag`` in this exposure (or in
+    ``exptime_s`` seconds of it)."""
+    exptime_s = spec.exptime_s if exptime_s is None else exptime_s
+    return source_electrons(spec.telescope, spec.band, source_mag=mag, exptime_s=exptime_s,
                             airmass=spec.airmass, transparency=spec.transparency * spec.throughput,
                             height_m=spec.site_height_m)  # fmt: skip
+
+
+def sky_level_e(spec: FrameSpec) -> float:
+    """Sky electrons per pixel in the exposure (ETC ``sky_electrons_per_pixel``)."""
+    return float(sky_electrons_per_pixel(
+        spec.telescope, spec.band, sky_mag_arcsec2=spec.sky_mag_arcsec2,
+        exptime_s=spec.exptime_s, transparency=spec.transparency * spec.throughput))  # fmt: skip
 
 
 def _axis_interval(p: np.ndarray, u: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -60,7 +60,6 @@ class FrameSpec:
     tracking_pa_deg: float
     transparency: float
     throughput: float  # mirror/coating relative to new: multiplies all light
-    zeropoint_mag: float  # AB mag giving 1 e-/s above the atmosphere, with throughput
     n_hot_pixels: int
     n_bad_columns: int
     moon_illum: float
@@ -115,7 +114,7 @@ def frame_spec(row: dict, telescope: Telescope, seed: int, nx: int | None = None
         defocus_fwhm_arcsec=float(row["defocus_fwhm_arcsec"]),
         tracking_error_arcsec=float(row["tracking_error_arcsec"]),
         tracking_pa_deg=float(row["tracking_pa_deg"]), transparency=float(row["transparency"]),
-        throughput=float(row["throughput"]), zeropoint_mag=float(row["zeropoint_mag"]),
+        throughput=float(row["throughput"]),
         n_hot_pixels=int(row["n_hot_pixels"]), n_bad_columns=int(row["n_bad_columns"]),
         moon_illum=float(row["moon_illum"]), moon_sep_deg=float(row["moon_sep_deg"]),
         seed=int(seed), nx=int(nx or telescope.detector.nx_pix),

@@ -31,7 +31,7 @@ def make_spec(size: int = 512, ra_deg: float = 150.0, dec_deg: float = 2.0, **fi
         pointing_error_ra_arcsec=4.0, pointing_error_dec_arcsec=-3.0, airmass=1.2,
         alt_deg=56.0, az_deg=180.0, sky_mag_arcsec2=21.0, seeing_fwhm_arcsec=1.0,
         defocus_fwhm_arcsec=0.0, tracking_error_arcsec=0.0, tracking_pa_deg=0.0,
-        transparency=1.0, throughput=1.0, zeropoint_mag=24.35, n_hot_pixels=0,
+        transparency=1.0, throughput=1.0, n_hot_pixels=0,
         n_bad_columns=0, moon_illum=0.0, moon_sep_deg=90.0, seed=11, nx=size, ny=size,
     )  # fmt: skip
     base.update(fields)

@@ -34,7 +34,7 @@ def make_spec(npix: int = 256, nx: int | None = None, ny: int | None = None,
         pointing_error_ra_arcsec=0.0, pointing_error_dec_arcsec=0.0, airmass=1.2,
         alt_deg=56.0, az_deg=180.0, sky_mag_arcsec2=21.0, seeing_fwhm_arcsec=1.0,
         defocus_fwhm_arcsec=0.0, tracking_error_arcsec=0.0, tracking_pa_deg=0.0,
-        transparency=1.0, throughput=1.0, zeropoint_mag=25.0, n_hot_pixels=0,
+        transparency=1.0, throughput=1.0, n_hot_pixels=0,
         n_bad_columns=0, moon_illum=0.0, moon_sep_deg=90.0, seed=1,
         nx=nx or npix, ny=ny or npix,
     )  # fmt: skip

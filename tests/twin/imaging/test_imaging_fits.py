@@ -23,15 +23,13 @@ THROUGHPUT = 0.93
 
 
 def make_spec(dec_deg: float = -30.0, nx: int = 200, ny: int = 120) -> FrameSpec:
-    # The log's zero point includes the throughput loss (twin.ops.exposures).
-    zeropoint = TELESCOPE.zeropoint_mag("r") + 2.5 * math.log10(THROUGHPUT)
     return FrameSpec(
         obs_id=4242, site="Cerro Test", site_height_m=2200.0, telescope=TELESCOPE, band="r",
         exptime_s=90.0, mjd_start=60500.123456, ra_deg=150.25, dec_deg=dec_deg,
         pointing_error_ra_arcsec=2.0, pointing_error_dec_arcsec=-1.0, airmass=1.35,
         alt_deg=47.8, az_deg=120.0, sky_mag_arcsec2=20.7, seeing_fwhm_arcsec=1.1,
         defocus_fwhm_arcsec=0.4, tracking_error_arcsec=0.2, tracking_pa_deg=30.0,
-        transparency=0.8, throughput=THROUGHPUT, zeropoint_mag=zeropoint, n_hot_pixels=50,
+        transparency=0.8, throughput=THROUGHPUT, n_hot_pixels=50,
         n_bad_columns=1, moon_illum=0.4, moon_sep_deg=60.0, seed=7, nx=nx, ny=ny,
         target_id="SN-like", request_id="req-1",
     )  # fmt: skip

@@ -38,7 +38,6 @@ def make_spec(seeing=1.3, defocus=0.3, seed=7) -> FrameSpec:
         alt_deg=56.0, az_deg=10.0, sky_mag_arcsec2=20.8, seeing_fwhm_arcsec=seeing,
         defocus_fwhm_arcsec=defocus, tracking_error_arcsec=0.0, tracking_pa_deg=0.0,
         transparency=0.9, throughput=THROUGHPUT,
-        zeropoint_mag=tel.zeropoint_mag("r") + 2.5 * math.log10(THROUGHPUT),
         n_hot_pixels=20, n_bad_columns=1, moon_illum=0.3, moon_sep_deg=60.0, seed=seed,
         nx=1024, ny=1024,
     )  # fmt: skip

@@ -18,7 +18,7 @@ def make_spec(sky_mag: float = 21.0) -> FrameSpec:
         pointing_error_ra_arcsec=0.0, pointing_error_dec_arcsec=0.0, airmass=1.1,
         alt_deg=65.0, az_deg=10.0, sky_mag_arcsec2=sky_mag, seeing_fwhm_arcsec=1.0,
         defocus_fwhm_arcsec=0.0, tracking_error_arcsec=0.0, tracking_pa_deg=0.0,
-        transparency=1.0, throughput=1.0, zeropoint_mag=25.0, n_hot_pixels=100,
+        transparency=1.0, throughput=1.0, n_hot_pixels=100,
         n_bad_columns=0, moon_illum=0.0, moon_sep_deg=90.0, seed=1, nx=300, ny=240,
     )  # fmt: skip
 

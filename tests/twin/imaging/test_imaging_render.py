@@ -25,7 +25,7 @@ def make_spec(size: int = 256, **fields) -> FrameSpec:
         pointing_error_ra_arcsec=3.0, pointing_error_dec_arcsec=-2.0, airmass=1.3,
         alt_deg=50.0, az_deg=180.0, sky_mag_arcsec2=20.8, seeing_fwhm_arcsec=1.1,
         defocus_fwhm_arcsec=0.3, tracking_error_arcsec=0.2, tracking_pa_deg=90.0,
-        transparency=0.8, throughput=0.95, zeropoint_mag=24.3, n_hot_pixels=0,
+        transparency=0.8, throughput=0.95, n_hot_pixels=0,
         n_bad_columns=0, moon_illum=0.0, moon_sep_deg=90.0, seed=21, nx=size, ny=size,
     )  # fmt: skip
     base.update(fields)
