@@ -20,9 +20,6 @@ from twin.ops.world import World
 from twin.scenario import Scenario
 
 MAX_CYCLES = 5000
-# A telescope that chose a request another telescope took at the same instant decides
-# again a second later, when the candidates show that request as taken.
-CONFLICT_WAIT_S = 1.0
 TERMS = ("science", "alert", "idle", "slew")
 
 
@@ -155,10 +152,9 @@ class NetworkParallelEnv(ParallelEnv):
             raise RuntimeError("the episode has ended (or never started): call reset() first")
         self._actions.append(dict(actions))
         terms = {a: dict.fromkeys(TERMS, 0.0) for a in self.agents}
-        claimed: set[int] = set()
         for decision in self._pending:
             name = decision.unit.world.name
-            terms[name].update(self._apply(decision, actions.get(name), claimed))
+            terms[name].update(self._apply(decision, actions.get(name)))
         self._earned[:] = 0.0
         terminated = self._advance()
         self._cycles += 1
@@ -229,7 +225,7 @@ class NetworkParallelEnv(ParallelEnv):
                 self.step(action)
 
     # -- internals -----------------------------------------------------------------------
-    def _apply(self, decision: Decision, action: Any, claimed: set[int]) -> dict[str, float]:
+    def _apply(self, decision: Decision, action: Any) -> dict[str, float]:
         """Answer one pending decision; returns the agent's idle/slew terms."""
         name = decision.unit.world.name
         i, chosen = self._index[name], self._chosen[name]
@@ -244,14 +240,10 @@ class NetworkParallelEnv(ParallelEnv):
             return {"idle": -WAIT_S / 3600.0} if chosen.size else {}
         cand = decision.conditions.candidates
         index = int(chosen[a])
-        row = int(cand.request_index[index])
-        if row in claimed:
+        if not self._stepped.act(Observe(index)):  # taken at this instant by another agent
             self._conflicts[i] += 1
-            self._stepped.act(Wait(CONFLICT_WAIT_S))
             return {}
-        claimed.add(row)
         self._visit_quality[i] = float(cand.quality[index])
-        self._stepped.act(Observe(index))
         return {"slew": -float(cand.slew_s[index]) / 3600.0}
 
     def _advance(self) -> bool:

@@ -140,9 +140,9 @@ class NetworkEnv(gym.Env):
         cand = self._decision.conditions.candidates
         if not invalid and action < self.k:
             index = int(self._chosen[action])
-            self._visit_quality[self._decision.unit.index] = float(cand.quality[index])
-            terms["slew"] = -float(cand.slew_s[index]) / 3600.0
-            self._stepped.act(Observe(index))
+            if self._stepped.act(Observe(index)):  # False: taken at this instant (waits 1 s)
+                self._visit_quality[self._decision.unit.index] = float(cand.quality[index])
+                terms["slew"] = -float(cand.slew_s[index]) / 3600.0
         else:
             if self._chosen.size:
                 terms["idle"] = -WAIT_S / 3600.0

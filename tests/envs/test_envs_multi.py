@@ -10,7 +10,7 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from envs.multi_env import NetworkParallelEnv
 from envs.network_env import DEFAULT_SCENARIO, NetworkEnv
-from twin.ops.conditions import Wait
+from twin.ops.conditions import Observe, Wait
 from twin.ops.stepping import SteppedTwin
 from twin.ops.world import World
 from twin.scenario import load_scenario
@@ -155,6 +155,58 @@ def test_next_decisions_collects_every_telescope_deciding_now(two_at_one_site):
     assert {d.unit.world.name for d in pending} == {"pachon-1m", "pachon-1m-b"}
     assert len({d.conditions.mjd for d in pending}) == 1
     assert pending[0] is stepped.current
+
+
+def _two_deciding_now(two_at_one_site):
+    stepped = SteppedTwin(World(load_scenario(two_at_one_site, nights=1, start=START), seed=3))
+    pending = stepped.next_decisions()
+    while len(pending) == 1:
+        stepped.next_decision()
+        stepped.act(Wait(300.0))
+        pending = stepped.next_decisions()
+    return stepped, pending
+
+
+def test_stepped_twin_refuses_a_request_taken_at_the_same_instant(two_at_one_site):
+    stepped, (a, b) = _two_deciding_now(two_at_one_site)
+    row = int(
+        a.conditions.candidates.request_index[np.flatnonzero(a.conditions.candidates.feasible)[0]]
+    )
+    k_b = int(np.flatnonzero(b.conditions.candidates.request_index == row)[0])
+    assert b.conditions.candidates.feasible[k_b]  # b cannot see it taken: built before a chose
+    k_a = int(np.flatnonzero(a.conditions.candidates.request_index == row)[0])
+    assert stepped.next_decision() is a and stepped.act(Observe(k_a))
+    assert stepped.next_decision().unit is b.unit and not stepped.act(Observe(k_b))
+    assert stepped.twin.counters.conflicts == 1
+    again = stepped.next_decision()  # b again, a second later, now seeing it taken
+    assert again.unit is b.unit
+    assert again.conditions.mjd == pytest.approx(b.conditions.mjd + 1.0 / 86400.0, abs=1e-9)
+    c = again.conditions.candidates
+    assert not (c.feasible & (c.request_index == row)).any()
+
+
+def test_single_agent_env_does_not_credit_a_conflicting_visit(two_at_one_site):
+    env = NetworkEnv(two_at_one_site, start=START)
+    env.reset(seed=3)
+    stepped = env._stepped
+    name = lambda: env._decision.unit.world.name  # noqa: E731
+    last = {}
+    while not (name() == "pachon-1m-b" and last.get("pachon-1m") == env._decision.conditions.mjd
+               and env._chosen.size):  # fmt: skip
+        last[name()] = env._decision.conditions.mjd  # both wait 300 s: they decide in pairs
+        env.step(env.k)
+    env.step(env.k)
+    while name() != "pachon-1m":  # other sites' decisions in between
+        env.step(env.k)
+    first = env._decision
+    first_row = int(first.conditions.candidates.request_index[env._chosen[0]])
+    env.step(0)
+    assert name() == "pachon-1m-b" and env._decision.conditions.mjd == first.conditions.mjd
+    second = env._decision.conditions.candidates
+    k = int(np.flatnonzero(second.request_index[env._chosen] == first_row)[0])
+    _, _, _, _, info = env.step(k)
+    assert stepped.twin.counters.conflicts == 1
+    assert info["reward_terms"]["slew"] == 0.0
 
 
 def test_same_instant_choices_of_one_request_conflict(two_at_one_site):

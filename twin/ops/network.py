@@ -74,6 +74,11 @@ class AlertState:
     n_exposures: int = 0
 
 
+CONFLICT_WAIT_S = 1.0
+"""A telescope whose choice another took at the same instant waits this long and decides
+again (it then sees the request as taken)."""
+
+
 @dataclass
 class RunCounters:
     exposures: int = 0
@@ -260,7 +265,7 @@ class NetworkTwin:
                         continue
                     if taken:  # another telescope started it at this same instant
                         self.counters.conflicts += 1
-                        action = Wait(1.0)
+                        action = Wait(CONFLICT_WAIT_S)
                     else:
                         self.counters.invalid_actions += 1
                         action = Wait(60.0)

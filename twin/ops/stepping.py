@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.ops.conditions import Action, Conditions
-from twin.ops.network import NetworkTwin, TelescopeRun
+from twin.ops.conditions import Action, Conditions, Observe, Wait
+from twin.ops.network import CONFLICT_WAIT_S, NetworkTwin, TelescopeRun
 from twin.ops.world import World
 
 
@@ -77,6 +77,7 @@ class SteppedTwin:
             self.twin.add_observer(observer)
         self.twin.start()
         self.current: Decision | None = None
+        self._claimed_at, self._claimed = -1.0, set()  # requests chosen at this instant
 
     @property
     def mjd(self) -> float:
@@ -111,10 +112,30 @@ class SteppedTwin:
         rest = self.twin.decisions[1:]
         return [self.current, *(Decision(unit, conditions) for unit, conditions, _ in rest)]
 
-    def act(self, action: Action) -> None:
-        """Answer the current decision; the telescope resumes when the loop next steps."""
+    def act(self, action: Action) -> bool:
+        """Answer the current decision; the telescope resumes when the loop next steps.
+
+        Returns False when ``action`` observes a request that a telescope deciding at
+        this same instant has already chosen: its Conditions were built before that
+        choice, so the engine cannot yet see it taken. The telescope then waits
+        ``CONFLICT_WAIT_S`` instead (counted in ``twin.counters.conflicts``) and decides
+        again, so callers must not credit the visit.
+        """
         if self.current is None:
             raise RuntimeError("no decision is waiting: call next_decision() first")
-        _, _, event = self.twin.decisions.pop(0)
+        _, conditions, event = self.twin.decisions.pop(0)
+        accepted = True
+        cand = conditions.candidates
+        if isinstance(action, Observe) and 0 <= action.candidate < len(cand):
+            row = int(cand.request_index[action.candidate])
+            now = self.twin.env.now
+            if self._claimed_at != now:
+                self._claimed_at, self._claimed = now, set()
+            if row in self._claimed:
+                self.twin.counters.conflicts += 1
+                action, accepted = Wait(CONFLICT_WAIT_S), False
+            else:
+                self._claimed.add(row)
         event.succeed(action)
         self.current = None
+        return accepted
