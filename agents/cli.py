@@ -26,7 +26,8 @@ def register_train(subparsers) -> None:
                         "score plus learned feature weights, searched on whole nights")  # fmt: skip
     p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario YAML file")
     p.add_argument("--steps", type=int, default=200_000, help="env steps in all")
-    p.add_argument("--init-from", metavar="MODEL", help="continue training this model.zip (ppo)")
+    p.add_argument("--init-from", metavar="MODEL", help="continue training this model.zip (ppo; "
+                   "SB3 unpickles it: only a zip you trained yourself)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output folder (default runs/ALGO-NAME-sSEED)")
     p.add_argument("--start", help="fixed date YYYY-MM-DD (default: the scenario's, or "
@@ -65,7 +66,7 @@ def register_evaluate(subparsers) -> None:
                               "and the fraction of the oracle's bound")  # fmt: skip
     p.add_argument("--policy", required=True,
                    help="greedy, priority, random, oracle, or the path of a saved policy "
-                        "(model.zip or scorer.json)")  # fmt: skip
+                        "(a folder with manifest.json + policy.pt, or a scorer.json)")  # fmt: skip
     p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario YAML file")
     p.add_argument("--seeds", default="1..5", help="A..B (inclusive), A,B,C or A")
     p.add_argument("--nights", type=int, default=1)
@@ -104,11 +105,12 @@ def cmd_train(args: argparse.Namespace) -> None:
         ppo_kwargs=_pairs(args.ppo, json.loads, "--ppo") or None, progress=not args.quiet,
         init_from=args.init_from,
     )  # fmt: skip
-    size_kb = result.model_path.stat().st_size / 1024
-    print(f"model: {result.model_path} ({size_kb:.0f} kB), trained {args.steps} steps in "
-          f"{result.wall_s:.0f} s; manifest: {result.manifest_path}")  # fmt: skip
+    size_kb = (result.policy_dir / "policy.pt").stat().st_size / 1024
+    print(f"policy: {result.policy_dir}/ (manifest.json + policy.pt, {size_kb:.0f} kB), "
+          f"trained {args.steps} steps in {result.wall_s:.0f} s; SB3's {result.model_path.name}"
+          " is kept for --init-from")  # fmt: skip
     print(f"try it: skytwin run {args.scenario} --start {result.manifest['start']} "
-          f"--policy {result.model_path}")  # fmt: skip
+          f"--policy {result.policy_dir}")  # fmt: skip
 
 
 def _train_cmaes(args: argparse.Namespace, out: Path) -> None:

@@ -7,7 +7,7 @@ oracle, each seed's world also gets the offline upper bound on its science value
 (:func:`agents.oracle.oracle_bound`, summed over the nights), and the policy's value is
 reported as a fraction of it.
 
-    skytwin evaluate --policy runs/ppo/model.zip --scenario scenarios/global-3site.yaml \
+    skytwin evaluate --policy runs/ppo --scenario scenarios/global-3site.yaml \
         --seeds 1..10
 """
 

@@ -7,10 +7,15 @@ the sky and the programme's visibility are those of one date. The output folder 
 
 | path             | content                                                      |
 |------------------|--------------------------------------------------------------|
-| model.zip        | the final model (``skytwin run S --policy OUT/model.zip``)   |
-| manifest.json    | scenario, start, steps, seed, candidates, reward weights,    |
+| manifest.json    | the policy's description (:mod:`agents.policy_format`) and   |
+|                  | scenario, start, steps, seed, candidates, reward weights,    |
 |                  | hyperparameters, versions, the command that reproduces it    |
+| policy.pt        | the policy's weights, tensors only (``skytwin run S --policy |
+|                  | OUT`` loads the folder)                                      |
+| model.zip        | SB3's own save, for ``--init-from`` only: it is pickled, so  |
+|                  | the twin never loads it as a policy                          |
 | checkpoints/     | ``ppo_<steps>_steps.zip`` every ``checkpoint_every`` steps   |
+|                  | (SB3 zips too: convert one with ``agents.convert_policy``)   |
 | tb/              | TensorBoard logs (when tensorboard is installed)             |
 
     skytwin train --algo ppo --scenario scenarios/global-3site.yaml --steps 200000 --out runs/ppo
@@ -35,7 +40,7 @@ DEFAULT_START = "2027-04-07"
 """Training date for scenarios whose start is 'tonight' (a training set must not change
 with the day it is run). Two days after new moon: dark nights."""
 DEFAULT_NET_ARCH = (64, 64)
-"""Small actor and critic networks: the shipped model.zip stays well under 1 MB."""
+"""Small actor and critic networks: the shipped policy.pt stays well under 1 MB."""
 DEFAULT_PPO_KWARGS: dict[str, Any] = {
     "n_steps": 1024,  # per env; one night of the 3-site network is ~400 decisions
     "batch_size": 256,
@@ -47,12 +52,15 @@ DEFAULT_PPO_KWARGS: dict[str, Any] = {
 
 @dataclass
 class TrainResult:
-    """What :func:`train_ppo` wrote (``manifest`` is also ``manifest_path``'s content)."""
+    """What :func:`train_ppo` wrote (``manifest`` is also ``manifest_path``'s content).
+    ``policy_dir`` is what ``--policy`` loads; ``model_path`` SB3's zip, for
+    ``--init-from``."""
 
     model_path: Path
     manifest_path: Path
     manifest: dict[str, Any]
     wall_s: float
+    policy_dir: Path
 
 
 def fixed_start(scenario: str | Path, start: str | None = None) -> str:
@@ -114,13 +122,16 @@ def train_ppo(
     | checkpoint_every | steps // 4         | env steps between checkpoints                    |
     | torch_threads    | 1                  | torch CPU threads while training (None: as set)  |
     | progress         | True               | progress bar                                     |
-    | init_from        | None               | a model.zip to continue (keeps its net and PPO) |
+    | init_from        | None               | a model.zip to continue (keeps its net and PPO; |
+    |                  |                    | unpickled by SB3: only a zip you trained)        |
     """
     import torch
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.callbacks import CheckpointCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    from agents.policy_format import export_model
 
     if steps < 1 or n_envs < 1:
         raise ValueError(f"steps and n_envs must be >= 1 (got {steps}, {n_envs})")
@@ -159,15 +170,15 @@ def train_ppo(
         torch.set_num_threads(threads)
     wall_s = time.perf_counter() - t0
     model_path = out / "model.zip"
-    model.save(model_path)
+    model.save(model_path)  # pickled: for --init-from; the twin loads manifest + policy.pt
     manifest = _manifest(scenario, start, steps, seed, out, n_envs, nights, n_candidates,
                          reward_weights, net_arch, ppo_kwargs, kwargs, wall_s)  # fmt: skip
     if init_from is not None:
         manifest["init_from"] = _shown(init_from)
         manifest["command"] += f" --init-from {shlex.quote(_shown(init_from))}"
-    manifest_path = out / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2))
-    return TrainResult(model_path, manifest_path, manifest, wall_s)
+    manifest_path = export_model(model, out, manifest)
+    manifest = json.loads(manifest_path.read_text())
+    return TrainResult(model_path, manifest_path, manifest, wall_s, out)
 
 
 def _manifest(scenario, start, steps, seed, out, n_envs, nights, n_candidates, reward_weights,

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from agents.baselines import greedy_rate, share_factor
+from agents.safe_files import excerpt, finite_number, read_json
+from twin.errors import ConfigError
 from twin.ops.conditions import Conditions, Observe, Wait
 
 FORMAT = "skytwin-scorer-v1"
@@ -144,34 +146,59 @@ def _weight_vector(weights: Mapping[str, float] | np.ndarray) -> np.ndarray:
 def save_scorer(path: str | Path, weights: np.ndarray, **manifest) -> Path:
     """Write ``scorer.json``: the weights by feature name and ``manifest`` (how they were
     trained, the command that reproduces them)."""
+    if not np.all(np.isfinite(np.asarray(weights, dtype=float))):
+        raise ValueError(f"scorer weights must be finite, got {list(weights)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"format": FORMAT,
               "weights": dict(zip(SCORER_FEATURES, map(float, weights), strict=True)),
               **manifest}  # fmt: skip
-    path.write_text(json.dumps(record, indent=2))
+    path.write_text(json.dumps(record, indent=2, allow_nan=False))
     return path
 
 
-def is_scorer_file(path: str | Path) -> bool:
-    """A saved scorer (``scorer.json``, or a folder holding one)?"""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "scorer.json"
-    return path.suffix == ".json" and path.is_file()
-
-
 def load_scorer(path: str | Path, **kwargs) -> ScorerPolicy:
-    """A :class:`ScorerPolicy` from ``scorer.json`` (or a folder holding one)."""
+    """A :class:`ScorerPolicy` from ``scorer.json`` (or a folder holding one).
+
+    The file is plain JSON, checked field by field: ``format`` must be :data:`FORMAT`,
+    ``weights`` one finite number per :data:`SCORER_FEATURES` (by name, or a list in that
+    order), ``alert_guard`` (optional) true or false. Anything else raises
+    ConfigError(file, field, ...)."""
     path = Path(path)
     if path.is_dir():
         path = path / "scorer.json"
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not a readable scorer file ({err})") from None
+    source = str(path)
+    record = read_json(path, "scorer file")
     if record.get("format") != FORMAT or "weights" not in record:
-        raise ValueError(f"{path}: field 'format' must be {FORMAT!r} with 'weights'; train one "
-                         "with `skytwin train --algo cma-es`")  # fmt: skip
-    kwargs.setdefault("alert_guard", bool(record.get("alert_guard", False)))
-    return ScorerPolicy(record["weights"], name=f"scorer:{path.parent.name}", **kwargs)
+        raise ConfigError(source, "format", f"must be {FORMAT!r}, with 'weights'; train one "
+                          "with `skytwin train --algo cma-es`")  # fmt: skip
+    weights = _checked_weights(record["weights"], source)
+    guard = record.get("alert_guard", False)
+    if not isinstance(guard, bool):
+        raise ConfigError(source, "alert_guard", f"must be true or false, got "
+                          f"{excerpt(str(guard))}")  # fmt: skip
+    kwargs.setdefault("alert_guard", guard)
+    return ScorerPolicy(weights, name=f"scorer:{path.resolve().parent.name}", **kwargs)
+
+
+def _checked_weights(weights: object, source: str) -> np.ndarray:
+    """The weight vector of a scorer file's ``weights`` field (a mapping or a list)."""
+    n = len(SCORER_FEATURES)
+    if isinstance(weights, list):
+        if len(weights) != n:
+            raise ConfigError(source, "weights", f"expected {n} numbers "
+                              f"({', '.join(SCORER_FEATURES)}), got {len(weights)}")  # fmt: skip
+        return np.array([finite_number(w, source, f"weights[{i}]") for i, w in enumerate(weights)])
+    if not isinstance(weights, dict):
+        raise ConfigError(source, "weights", f"must map each feature to its weight, got "
+                          f"{type(weights).__name__}")  # fmt: skip
+    unknown = sorted(set(weights) - set(SCORER_FEATURES))
+    if unknown:
+        names = excerpt(", ".join(unknown))
+        raise ConfigError(source, "weights", f"unknown feature(s) {names}; allowed: "
+                          f"{', '.join(SCORER_FEATURES)}")  # fmt: skip
+    missing = [k for k in SCORER_FEATURES if k not in weights]
+    if missing:
+        raise ConfigError(source, "weights", f"missing feature(s) {', '.join(missing)}: a "
+                          f"{FORMAT} file has a weight for each of the {n}")  # fmt: skip
+    return np.array([finite_number(weights[k], source, f"weights.{k}") for k in SCORER_FEATURES])

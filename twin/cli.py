@@ -82,11 +82,23 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from twin.reports.table import format_table
     from twin.scenario import load_scenario
 
-    scenario = load_scenario(args.scenario, nights=args.nights, seed=args.seed, start=args.start)
-    policy = args.policy or scenario.operations.policy
-    out = Path(args.out or f"runs/{scenario.name}-{policy if '/' not in policy else 'file'}"
-                           f"-s{scenario.seed}")  # fmt: skip
-    result = run_scenario(scenario, out, policy, progress=not args.quiet, plots=not args.no_plots)
+    if args.resume:
+        scenario, out, policy = _resumed(args)
+    else:
+        if not args.scenario:
+            raise ConfigError("skytwin run", "scenario", "give a scenario YAML file "
+                              "(or --resume RUN_DIR to continue a stopped run)")  # fmt: skip
+        scenario = load_scenario(args.scenario, nights=args.nights, seed=args.seed,
+                                 start=args.start)  # fmt: skip
+        policy = args.policy or scenario.operations.policy
+        out = Path(args.out or f"runs/{scenario.name}-{policy if '/' not in policy else 'file'}"
+                               f"-s{scenario.seed}")  # fmt: skip
+    if args.overwrite:
+        from twin.ops.run import clear_run_dir
+
+        clear_run_dir(out)
+    result = run_scenario(scenario, out, policy, progress=not args.quiet, plots=not args.no_plots,
+                          resume=bool(args.resume))  # fmt: skip
     m = result.metrics
     run = m["run"]
     print(f"\n{scenario.name}: {scenario.nights} night(s) from {scenario.start}, policy "
@@ -106,6 +118,31 @@ def _cmd_run(args: argparse.Namespace) -> None:
           "scenario.yaml, plots/")  # fmt: skip
 
 
+def _resumed(args: argparse.Namespace):
+    """The scenario, directory and policy of the stopped run named by ``--resume``."""
+    import json
+
+    from twin.ops.run import PROGRESS_FILE
+    from twin.scenario import load_scenario
+
+    out = Path(args.resume)
+    keys = ("nights", "seed", "start", "policy", "out", "overwrite")
+    given = [f"--{k}" for k in keys if getattr(args, k)]
+    if args.scenario or given:
+        raise ConfigError(
+            "--resume",
+            (given or ["scenario"])[0],
+            "a resumed run takes its "
+            f"scenario, seed and policy from {out}/; give only --resume RUN_DIR",
+        )
+    try:
+        state = json.loads((out / PROGRESS_FILE).read_text())
+    except (OSError, ValueError):
+        raise ConfigError(str(out), "--resume", f"no readable {PROGRESS_FILE}: not a run "
+                          "directory of `skytwin run`") from None  # fmt: skip
+    return load_scenario(out / "scenario.yaml"), out, state.get("policy")
+
+
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -119,23 +156,52 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 def _cmd_night(args: argparse.Namespace) -> None:
     from twin.imaging.frames import render_run
     from twin.ops.run import run_scenario
+    from twin.ops.stopping import RunStopped, stop_on_signals
     from twin.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, nights=args.nights, seed=args.seed, start=args.start)
     out = Path(args.out or f"runs/{scenario.name}-night-s{scenario.seed}")
     policy = args.policy or scenario.operations.policy
-    if not (out / "observations.parquet").is_file() or args.rerun:
-        result = run_scenario(scenario, out, policy, progress=not args.quiet)
+    state = _progress(out)
+    if args.rerun:
+        from twin.ops.run import clear_run_dir
+
+        clear_run_dir(out)
+        state = {}
+    if not state.get("complete"):
+        result = run_scenario(scenario, out, policy, progress=not args.quiet,
+                              resume=bool(state))  # fmt: skip
         print(f"{scenario.name}: {result.metrics['run']['exposures']} exposures simulated")
     if not args.frames:
         print(f"Run directory {out}/ (add --frames to render the exposures)")
         return
     sites = args.sites.split(",") if args.sites else None
-    written = render_run(out, sites=sites, max_frames=args.max_frames, size=args.size,
-                         processes=args.processes, ray_address=args.ray,
-                         progress=not args.quiet)  # fmt: skip
+    try:
+        with stop_on_signals():
+            written = render_run(out, sites=sites, max_frames=args.max_frames, size=args.size,
+                                 processes=args.processes, ray_address=args.ray,
+                                 progress=not args.quiet)  # fmt: skip
+    except RunStopped as stop:
+        n = len(list((out / "frames").rglob("*.fits")))
+        text = (
+            f"stopped ({stop}): {n} complete frames kept in {out}/frames/; run the same "
+            "command again to render the rest (frames already written are skipped)"
+        )
+        stop.message = lambda: text
+        raise
     print(f"{len(written['frames'])} frames in {out}/frames/ (FITS + .truth.parquet), "
           f"{len(written['calibration'])} calibration frames in {out}/calibration/")  # fmt: skip
+
+
+def _progress(out: Path) -> dict:
+    import json
+
+    from twin.ops.run import PROGRESS_FILE
+
+    try:
+        return json.loads((out / PROGRESS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _cmd_frame(args: argparse.Namespace) -> None:
@@ -188,12 +254,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_weather)
 
     p = sub.add_parser("run", help="simulate the network through the scenario's nights")
-    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("scenario", nargs="?", help="scenario YAML file")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a stopped run (its own "
+        "scenario, seed and policy); the result equals an uninterrupted run",
+    )
     p.add_argument("--nights", type=int, help="number of nights (default: the scenario's)")
     p.add_argument("--policy", help="greedy, priority, random, oracle or a saved policy's path")
     p.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
     p.add_argument("--start", help="first night's date YYYY-MM-DD (default: the scenario's)")
     p.add_argument("--out", help="run directory (default runs/NAME-POLICY-sSEED)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--no-plots", action="store_true", help="skip the plots (faster)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
@@ -244,12 +317,18 @@ def _add_plugin_commands(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from twin.ops.stopping import RunStopped
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except RunStopped as stop:
+        message = getattr(stop, "message", None)
+        print(f"\n{message() if message else f'stopped ({stop})'}", file=sys.stderr)
+        return stop.exit_code
     return 0
 
 

@@ -13,8 +13,10 @@ import pytest
 
 import envs  # noqa: F401 - registers the ids
 from agents.learned import LearnedPolicy
+from agents.policy_format import FORMAT
 from agents.sb3_train import DEFAULT_START, fixed_start, train_ppo
 from twin.cli import build_parser, main
+from twin.errors import ConfigError
 from twin.ops.policies import resolve_policy
 from twin.ops.run import run_scenario
 from twin.scenario import load_scenario
@@ -35,7 +37,8 @@ def trained(tmp_path_factory) -> Path:
 
 
 def test_training_writes_model_checkpoints_logs_and_manifest(trained):
-    assert (trained / "model.zip").stat().st_size < 1_000_000
+    assert (trained / "policy.pt").stat().st_size < 1_000_000
+    assert (trained / "model.zip").is_file()  # SB3's own, for --init-from
     assert sorted(p.name for p in (trained / "checkpoints").iterdir())
     assert (trained / "tb").is_dir()
     manifest = json.loads((trained / "manifest.json").read_text())
@@ -43,6 +46,7 @@ def test_training_writes_model_checkpoints_logs_and_manifest(trained):
     assert manifest["start"] == DEFAULT_START  # global-3site says 'tonight'
     assert manifest["n_candidates"] == 16
     assert set(manifest["reward_weights"]) == {"science", "alert", "idle", "slew"}
+    assert manifest["format"] == FORMAT and manifest["policy"]["n_candidates"] == 16
 
 
 def test_manifest_command_reproduces_the_arguments(trained):
@@ -56,12 +60,12 @@ def test_manifest_command_reproduces_the_arguments(trained):
 def test_same_seed_same_model(tmp_path):
     a = train_ppo(SCENARIO, 128, 5, tmp_path / "a", ppo_kwargs=TINY, progress=False)
     b = train_ppo(SCENARIO, 128, 5, tmp_path / "b", ppo_kwargs=TINY, progress=False)
-    pa, pb = (LearnedPolicy(r.model_path).model.policy.state_dict() for r in (a, b))
+    pa, pb = (LearnedPolicy(r.policy_dir).policy.state_dict() for r in (a, b))
     assert all(np.array_equal(pa[k].numpy(), pb[k].numpy()) for k in pa)
 
 
 def test_an_unbound_policy_refuses_to_guess_the_network(trained):
-    policy = LearnedPolicy(trained / "model.zip")
+    policy = LearnedPolicy(trained)
     env = gym.make("skytwin/Network-v0", start=DEFAULT_START)
     env.reset(seed=11)
     with pytest.raises(RuntimeError, match="bind"):
@@ -71,7 +75,7 @@ def test_an_unbound_policy_refuses_to_guess_the_network(trained):
 def test_policy_sees_exactly_the_env_observation(trained):
     """Along an env rollout, the policy's observation (built from the Conditions) equals
     the env's, and its decision is the model's masked deterministic choice."""
-    policy = LearnedPolicy(trained / "model.zip")
+    policy = LearnedPolicy(trained / "manifest.json")
     env = gym.make("skytwin/Network-v0", start=DEFAULT_START)
     obs, _ = env.reset(seed=11)
     base = env.unwrapped
@@ -80,8 +84,8 @@ def test_policy_sees_exactly_the_env_observation(trained):
         decision = base._decision
         mine = policy.observation(decision.conditions)
         assert all(np.array_equal(mine[k], obs[k]) for k in obs)
-        action, _ = policy.model.predict(obs, action_masks=base.action_masks(),
-                                         deterministic=True)  # fmt: skip
+        action, _ = policy.policy.predict(obs, action_masks=base.action_masks(),
+                                          deterministic=True)  # fmt: skip
         chosen = base._chosen
         expected = policy.decide(decision.conditions)
         if int(action) < chosen.size:
@@ -94,12 +98,12 @@ def test_policy_sees_exactly_the_env_observation(trained):
 
 
 def test_learned_policy_runs_a_night_in_the_twin(trained, tmp_path):
-    policy = resolve_policy(str(trained / "model.zip"))  # the `file` entry point
-    assert isinstance(policy, LearnedPolicy) and policy.name == "ppo:model"
+    policy = resolve_policy(str(trained))  # the `file` entry point
+    assert isinstance(policy, LearnedPolicy) and policy.name == f"ppo:{trained.name}"
     scenario = load_scenario(SCENARIO, start=DEFAULT_START, nights=1, seed=4)
     result = run_scenario(scenario, tmp_path / "run", policy, progress=False, plots=False)
     m = result.metrics
-    assert m["run"]["policy"] == "ppo:model"
+    assert m["run"]["policy"] == f"ppo:{trained.name}"
     assert m["network"]["exposures"] > 0
     assert m["run"]["invalid_actions"] == 0
     assert m["constraint_violations"]["count"] == 0
@@ -109,18 +113,20 @@ def test_skytwin_run_with_a_model_path(trained, tmp_path, capsys):
     argv = ["run", str(SCENARIO), "--start", DEFAULT_START, "--policy", str(trained),
             "--out", str(tmp_path / "run"), "--no-plots", "--quiet"]  # fmt: skip
     assert main(argv) == 0
-    assert "policy ppo:model" in capsys.readouterr().out
+    assert f"policy ppo:{trained.name}" in capsys.readouterr().out
 
 
 def test_model_refuses_another_network(trained, tmp_path):
     scenario = load_scenario(ROOT / "scenarios" / "single-site.yaml", start=DEFAULT_START)
-    with pytest.raises(ValueError, match=r"trained on a network of .*`skytwin train"):
+    with pytest.raises(ConfigError, match=r"trained on a network of .*`skytwin train"):
         run_scenario(scenario, tmp_path, LearnedPolicy(trained), progress=False, plots=False)
 
 
 def test_missing_model_says_how_to_get_one(tmp_path):
-    with pytest.raises(FileNotFoundError, match="skytwin train"):
-        LearnedPolicy(tmp_path / "nothing.zip")
+    with pytest.raises(ConfigError, match=r"no such file.*skytwin train"):
+        LearnedPolicy(tmp_path / "nothing")
+    with pytest.raises(ConfigError, match=r"no manifest\.json.*skytwin train"):
+        LearnedPolicy(tmp_path)
 
 
 def test_fixed_start(tmp_path):

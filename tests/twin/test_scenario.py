@@ -38,14 +38,14 @@ def test_shipped_default_scenario_loads():
 @pytest.mark.parametrize(
     ("site", "preset", "overrides", "field", "allowed"),
     [
-        ("atlantis", "1m", "", "sites.0", "allowed: cerro-pachon"),
+        ("atlantis", "1m", "", "sites.0.site", "allowed: cerro-pachon"),
         ("hanle", "9m", "", "sites.0.telescopes.0.preset", "allowed: 1m, 2m, 4m"),
         (
             "hanle",
             "1m",
             ", overrides: {aperture_m: -2}",
             "sites.0.telescopes.0.overrides.aperture_m",
-            "greater than 0",
+            "greater than or equal to 0.05",
         ),
     ],
 )

@@ -40,7 +40,7 @@ def test_valid_programme_loads(tmp_path):
 def test_unknown_site(tmp_path):
     data = {**BASE, "sites": [{"site": "atlantis", "telescopes": [{"name": "a"}]}]}
     err = error_for(tmp_path, data)
-    assert err.field == "sites.0" and "cerro-pachon" in err.problem
+    assert err.field == "sites.0.site" and "cerro-pachon" in err.problem
 
 
 def test_window_in_the_past(tmp_path):
@@ -56,7 +56,7 @@ def test_negative_exposure(tmp_path):
     data["programmes"][0]["plan"][0]["exptime_s"] = -5
     err = error_for(tmp_path, data)
     assert err.field == "programmes.0.plan.0.exptime_s"
-    assert "greater than 0" in err.problem
+    assert "greater than or equal to 0.1" in err.problem
 
 
 def test_typo_in_a_field_name(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -28,9 +29,22 @@ from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from twin.alerts.lightcurves import KINDS, apparent_mag, fade_days
+from twin.errors import FieldProblem, excerpt
 from twin.programme.requests import Constraints, ExposurePlan, Request, Window
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+MAX_RATE_PER_DAY = 1000.0
+"""Most alerts per day: a broker filters a survey's millions down to what a follow-up
+network can chase; 1000 a day already swamps any network, and a larger rate only fills
+memory (1e308 overflows the Poisson draw)."""
+
+Magnitude = Annotated[float, Field(ge=0.0, le=30.0)]
+"""An apparent AB magnitude: 0 (the brightest stars) to 30 (beyond the deepest images);
+10^(0.6 m) of the Euclidean counts overflows near m = 500."""
+
+Days = Annotated[float, Field(ge=0.0, le=3660.0)]
+"""A delay or window in days, at most the longest run."""
 
 PROGRAM = "alerts"
 """Programme name of every alert request."""
@@ -66,14 +80,15 @@ def _check_kinds(keys: Iterable[str], field: str) -> None:
     unknown = sorted(set(keys) - set(KINDS))
     if unknown:
         raise ValueError(
-            f"{field}: unknown transient kind(s) {unknown}; allowed kinds: {', '.join(KINDS)}"
+            f"{field}: unknown transient kind(s) {excerpt(unknown)}; allowed kinds: "
+            f"{', '.join(KINDS)}"
         )
 
 
-def _check_range(low_high: tuple[float, float], what: str) -> None:
+def _check_range(low_high: tuple[float, float], what: str, field: str = "") -> None:
     low, high = low_high
     if not low < high:
-        raise ValueError(f"{what} must be (low, high) with low < high (got {low_high})")
+        raise FieldProblem(field, f"{what} must be (low, high) with low < high (got {low_high})")
 
 
 class FollowupSpec(BaseModel):
@@ -86,20 +101,22 @@ class FollowupSpec(BaseModel):
         min_length=1,
         description="Exposures of one visit.",
     )
-    priority: float = Field(default=10.0, gt=0.0, description="Larger is more important.")
+    priority: float = Field(default=10.0, gt=0.0, le=1e6, description="Larger is more important.")
     constraints: Constraints = Field(
         default_factory=lambda: Constraints(max_airmass=2.0, min_moon_sep_deg=20.0)
     )
-    visits: int = Field(default=3, ge=1, description="Follow-up visits per alert.")
-    cadence_days: float = Field(default=0.5, gt=0.0, description="Least spacing of visits.")
-    window_days: float | None = Field(
-        default=None, gt=0.0, description="Window after issue; None = until it fades."
+    visits: int = Field(default=3, ge=1, le=1000, description="Follow-up visits per alert.")
+    cadence_days: float = Field(
+        default=0.5, ge=1e-3, le=365.0, description="Least spacing of visits."
     )
-    limit_mag: float = Field(default=21.5, description="Faintest r worth following, AB mag.")
-    min_window_days: float = Field(default=0.5, gt=0.0, description="Shortest window.")
+    window_days: float | None = Field(
+        default=None, gt=0.0, le=3660.0, description="Window after issue; None = until it fades."
+    )
+    limit_mag: Magnitude = Field(default=21.5, description="Faintest r worth following, AB mag.")
+    min_window_days: float = Field(default=0.5, gt=0.0, le=3660.0, description="Shortest window.")
     confirm: bool = Field(default=True, description="Ask another site to confirm a detection.")
-    confirm_priority_factor: float = Field(default=1.5, ge=1.0)
-    confirm_window_days: float = Field(default=1.0, gt=0.0)
+    confirm_priority_factor: float = Field(default=1.5, ge=1.0, le=100.0)
+    confirm_window_days: float = Field(default=1.0, gt=0.0, le=365.0)
 
 
 class ScheduledAlert(BaseModel):
@@ -110,13 +127,14 @@ class ScheduledAlert(BaseModel):
     kind: str = Field(description="A transient kind with a light curve.")
     ra_deg: float = Field(ge=0.0, lt=360.0)
     dec_deg: float = Field(ge=-90.0, le=90.0)
-    issued_after_start_days: float = Field(
-        ge=0.0, description="Issue time, days after the scenario's start date (00:00 UTC)."
+    issued_after_start_days: Days = Field(
+        description="Issue time, days after the scenario's start date (00:00 UTC)."
     )
-    peak_mag_r: float = Field(ge=0.0, le=30.0, description="Apparent r at peak, AB mag.")
+    peak_mag_r: Magnitude = Field(description="Apparent r at peak, AB mag.")
     discovery_delay_days: float | None = Field(
         default=None,
         gt=0.0,
+        le=1000.0,
         description="Days from t0 to the alert; None: the middle of the kind's range in "
         "AlertSpec.discovery_delay_days.",
     )
@@ -133,19 +151,21 @@ class AlertSpec(BaseModel):
 
     model_config = _STRICT
 
-    rate_per_day: float = Field(default=1.0, ge=0.0, description="Mean alerts per day.")
-    kinds: dict[str, float] = Field(
+    rate_per_day: float = Field(
+        default=1.0, ge=0.0, le=MAX_RATE_PER_DAY, description="Mean alerts per day."
+    )
+    kinds: dict[str, Annotated[float, Field(ge=0.0, le=1e6)]] = Field(
         default_factory=lambda: dict(DEFAULT_KIND_FRACTIONS),
         description="Fraction of alerts of each kind; normalised to sum 1.",
     )
-    peak_mag_range_r: tuple[float, float] = Field(
+    peak_mag_range_r: tuple[Magnitude, Magnitude] = Field(
         default=(15.5, 20.0), description="Apparent r at peak, AB mag (Euclidean counts)."
     )
-    peak_mag_range_r_by_kind: dict[str, tuple[float, float]] = Field(
+    peak_mag_range_r_by_kind: dict[str, tuple[Magnitude, Magnitude]] = Field(
         default_factory=lambda: dict(DEFAULT_PEAK_MAG_RANGE_R_BY_KIND),
         description="Per-kind overrides of peak_mag_range_r.",
     )
-    discovery_delay_days: dict[str, tuple[float, float]] = Field(
+    discovery_delay_days: dict[str, tuple[Days, Days]] = Field(
         default_factory=lambda: dict(DEFAULT_DISCOVERY_DELAY_DAYS),
         description="Uniform range of days from t0 to the alert, per kind; merged with the "
         "defaults.",
@@ -153,6 +173,7 @@ class AlertSpec(BaseModel):
     dec_range_deg: tuple[float, float] = Field(default=(-90.0, 90.0))
     scheduled: tuple[ScheduledAlert, ...] = Field(
         default=(),
+        max_length=10_000,
         description="Alerts at fixed times and places, issued as well as the random ones "
         "(rate_per_day may be 0); those issued outside the run are left out.",
     )
@@ -177,7 +198,7 @@ class AlertSpec(BaseModel):
     ) -> dict[str, tuple[float, float]]:
         _check_kinds(ranges, "peak_mag_range_r_by_kind")
         for kind, low_high in ranges.items():
-            _check_range(low_high, f"peak_mag_range_r_by_kind[{kind}]")
+            _check_range(low_high, f"peak_mag_range_r_by_kind[{kind}]", kind)
         return ranges
 
     @field_validator("discovery_delay_days")
@@ -188,19 +209,21 @@ class AlertSpec(BaseModel):
         _check_kinds(delays, "discovery_delay_days")
         for kind, (low, high) in delays.items():
             if not 0.0 <= low <= high:
-                raise ValueError(
+                raise FieldProblem(
+                    kind,
                     f"discovery_delay_days[{kind}] must be (low, high) with 0 <= low <= high "
-                    f"(got {(low, high)})"
+                    f"(got {(low, high)})",
                 )
         return {**DEFAULT_DISCOVERY_DELAY_DAYS, **delays}
 
     @model_validator(mode="after")
     def _check_ranges(self) -> AlertSpec:
-        _check_range(self.peak_mag_range_r, "peak_mag_range_r")
+        _check_range(self.peak_mag_range_r, "peak_mag_range_r", "peak_mag_range_r")
         low, high = self.dec_range_deg
         if not -90.0 <= low < high <= 90.0:
-            raise ValueError(
-                f"dec_range_deg must satisfy -90 <= low < high <= 90 (got {self.dec_range_deg})"
+            raise FieldProblem(
+                "dec_range_deg",
+                f"dec_range_deg must satisfy -90 <= low < high <= 90 (got {self.dec_range_deg})",
             )
         return self
 

@@ -37,7 +37,12 @@ def site_location(site: Site) -> EarthLocation:
 
 
 def local_noon_mjd(site: Site, date_mjd: float) -> float:
-    """UTC MJD of local mean solar noon on the civil date starting at ``date_mjd``."""
+    """UTC MJD of local mean solar noon on the civil date starting at ``date_mjd``.
+
+    Correct only for longitudes in (-180, 180]: at 350 deg the same meridian as -10 deg
+    would give the noon of the day before. :class:`~twin.world.sites.Site` wraps the
+    longitude when it is validated, so every site arrives here in range.
+    """
     return float(np.floor(date_mjd)) + 0.5 - site.lon_deg / 360.0
 
 

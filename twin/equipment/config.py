@@ -22,6 +22,9 @@ telescope's history; tune them to an observatory's own logs. Sources and reasoni
   orbit). Tune them to the camera's own dark frames.
 - Failures: MTBF/MTTR chosen so the technical downtime is a few percent, as robotic 1 m
   networks report. Repair times are log-normal with *median* ``mttr_h``.
+  ``failures_enabled: false`` switches them off entirely (a teaching run where a lost
+  night would only distract); the other processes draw from their own streams, so the
+  rest of the telescope's history is unchanged by the switch.
 - Calibration: a week-old zero point off by ~0.02 mag is the level at which nightly
   standard-star solutions scatter, hence recalibration weekly by default.
 """
@@ -92,6 +95,10 @@ class EquipmentConfig(BaseModel):
     tracking_fault_elongation_sigma_ln: float = Field(default=0.5, ge=0.0, le=3.0)
     tracking_jitter_arcsec: float = Field(default=0.2, ge=0.0)
     # Failures
+    failures_enabled: bool = Field(
+        default=True,
+        description="False: mount, dome and camera never fail (teaching, what-if runs).",
+    )
     mount: ReliabilityConfig = ReliabilityConfig(mtbf_days=120.0, mttr_h=24.0)
     dome: ReliabilityConfig = ReliabilityConfig(mtbf_days=90.0, mttr_h=12.0)
     camera: ReliabilityConfig = ReliabilityConfig(mtbf_days=180.0, mttr_h=48.0)

@@ -9,7 +9,9 @@ availability ``MTBF / (MTBF + mean repair)``. Every component starts up at ``sta
 
 The whole schedule is drawn up front, so the operations layer can replay it: either from
 :meth:`FailureModel.events` or with the SimPy process :func:`failure_process`. Intervals
-cover every failure up to the end of the span; the last repair may fall after it.
+cover every failure up to the end of the span; the last repair may fall after it. With
+``failures_enabled`` false the schedule is empty: nothing is drawn, and since this model
+has its own generator the other equipment processes see the same draws either way.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ class FailureModel:
         self._reliability: dict[str, ReliabilityConfig] = {}
         self._fail_mjd: dict[str, np.ndarray] = {}
         self._repair_mjd: dict[str, np.ndarray] = {}
+        self.enabled = config.failures_enabled
         for name, sub_rng in zip(COMPONENTS, rng.spawn(len(COMPONENTS)), strict=True):
             reliability = getattr(config, name)
-            fails, repairs = _renewal(sub_rng, reliability, self.start_mjd, self.end_mjd)
+            if self.enabled:
+                fails, repairs = _renewal(sub_rng, reliability, self.start_mjd, self.end_mjd)
+            else:
+                fails, repairs = np.empty(0), np.empty(0)
             self._reliability[name] = reliability
             self._fail_mjd[name], self._repair_mjd[name] = fails, repairs
 
@@ -78,8 +84,11 @@ class FailureModel:
         return sorted(events)
 
     def expected_availability(self, component: str) -> float:
-        """Long-run fraction of time up: MTBF / (MTBF + mean log-normal repair time)."""
+        """Long-run fraction of time up: MTBF / (MTBF + mean log-normal repair time);
+        1 with failures switched off."""
         rel = self._reliability[self._check(component)]
+        if not self.enabled:
+            return 1.0
         mean_repair_days = rel.mttr_h / H_PER_DAY * np.exp(rel.repair_sigma_ln**2 / 2.0)
         return rel.mtbf_days / (rel.mtbf_days + mean_repair_days)
 

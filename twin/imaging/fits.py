@@ -26,6 +26,7 @@ Pixel conventions: the data array is numpy ``[row, col]`` = ``[y, x]``; the trut
 from __future__ import annotations
 
 import math
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -168,17 +169,27 @@ def write_frame(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = _as_uint16(raw_adu, (spec.ny, spec.nx))
-    fits.PrimaryHDU(data, header=frame_header(spec, header_extra)).writeto(path, overwrite=True)
     table = truth_table(truth, detector, spec)
-    table.to_parquet(truth_path(path), index=False)
+    # Truth first, FITS last, each renamed into place whole: a FITS file on disk means its
+    # frame is complete, so a stopped render can skip it (render_run).
+    _atomic(truth_path(path), lambda tmp: table.to_parquet(tmp, index=False))
+    hdu = fits.PrimaryHDU(data, header=frame_header(spec, header_extra))
+    _atomic(path, lambda tmp: hdu.writeto(tmp, overwrite=True))
     return path
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
 
 
 def write_image(path: str | Path, data: np.ndarray, header: fits.Header) -> Path:
     """Write one uint16 image with ``header`` (calibration frames)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fits.PrimaryHDU(_as_uint16(data, data.shape), header=header).writeto(path, overwrite=True)
+    hdu = fits.PrimaryHDU(_as_uint16(data, data.shape), header=header)
+    _atomic(path, lambda tmp: hdu.writeto(tmp, overwrite=True))
     return path
 
 

@@ -62,7 +62,7 @@ class RunFrames:
         scenario_path = self.run_dir / "scenario.yaml"
         obs_path = self.run_dir / "observations.parquet"
         for path in (scenario_path, obs_path):
-            if not path.is_file():
+            if not path.exists():
                 raise ConfigError(str(self.run_dir), path.name,
                                   "not a run directory: run `skytwin run` first")  # fmt: skip
         self.scenario = load_scenario(scenario_path)
@@ -159,10 +159,13 @@ def render_many(jobs: Sequence[RenderJob], processes: int | None = None,
             # Contiguous chunks: a worker renders runs of one telescope's frames, so its
             # cached flat field and bias (per telescope, ~130 MB at 4k) are reused.
             chunk = max(1, len(jobs) // (4 * workers))
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            pool = ProcessPoolExecutor(max_workers=workers)
+            try:
                 for path in pool.map(_render_job, jobs, chunksize=chunk):
                     out.append(Path(path))
                     bar.update(1)
+            finally:  # stopped: drop what has not started rather than wait for it
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
     return out
@@ -194,11 +197,13 @@ def render_run(
     specs = frames.specs(sites, max_frames)
     # By telescope, then time: consecutive frames share the detector's cached flat/bias.
     order = sorted(range(len(specs)), key=lambda i: (specs[i].telescope.name, specs[i].obs_id))
-    jobs = [RenderJob(specs[i], frame_path(frames.run_dir, specs[i]), frames.options)
-            for i in order]  # fmt: skip
+    paths = [frame_path(frames.run_dir, spec) for spec in specs]
+    # A FITS file is renamed into place only once complete (write_frame): the frames of a
+    # stopped render that are on disk are done and are not rendered again.
+    todo = [i for i in order if not paths[i].is_file()]
+    jobs = [RenderJob(specs[i], paths[i], frames.options) for i in todo]
     rendered = render_many(jobs, processes, ray_address, progress)
-    paths: list[Path] = [Path()] * len(specs)
-    for i, path in zip(order, rendered, strict=True):
+    for i, path in zip(todo, rendered, strict=True):
         paths[i] = path
     cal_paths: list[Path] = []
     if calibrations:

@@ -64,16 +64,24 @@ class LinkSpec(BaseModel):
     | mtbf_h          | h       | 72      | mean up time between outages (exponential)     |
     | mttr_h          | h       | 1       | median outage duration (log-normal)            |
     | outage_sigma_ln |         | 0.8     | sigma of ln(outage duration)                   |
+
+    Bounds (finite numbers only): latency up to 1 h (a store-and-forward link); bandwidth
+    1 kbit/s to 100 Gbit/s; ``mtbf_h`` at least 0.1 h, as shorter up times only multiply
+    the outages drawn (their number is span / mtbf); ``mttr_h`` 3.6 s to a year;
+    ``outage_sigma_ln`` at most 3 (mean outage = 90 x median already; 1000 overflows
+    ``exp(sigma² / 2)``).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    latency_ms: float = Field(default=150.0, gt=0.0, description="One-way latency, ms.")
-    bandwidth_mbit_s: float = Field(default=50.0, gt=0.0, description="Upload rate, Mbit/s.")
-    mtbf_h: float = Field(default=72.0, gt=0.0, description="Mean time between outages, h.")
-    mttr_h: float = Field(default=1.0, gt=0.0, description="Median outage duration, h.")
+    latency_ms: float = Field(default=150.0, gt=0.0, le=3.6e6, description="One-way latency, ms.")
+    bandwidth_mbit_s: float = Field(
+        default=50.0, ge=1e-3, le=1e5, description="Upload rate, Mbit/s."
+    )
+    mtbf_h: float = Field(default=72.0, ge=0.1, le=1e6, description="Mean time between outages, h.")
+    mttr_h: float = Field(default=1.0, ge=1e-3, le=8760.0, description="Median outage duration, h.")
     outage_sigma_ln: float = Field(
-        default=0.8, ge=0.0, description="Sigma of the log of the outage duration."
+        default=0.8, ge=0.0, le=3.0, description="Sigma of the log of the outage duration."
     )
 
     @property

@@ -155,7 +155,13 @@ class NetworkTwin:
         self.start()
         self.env.run(until=self.end_s)
         self.flush_observations()
+        self.rec.end_day(self.n_days - 1)
         return self.counters
+
+    @property
+    def n_days(self) -> int:
+        """Simulated days of the run (the recorder writes one part of each table per day)."""
+        return max(1, math.ceil(self.end_s / S_PER_DAY - 1e-9))
 
     @property
     def end_s(self) -> float:
@@ -181,7 +187,7 @@ class NetworkTwin:
             yield self.env.timeout(S_PER_DAY)
             day += 1
             self.flush_observations()
-            self.rec.flush()
+            self.rec.end_day(day - 1)
             if self.on_day is not None:
                 self.on_day(day)
 

@@ -2,26 +2,30 @@
 
 The run directory holds everything a user needs later (DESIGN.md step 11): the resolved
 scenario (enough to rerun it), the tables of :mod:`twin.ops.records`, the weather truth,
-``metrics.json`` and plots. Tables are flushed every simulated day, so a run stopped
-part-way keeps its finished days on disk.
+``metrics.json`` and plots. Streamed tables are written one part per simulated day, so a
+run stopped part-way, or killed, keeps its finished days on disk and can be resumed.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
+from twin.errors import ConfigError
 from twin.ops import records
 from twin.ops.conditions import Policy
 from twin.ops.network import NetworkTwin
 from twin.ops.policies import resolve_policy
-from twin.ops.recorder import Recorder
+from twin.ops.recorder import Recorder, part_days, remove_parts_from
+from twin.ops.stopping import RunStopped, critical, stop_on_signals
 from twin.ops.world import World
 from twin.scenario import Scenario, dump_scenario
 
@@ -30,6 +34,12 @@ STREAMED = {
     "events": records.EVENT_SCHEMA,
     "timeline": records.TIMELINE_SCHEMA,
 }
+PROGRESS_FILE = "progress.json"
+"""Written atomically after every finished day: ``days_finished`` of ``days_total``, the
+policy, and ``complete`` once the end-of-run tables and metrics are written."""
+RUN_FILES = (*(f"{name}.parquet" for name in STREAMED), "alerts.parquet", "requests.parquet",
+             "nights.parquet", "weather.parquet", "metrics.json", "scenario.yaml",
+             PROGRESS_FILE)  # fmt: skip
 
 
 @dataclass
@@ -39,50 +49,112 @@ class RunResult:
     twin: NetworkTwin
 
 
+class RunInterrupted(RunStopped):
+    """A run stopped by SIGINT/SIGTERM; its finished days are on disk and it can resume."""
+
+    def __init__(self, signum: int, out_dir: Path, days_finished: int, days_total: int):
+        Exception.__init__(self, signum, out_dir, days_finished, days_total)
+        self.signum = int(signum)
+        self.out_dir, self.days_finished, self.days_total = out_dir, days_finished, days_total
+
+    def message(self) -> str:
+        kept = f"days 0-{self.days_finished - 1}" if self.days_finished else "no finished day"
+        return (f"stopped ({self}): kept {kept} of {self.days_total} (observations, events, "
+                f"timeline) in {self.out_dir}/; continue with: skytwin run --resume "
+                f"{self.out_dir}")  # fmt: skip
+
+
 def run_scenario(
     scenario: Scenario,
     out_dir: str | Path,
     policy: Policy | str | None = None,
     progress: bool = True,
     plots: bool = True,
+    resume: bool = False,
 ) -> RunResult:
-    """Simulate ``scenario`` under ``policy`` (default: the scenario's) into ``out_dir``."""
+    """Simulate ``scenario`` under ``policy`` (default: the scenario's) into ``out_dir``.
+
+    The streamed tables are written one part per simulated day (:mod:`twin.ops.recorder`)
+    and ``progress.json`` is updated after each, so a run killed at any moment keeps every
+    finished day. ``resume=True`` continues a stopped run in ``out_dir``: the twin replays
+    the finished days from the start (checked against the kept parts) and writes from the
+    first unfinished day on, giving the tables of a run never interrupted. Replay, not a
+    checkpoint of the state, because the state lives in SimPy's suspended generators,
+    which cannot be saved; a replay is exact by construction. Raises
+    :class:`RunInterrupted` on SIGINT/SIGTERM (main thread), after discarding the
+    unfinished day.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    source = "--policy" if policy else "operations.policy"
     policy = policy or scenario.operations.policy
+    spec = policy if isinstance(policy, str) else getattr(policy, "name", "custom")
+    kept = _prepare_out_dir(out, scenario, spec, resume)
     if isinstance(policy, str):
-        policy = resolve_policy(policy)
-    dump_scenario(scenario, out / "scenario.yaml")
+        policy = resolve_policy(policy, source=source)
     wall0 = time.perf_counter()
     world = World(scenario)
-    recorder = Recorder(out, STREAMED)
+    days_total = scenario.nights + 1
+
+    def day_written(days_finished: int) -> None:
+        _write_progress(out, spec, policy.name, days_finished, days_total, False)
+
+    recorder = None
+    with stop_on_signals():
+        try:
+            if not resume:
+                dump_scenario(scenario, out / "scenario.yaml")
+                day_written(0)
+            recorder = Recorder(out, STREAMED, skip_days=kept, on_day_written=day_written)
+            twin = _simulate(world, policy, recorder, progress, kept)
+            metrics = _finish(out, world, twin, time.perf_counter() - wall0, plots,
+                              resumed_after=kept if resume else None)  # fmt: skip
+            _write_progress(out, spec, policy.name, days_total, days_total, True)
+        except RunStopped as stop:
+            if recorder is not None:
+                recorder.discard()
+            done = _read_progress(out).get("days_finished", 0)
+            raise RunInterrupted(stop.signum, out, done, days_total) from None
+    return RunResult(out, metrics, twin)
+
+
+def _simulate(world: World, policy: Policy, recorder: Recorder, progress: bool,
+              kept: int) -> NetworkTwin:  # fmt: skip
+    scenario = world.scenario
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=scenario.nights + 1, unit="day", desc=f"{scenario.name} [{policy.name}]")
+        desc = f"{scenario.name} [{policy.name}]" + (f" (replaying {kept} d)" if kept else "")
+        bar = tqdm(total=scenario.nights + 1, unit="day", desc=desc)
     twin = NetworkTwin(world, policy, recorder, on_day=(lambda d: bar.update(1)) if bar else None)
-    _write(out / "nights.parquet", records.NIGHT_SCHEMA, [
+    _write(recorder.out_dir / "nights.parquet", records.NIGHT_SCHEMA, [
         (n.site, n.night, n.start_mjd, n.end_mjd, n.hours) for s in world.sites for n in s.nights
     ])  # fmt: skip
     try:
-        counters = twin.run()
+        twin.run()
     finally:
-        recorder.close()
         if bar is not None:
             bar.update(bar.total - bar.n)
             bar.close()
-    sim_wall_s = time.perf_counter() - wall0
+    return twin
+
+
+def _finish(out: Path, world: World, twin: NetworkTwin, sim_wall_s: float, plots: bool,
+            resumed_after: int | None) -> dict:  # fmt: skip
+    """The end-of-run tables, metrics.json and plots (only for a run that finished)."""
+    scenario, counters = world.scenario, twin.counters
     _write(out / "alerts.parquet", records.ALERT_SCHEMA, _alert_rows(twin))
     _write(out / "requests.parquet", records.REQUEST_SCHEMA, _request_rows(twin))
-    world.weather_frame().to_parquet(out / "weather.parquet", index=False)
+    _atomic(out / "weather.parquet", lambda p: world.weather_frame().to_parquet(p, index=False))
     run_info = {
-        "scenario": scenario.name, "policy": policy.name, "seed": world.seed,
+        "scenario": scenario.name, "policy": twin.policy.name, "seed": world.seed,
         "nights": scenario.nights, "start": scenario.start, "sim_wall_s": round(sim_wall_s, 3),
         "decisions": counters.decisions, "invalid_actions": counters.invalid_actions,
         "exposures": counters.exposures, "visits": counters.visits,
     }  # fmt: skip
-    (out / "metrics.json").write_text(json.dumps({"run": run_info}, indent=2))
+    if resumed_after is not None:
+        run_info["resumed_after_days"] = resumed_after
+    _atomic(out / "metrics.json", lambda p: p.write_text(json.dumps({"run": run_info}, indent=2)))
     metrics = {"run": run_info}
     try:
         from twin.reports.run_metrics import write_metrics
@@ -99,7 +171,96 @@ def run_scenario(
         from twin.reports.run_plots import make_run_plots
 
         make_run_plots(out)
-    return RunResult(out, metrics, twin)
+    return metrics
+
+
+def _prepare_out_dir(out: Path, scenario: Scenario, policy_spec: str, resume: bool) -> int:
+    """Check ``out`` can hold this run; return the days already finished (resume)."""
+    try:
+        return _check_out_dir(out, scenario, policy_spec, resume)
+    except OSError as err:  # too long, permissions, a file in the way...
+        raise ConfigError(
+            str(out),
+            "--resume" if resume else "--out",
+            f"cannot use this directory: {err.strerror or err}",
+        ) from None
+
+
+def _check_out_dir(out: Path, scenario: Scenario, policy_spec: str, resume: bool) -> int:
+    where = str(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(where, "--out", "exists and is not a directory; give a directory")
+    if resume:
+        state = _read_progress(out)
+        if not state:
+            raise ConfigError(where, "--resume", f"no {PROGRESS_FILE}: not a run directory of "
+                              "`skytwin run` (or made before runs could resume)")  # fmt: skip
+        if state.get("complete"):
+            raise ConfigError(where, "--resume", "the run is already complete (metrics.json)")
+        stored = (out / "scenario.yaml").read_text() if (out / "scenario.yaml").is_file() else ""
+        if stored != _dumped(scenario):
+            raise ConfigError(where, "--resume", "the scenario differs from the stopped run's "
+                              "scenario.yaml; resume with the run's own scenario")  # fmt: skip
+        if state.get("policy") != policy_spec:
+            raise ConfigError(where, "--resume", f"the stopped run used policy "
+                              f"{state.get('policy')!r}, not {policy_spec!r}")  # fmt: skip
+        kept = int(state.get("days_finished", 0))
+        for name in STREAMED:
+            days = part_days(out / f"{name}.parquet")
+            if days[:kept] != list(range(kept)):
+                raise ConfigError(str(out / f"{name}.parquet"), "parts",
+                                  f"days 0..{kept - 1} should be kept, found {days[:kept]}; "
+                                  "cannot resume")  # fmt: skip
+            remove_parts_from(out / f"{name}.parquet", kept)
+        return kept
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if present:
+        raise ConfigError(where, "--out", f"already holds a run ({', '.join(present[:3])}...); "
+                          "continue a stopped one with --resume, or choose another --out "
+                          "(or delete it)")  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    probe = out / ".write-test"
+    probe.write_bytes(b"")
+    probe.unlink()
+    return 0
+
+
+def clear_run_dir(out: Path) -> None:
+    """Delete a previous run's files from ``out`` (``--overwrite``); nothing else in it."""
+    import shutil
+
+    for name in (*RUN_FILES, "plots"):
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def _dumped(scenario: Scenario) -> str:
+    return yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+def _read_progress(out: Path) -> dict:
+    try:
+        return json.loads((out / PROGRESS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_progress(out: Path, policy_spec: str, policy_name: str, days_finished: int,
+                    days_total: int, complete: bool) -> None:  # fmt: skip
+    state = {"days_finished": days_finished, "days_total": days_total, "policy": policy_spec,
+             "policy_name": policy_name, "complete": complete}  # fmt: skip
+    with critical():
+        _atomic(out / PROGRESS_FILE, lambda p: p.write_text(json.dumps(state, indent=2)))
+
+
+def _atomic(path: Path, write) -> None:
+    """``write(tmp)`` then rename over ``path``: a reader sees the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
 
 
 def _write(path: Path, schema: pa.Schema, rows: list[tuple]) -> None:
@@ -108,7 +269,7 @@ def _write(path: Path, schema: pa.Schema, rows: list[tuple]) -> None:
         [pa.array(list(c), type=f.type) for c, f in zip(columns, schema, strict=True)],
         schema=schema,
     )
-    pq.write_table(table, path)
+    _atomic(path, lambda p: pq.write_table(table, p))
 
 
 def _alert_rows(twin: NetworkTwin) -> list[tuple]:

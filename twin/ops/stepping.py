@@ -39,6 +39,12 @@ class NullRecorder:
     def flush(self) -> None:
         pass
 
+    def end_day(self, day: int) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -24,20 +24,18 @@ def _ra_span_deg(ra_min_deg: float, ra_max_deg: float) -> float:
     return span
 
 
-def tile_region(
-    ra_min_deg: float,
-    ra_max_deg: float,
-    dec_min_deg: float,
-    dec_max_deg: float,
-    fov_deg: float,
-    overlap: float = 0.1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Tile centres (ra_deg in [0, 360), dec_deg) covering an RA/Dec box.
+MAX_TILES = 100_000
+"""Most tiles one region may have. Why a cap: a tiny ``fov_deg`` (1e-6) or an overlap near
+1 tiles the sky into ~10^15 fields and exhausts memory. 10^5 covers the whole sky with
+0.65-degree fields (a 1-m telescope's 0.44-degree field covers ~40 % of it), and is as many
+requests as the queue handles at interactive speed."""
 
-    ``ra_min_deg > ra_max_deg`` wraps through RA 0 (330..30 is 60 degrees wide);
-    ``0..360`` is the full circle. ``overlap`` is the fraction of the field shared with
-    each neighbour, 0 <= overlap < 1.
-    """
+
+def _check_region(ra_min_deg, ra_max_deg, dec_min_deg, dec_max_deg, fov_deg, overlap) -> float:
+    """Validate the arguments of :func:`tile_region`; returns the RA span, degrees."""
+    values = (ra_min_deg, ra_max_deg, dec_min_deg, dec_max_deg, fov_deg, overlap)
+    if not all(np.isfinite(values)):
+        raise ValueError(f"tiling needs finite numbers (got {values})")
     if not fov_deg > 0.0:
         raise ValueError(f"fov_deg must be > 0 (got {fov_deg})")
     if not 0.0 <= overlap < 1.0:
@@ -50,19 +48,70 @@ def tile_region(
     span_ra = _ra_span_deg(ra_min_deg, ra_max_deg)
     if span_ra == 0.0:
         raise ValueError(f"empty RA range (ra_min_deg = ra_max_deg = {ra_min_deg})")
-    step = fov_deg * (1.0 - overlap)
+    return span_ra
+
+
+def _rows(span_ra: float, dec_min_deg: float, dec_max_deg: float, step: float, max_tiles: int
+          ) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+    """Row declinations and tiles per row; None when there would be more than max_tiles."""
     span_dec = dec_max_deg - dec_min_deg
-    n_rows = max(1, int(np.ceil(span_dec / step - 1e-9)))
+    n_rows_f = np.ceil(span_dec / step - 1e-9)
+    if n_rows_f > max_tiles:  # before allocating anything of that size
+        return None
+    n_rows = max(1, int(n_rows_f))
     middle = 0.5 * (dec_min_deg + dec_max_deg)
     rows = middle + (np.arange(n_rows) - 0.5 * (n_rows - 1)) * step
+    # The row's edge nearest the equator, where one degree of RA is longest.
+    low, high = rows - 0.5 * step, rows + 0.5 * step
+    edge = np.where((low <= 0.0) & (0.0 <= high), 0.0, np.minimum(np.abs(low), np.abs(high)))
+    width_deg = span_ra * np.cos(np.radians(np.minimum(edge, 90.0)))
+    n_ra = np.maximum(1.0, np.ceil(width_deg / step - 1e-9))
+    if n_ra.sum() > max_tiles:
+        return None
+    return rows, n_ra.astype(np.int64)
 
+
+def count_tiles(
+    ra_min_deg: float,
+    ra_max_deg: float,
+    dec_min_deg: float,
+    dec_max_deg: float,
+    fov_deg: float,
+    overlap: float = 0.1,
+    max_tiles: int = MAX_TILES,
+) -> int:
+    """Number of tiles :func:`tile_region` makes, or ``max_tiles + 1`` if more (cheap: no
+    tile is made, and the count stops once past ``max_tiles``)."""
+    span_ra = _check_region(ra_min_deg, ra_max_deg, dec_min_deg, dec_max_deg, fov_deg, overlap)
+    rows = _rows(span_ra, dec_min_deg, dec_max_deg, fov_deg * (1.0 - overlap), max_tiles)
+    return max_tiles + 1 if rows is None else int(rows[1].sum())
+
+
+def tile_region(
+    ra_min_deg: float,
+    ra_max_deg: float,
+    dec_min_deg: float,
+    dec_max_deg: float,
+    fov_deg: float,
+    overlap: float = 0.1,
+    max_tiles: int = MAX_TILES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tile centres (ra_deg in [0, 360), dec_deg) covering an RA/Dec box.
+
+    ``ra_min_deg > ra_max_deg`` wraps through RA 0 (330..30 is 60 degrees wide);
+    ``0..360`` is the full circle. ``overlap`` is the fraction of the field shared with
+    each neighbour, 0 <= overlap < 1. More than ``max_tiles`` tiles is a ValueError.
+    """
+    span_ra = _check_region(ra_min_deg, ra_max_deg, dec_min_deg, dec_max_deg, fov_deg, overlap)
+    step = fov_deg * (1.0 - overlap)
+    rows = _rows(span_ra, dec_min_deg, dec_max_deg, step, max_tiles)
+    if rows is None:
+        raise ValueError(
+            f"the region needs more than {max_tiles} tiles of fov_deg {fov_deg:g} at overlap "
+            f"{overlap:g}; give a larger fov_deg, a smaller overlap or a smaller region"
+        )
     ras, decs = [], []
-    for dec in rows:
-        # The row's edge nearest the equator, where one degree of RA is longest.
-        low, high = dec - 0.5 * step, dec + 0.5 * step
-        edge = 0.0 if low <= 0.0 <= high else min(abs(low), abs(high))
-        width_deg = span_ra * np.cos(np.radians(min(edge, 90.0)))
-        n_ra = max(1, int(np.ceil(width_deg / step - 1e-9)))
+    for dec, n_ra in zip(*rows, strict=True):
         ra = ra_min_deg + (np.arange(n_ra) + 0.5) * (span_ra / n_ra)
         ras.append(np.mod(ra, 360.0))
         decs.append(np.full(n_ra, dec))

@@ -1,137 +1,80 @@
 """What a run achieved, from its tables alone: time accounting, science, alerts, rule checks.
 
-Everything here reads the tables of ``twin.ops.records`` (as pandas DataFrames), so the
-metrics of a run can be recomputed from its directory at any time, and tested on small
-hand-made tables. ``metrics.json`` holds the result; ``summary_rows`` is the short table
-printed when a run ends.
+Everything here reads the tables of ``twin.ops.records``, so the metrics of a run can be
+recomputed from its directory at any time, and tested on small hand-made tables.
+``metrics.json`` holds the result; ``summary_rows`` is the short table printed when a run
+ends.
 
 Time accounting uses the timeline, which partitions every telescope's night windows: the
 night hours of a group are the summed timeline intervals of its telescopes, and the state
 fractions sum to 1. Science hours per programme come from the observation log
 (``exptime_s``), since the timeline does not know programmes.
+
+Why streamed: a year of a dense network is ~500 000 exposures and ~10^6 timeline rows;
+read whole as pandas frames they took ~2 GB, more than the simulation. ``write_metrics``
+reads the needed columns in batches (:func:`twin.reports.run_tables.iter_frames`) and
+keeps per (telescope, site) running sums, so its memory does not grow with the run
+except for two compact columns an exact answer needs: the distinct visit ids and the
+seeing values (for the medians), ~12 bytes per exposure. ``compute_metrics`` is the same
+computation on frames already in memory.
+
+A site whose night never comes (polar summer) has no timeline and no exposures; it is
+reported with zero night hours and a ``note``, never left out.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from twin.errors import ConfigError
-from twin.ops.records import (
-    ALERT_SCHEMA,
-    EVENT_SCHEMA,
-    NIGHT_SCHEMA,
-    OBSERVATION_SCHEMA,
-    REQUEST_SCHEMA,
-    TIMELINE_SCHEMA,
-    TIMELINE_STATES,
+from twin.ops.records import TIMELINE_STATES
+from twin.reports.rule_checks import (  # noqa: F401  (re-exported: the audit's old home)
+    RULES,
+    HorizonFn,
+    constraint_violations,
+    dome_closed_intervals,
+    failure_intervals,
+)
+from twin.reports.run_tables import (  # noqa: F401  (re-exported for notebooks and plots)
+    BATCH_ROWS,
+    OPTIONAL_TABLES,
+    TABLES,
+    iter_frames,
+    read_table,
+    records_frame,
+    require_tables,
 )
 from twin.reports.table import format_table
 
-HorizonFn = Callable[[str, np.ndarray], np.ndarray]
-"""``horizon_fn(site_name, az_deg) -> lowest usable altitude (deg)`` at those azimuths."""
-
-TABLES: dict[str, pa.Schema] = {
-    "observations": OBSERVATION_SCHEMA,
-    "events": EVENT_SCHEMA,
-    "timeline": TIMELINE_SCHEMA,
-    "nights": NIGHT_SCHEMA,
-    "alerts": ALERT_SCHEMA,
-    "requests": REQUEST_SCHEMA,
-}
-OPTIONAL_TABLES = ("alerts", "requests")  # a run without alerts or a queue may omit them
-
-RULES = (
-    "airmass",
-    "sun_alt",
-    "moon_sep",
-    "moon_illum",
-    "seeing",
-    "transparency",
-    "window",
-    "site",
-    "horizon",
-    "dome_closed",
-    "failure",
-    "night",
-)
-"""Every rule ``constraint_violations`` checks, in the order it reports them."""
-
-LIMIT_RULES = {  # rule: (logged values, request limit, kind of limit)
-    "airmass": (("airmass", "airmass_end"), "max_airmass", "max"),
-    "sun_alt": (("sun_alt_deg", "sun_alt_end_deg"), "max_sun_alt_deg", "max"),
-    "moon_sep": (("moon_sep_deg",), "min_moon_sep_deg", "min"),
-    "moon_illum": (("moon_illum",), "max_moon_illum", "max"),
-    "seeing": (("seeing_fwhm_arcsec",), "max_seeing_arcsec", "max"),
-    "transparency": (("transparency",), "min_transparency", "min"),
-}
-VIOLATION_COLUMNS = ("obs_id", "rule", "value", "limit", "detail")
-LIMIT_TOL = 1e-9  # limits are compared as written; this absorbs float rounding only
-TIME_TOL_DAYS = 1e-8  # ~1 ms: an exposure ending exactly as the dome closes is not inside
 N_EXAMPLES = 5
+MAX_PARTS = 64  # partial aggregates kept before they are summed into one
+NO_NIGHT_NOTE = "no night: the sun never set below the observing limit during the run"
+NOTHING_RECORDED_NOTE = "no timeline or exposure recorded"
+
+STAT_COLUMNS = ("obs_id", "visit_id", "site", "telescope", "program", "exptime_s", "value",
+                "m5", "seeing_fwhm_arcsec")  # fmt: skip
+CHECK_COLUMNS = ("obs_id", "request_id", "site", "telescope", "mjd_start", "mjd_end",
+                 "alt_deg", "alt_end_deg", "az_deg", "az_end_deg", "airmass", "airmass_end",
+                 "sun_alt_deg", "sun_alt_end_deg", "moon_alt_deg", "moon_sep_deg",
+                 "moon_illum", "seeing_fwhm_arcsec", "transparency")  # fmt: skip
+OBSERVATION_COLUMNS = tuple(dict.fromkeys(STAT_COLUMNS + CHECK_COLUMNS))
+TIMELINE_COLUMNS = ("telescope", "site", "state", "mjd_start", "mjd_end")
+EVENT_COLUMNS = ("mjd", "kind", "site", "telescope", "ref")
+INTERVAL_KINDS = ("dome_close", "dome_open", "failure", "repair")  # all the checks use
+ALERT_COLUMNS = ("issued_mjd", "first_followup_mjd", "detected_mjd", "confirmed_mjd")
+REQUEST_COLUMNS = ("request_id", "max_airmass", "min_moon_sep_deg", "max_moon_illum",
+                   "max_seeing_arcsec", "min_transparency", "max_sun_alt_deg",
+                   "window_start_mjd", "window_end_mjd", "sites")  # fmt: skip
+
+Layout = Mapping[str, Sequence[str]]
+"""The run's sites and their telescopes, ``{site: [telescope, ...]}`` (from the scenario)."""
 
 
-# --------------------------------------------------------------------------- reading
-
-
-def read_table(run_dir: str | Path, name: str) -> pd.DataFrame:
-    """One table of a run directory; an optional table that is missing reads as empty."""
-    path = Path(run_dir) / f"{name}.parquet"
-    if path.is_file():
-        return pd.read_parquet(path)
-    if name in OPTIONAL_TABLES:
-        return TABLES[name].empty_table().to_pandas()
-    raise ConfigError(
-        str(run_dir), f"{name}.parquet", "missing: is this the output directory of `skytwin run`?"
-    )
-
-
-def records_frame(schema: pa.Schema, rows: list[dict]) -> pd.DataFrame:
-    """A table with the schema's columns and types from row dicts (notebooks, tests).
-
-    Fields a row leaves out take the type's empty value: NaN, 0, "", False or [].
-    """
-    blank = {
-        pa.types.is_floating: np.nan,
-        pa.types.is_integer: 0,
-        pa.types.is_string: "",
-        pa.types.is_boolean: False,
-        pa.types.is_list: [],
-    }
-
-    def default(field: pa.Field) -> object:
-        return next(v for test, v in blank.items() if test(field.type))
-
-    unknown = {k for row in rows for k in row} - set(schema.names)
-    if unknown:
-        raise ConfigError("records_frame", sorted(unknown)[0], "not a column of the schema")
-    columns = {f.name: [row.get(f.name, default(f)) for row in rows] for f in schema}
-    return pa.table(columns, schema=schema).to_pandas()
-
-
-def horizon_from_scenario(run_dir: str | Path) -> HorizonFn | None:
-    """The horizon masks of the run's sites, from its ``scenario.yaml`` (None if absent)."""
-    path = Path(run_dir) / "scenario.yaml"
-    if not path.is_file():
-        return None
-    from twin.scenario import load_scenario  # only this path needs the scenario models
-
-    sites = {site.name: site for site in load_scenario(path).network}
-
-    def horizon(site: str, az_deg: np.ndarray) -> np.ndarray:
-        if site not in sites:
-            return np.zeros(np.shape(az_deg))
-        return sites[site].horizon_min_alt_deg(az_deg)
-
-    return horizon
-
-
-# --------------------------------------------------------------------------- metrics
+# --------------------------------------------------------------------------- entry points
 
 
 def compute_metrics(
@@ -142,81 +85,345 @@ def compute_metrics(
     alerts: pd.DataFrame,
     requests: pd.DataFrame,
     horizon_fn: HorizonFn | None = None,
+    layout: Layout | None = None,
 ) -> dict:
     """All metrics of a run as a JSON-serialisable dict (plain numbers; NaN becomes None).
 
     Keys: ``network``, ``per_site``, ``per_telescope``, ``per_program``, ``alerts``,
     ``constraint_violations``, ``hours_night_total``. Hours are hours of telescope time
-    (two telescopes open for an hour make two hours).
+    (two telescopes open for an hour make two hours). Sites and telescopes of ``layout``
+    that recorded nothing appear with zero hours and a ``note``.
     """
-    tl = timeline.assign(hours=(timeline["mjd_end"] - timeline["mjd_start"]) * 24.0)
-    network = _group_stats(observations.assign(_all=""), tl.assign(_all=""), "_all").get("", {})
-    if not network:
-        network = _stats(observations.iloc[:0], pd.Series(dtype=float))
-    per_telescope = _group_stats(observations, tl, "telescope")
-    pairs = pd.concat([tl[["telescope", "site"]], observations[["telescope", "site"]]])
-    site_of = dict(pairs.drop_duplicates("telescope").itertuples(index=False))
-    for name, stats in per_telescope.items():
-        per_telescope[name] = {"site": site_of.get(name, ""), **stats}
-    violations = constraint_violations(observations, requests, events, nights, horizon_fn)
-    metrics = {
-        "network": network,
-        "per_site": _group_stats(observations, tl, "site"),
-        "per_telescope": per_telescope,
-        "per_program": program_stats(observations),
-        "alerts": alert_stats(alerts),
-        "constraint_violations": violation_summary(violations),
-        "hours_night_total": network["night_hours"],
-    }
-    return plain(metrics)
+    totals = RunTotals(requests, events, nights, horizon_fn)
+    totals.add_timeline(timeline)
+    totals.add_observations(observations)
+    return totals.metrics(alerts, layout)
 
 
-def _group_stats(obs: pd.DataFrame, tl: pd.DataFrame, key: str) -> dict[str, dict]:
-    """Per value of ``key``: exposure counts and the time accounting of the timeline."""
-    hours = tl.pivot_table(index=key, columns="state", values="hours", aggfunc="sum")
-    names = sorted(set(hours.index) | set(obs[key].unique()))
-    groups = obs.groupby(key).indices
-    out = {}
-    for name in names:
-        part = obs.iloc[groups[name]] if name in groups else obs.iloc[:0]
-        row = hours.loc[name] if name in hours.index else pd.Series(dtype=float)
-        out[str(name)] = _stats(part, row.dropna())
+def stream_metrics(
+    run_dir: str | Path,
+    horizon_fn: HorizonFn | None = None,
+    layout: Layout | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> dict:
+    """``compute_metrics`` of a run directory, reading its long tables ``batch_rows`` rows
+    at a time (the result does not depend on it)."""
+    require_tables(run_dir, [n for n in TABLES if n not in OPTIONAL_TABLES])
+    totals = RunTotals(
+        requests=read_table(run_dir, "requests", REQUEST_COLUMNS),
+        events=_interval_events(run_dir, batch_rows),
+        nights=read_table(run_dir, "nights", ("site", "mjd_start", "mjd_end")),
+        horizon_fn=horizon_fn,
+    )
+    for frame in iter_frames(run_dir, "timeline", TIMELINE_COLUMNS, batch_rows):
+        totals.add_timeline(frame)
+    for frame in iter_frames(run_dir, "observations", OBSERVATION_COLUMNS, batch_rows):
+        totals.add_observations(frame)
+    return totals.metrics(read_table(run_dir, "alerts", ALERT_COLUMNS), layout)
+
+
+def _interval_events(run_dir: str | Path, batch_rows: int) -> pd.DataFrame:
+    """The events the rule checks use (dome and failure intervals): a few a night."""
+    kept = [
+        frame[frame["kind"].isin(INTERVAL_KINDS)]
+        for frame in iter_frames(run_dir, "events", EVENT_COLUMNS, batch_rows)
+    ]
+    return (
+        pd.concat(kept, ignore_index=True) if kept else read_table(run_dir, "events", EVENT_COLUMNS)
+    )
+
+
+def write_metrics(run_dir: str | Path, horizon_fn: HorizonFn | None = None) -> dict:
+    """Compute the metrics of a run directory and write ``metrics.json`` there.
+
+    Keys already in ``metrics.json`` (``run``: scenario, policy, seed, nights, wall_s,
+    written by the engine) are kept. The run's ``scenario.yaml``, when it has one, names
+    the sites to report (even those that never had a night) and, without ``horizon_fn``,
+    gives the horizon masks.
+    """
+    run_dir = Path(run_dir)
+    scenario = _run_scenario(run_dir)
+    layout = None
+    if scenario is not None:
+        layout = {s.resolved.name: [t.name for t in s.telescopes] for s in scenario.sites}
+        if horizon_fn is None:
+            horizon_fn = _horizon_of(scenario)
+    metrics = stream_metrics(run_dir, horizon_fn, layout)
+    path = run_dir / "metrics.json"
+    existing = json.loads(path.read_text()) if path.is_file() else {}
+    out = {"run": existing.pop("run", {}), **existing, **metrics}
+    path.write_text(json.dumps(out, indent=2) + "\n")
     return out
 
 
-def _stats(obs: pd.DataFrame, hours_by_state: pd.Series) -> dict:
-    states = list(TIMELINE_STATES) + sorted(set(hours_by_state.index) - set(TIMELINE_STATES))
+def horizon_from_scenario(run_dir: str | Path) -> HorizonFn | None:
+    """The horizon masks of the run's sites, from its ``scenario.yaml`` (None if absent)."""
+    scenario = _run_scenario(Path(run_dir))
+    return None if scenario is None else _horizon_of(scenario)
+
+
+def _run_scenario(run_dir: Path):
+    path = run_dir / "scenario.yaml"
+    if not path.is_file():
+        return None
+    from twin.scenario import load_scenario  # only this path needs the scenario models
+
+    return load_scenario(path)
+
+
+def _horizon_of(scenario) -> HorizonFn:
+    sites = {site.name: site for site in scenario.network}
+
+    def horizon(site: str, az_deg: np.ndarray) -> np.ndarray:
+        if site not in sites:
+            return np.zeros(np.shape(az_deg))
+        return sites[site].horizon_min_alt_deg(az_deg)
+
+    return horizon
+
+
+# --------------------------------------------------------------------------- running totals
+
+
+class Partials:
+    """Aggregates of batches (frames indexed by the same keys), summed again every
+    ``MAX_PARTS`` so that their number, and the memory they take, stays bounded."""
+
+    def __init__(self, template: pd.DataFrame) -> None:
+        self.template = template  # empty, with the index names and columns of a part
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, part: pd.DataFrame) -> None:
+        self.parts.append(part)
+        if len(self.parts) >= MAX_PARTS:
+            self.parts = [self.total()]
+
+    def total(self) -> pd.DataFrame:
+        if not self.parts:
+            return self.template
+        levels = list(self.template.index.names)
+        return pd.concat(self.parts).groupby(level=levels, sort=True).sum()
+
+
+class Collected:
+    """Per key, the numpy arrays of one column gathered over batches (``unique``: only the
+    distinct values, for counting them). Arrays are joined every ``MAX_PARTS``."""
+
+    def __init__(self, unique: bool) -> None:
+        self.unique = unique
+        self.arrays: dict[tuple, list[np.ndarray]] = {}
+
+    def add(self, key: tuple, values: np.ndarray) -> None:
+        arrays = self.arrays.setdefault(key, [])
+        arrays.append(np.unique(values) if self.unique else values)
+        if len(arrays) >= MAX_PARTS:
+            arrays[:] = [self._join(arrays)]
+
+    def joined(self, keys: list[tuple]) -> np.ndarray:
+        return self._join([a for k in keys for a in self.arrays.get(k, [])])
+
+    def _join(self, arrays: list[np.ndarray]) -> np.ndarray:
+        joined = np.concatenate(arrays) if arrays else np.array([], dtype=float)
+        return np.unique(joined) if self.unique else joined
+
+
+def _template(index: list[str], columns: list[str]) -> pd.DataFrame:
+    """An empty aggregate: what ``Partials.total`` gives before any batch."""
+    keys = pd.MultiIndex.from_arrays([[]] * len(index), names=index)
+    return pd.DataFrame({c: pd.Series(dtype=float) for c in columns}, index=keys)
+
+
+class RunTotals:
+    """The metrics of a run fed batch by batch: timeline frames, then observation frames.
+
+    Sums and counts are kept per (telescope, site) and added up per telescope, per site
+    and over the network at the end. The small tables (requests, the dome and failure
+    events, nights) are held whole: the rule checks of each exposure need all of them.
+    """
+
+    def __init__(self, requests: pd.DataFrame, events: pd.DataFrame, nights: pd.DataFrame,
+                 horizon_fn: HorizonFn | None = None) -> None:  # fmt: skip
+        self.requests, self.events, self.nights = requests, events, nights
+        self.horizon_fn = horizon_fn
+        self.hours = Partials(_template(["telescope", "site", "state"], ["hours"]))
+        self.counts = Partials(
+            _template(["telescope", "site"], ["exposures", "value", "m5_sum", "m5_n"])
+        )
+        self.programs = Partials(_template(["program"], ["exposures", "exptime_s", "value"]))
+        self.exptime_s = 0.0
+        self.visits = Collected(unique=True)
+        self.seeing = Collected(unique=False)
+        self.site_of_timeline: dict[str, str] = {}
+        self.site_of_observations: dict[str, str] = {}
+        self.violations = ViolationTally()
+
+    def add_timeline(self, timeline: pd.DataFrame) -> None:
+        tl = timeline.assign(hours=(timeline["mjd_end"] - timeline["mjd_start"]) * 24.0)
+        self.hours.add(tl.groupby(["telescope", "site", "state"])[["hours"]].sum())
+        _first_sites(tl, self.site_of_timeline)
+
+    def add_observations(self, observations: pd.DataFrame) -> None:
+        obs = observations.reset_index(drop=True)
+        groups = obs.groupby(["telescope", "site"])
+        self.counts.add(
+            groups.agg(
+                exposures=("obs_id", "size"),
+                value=("value", "sum"),
+                m5_sum=("m5", "sum"),
+                m5_n=("m5", "count"),
+            )
+        )
+        visit = obs["visit_id"].to_numpy()
+        seeing = obs["seeing_fwhm_arcsec"].to_numpy(float)
+        for key, idx in groups.indices.items():
+            self.visits.add(key, visit[idx])
+            self.seeing.add(key, seeing[idx])
+        self.programs.add(_by_program(obs))
+        self.exptime_s += float(obs["exptime_s"].sum())
+        _first_sites(obs, self.site_of_observations)
+        if len(obs):
+            self.violations.add(
+                constraint_violations(obs, self.requests, self.events, self.nights, self.horizon_fn)
+            )
+
+    def metrics(self, alerts: pd.DataFrame, layout: Layout | None = None) -> dict:
+        """The finished metrics (see ``compute_metrics``)."""
+        network = self._group_stats(None).get("", None) or _stats(*_NO_EXPOSURES, {})
+        per_site = self._group_stats(1)
+        per_telescope = self._group_stats(0)
+        site_of = {**self.site_of_observations, **self.site_of_timeline}
+        for name, stats in per_telescope.items():
+            per_telescope[name] = {"site": site_of.get(name, ""), **stats}
+        if layout:
+            self._add_silent(per_site, per_telescope, layout)
+        metrics = {
+            "network": network,
+            "per_site": per_site,
+            "per_telescope": per_telescope,
+            "per_program": _program_dict(self.programs.total(), self.exptime_s),
+            "alerts": alert_stats(alerts),
+            "constraint_violations": self.violations.summary(),
+            "hours_night_total": network["night_hours"],
+        }
+        return plain(metrics)
+
+    def _group_stats(self, level: int | None) -> dict[str, dict]:
+        """Per telescope (level 0), site (1) or the whole network (None, one group "")."""
+
+        def name(key: tuple) -> str:
+            return "" if level is None else str(key[level])
+
+        hours: dict[str, dict[str, float]] = {}
+        for (tel, site, state), h in self.hours.total()["hours"].items():
+            by_state = hours.setdefault(name((tel, site)), {})
+            by_state[str(state)] = by_state.get(str(state), 0.0) + float(h)
+        counts = self.counts.total()
+        pairs: dict[str, list[tuple]] = {}
+        for key in counts.index:
+            pairs.setdefault(name(key), []).append(key)
+        out = {}
+        for group in sorted(set(hours) | set(pairs)):
+            keys = pairs.get(group, [])
+            c = counts.loc[keys].sum() if keys else pd.Series(0.0, index=counts.columns)
+            seeing = self.seeing.joined(keys)
+            seeing_median = pd.Series(seeing).median() if len(seeing) else None
+            n_visits = len(self.visits.joined(keys))
+            out[group] = _stats(int(c["exposures"]), n_visits, float(c["value"]),
+                                c["m5_sum"] / c["m5_n"] if c["m5_n"] else np.nan,
+                                seeing_median, hours.get(group, {}))  # fmt: skip
+        return out
+
+    def _add_silent(self, per_site: dict, per_telescope: dict, layout: Layout) -> None:
+        """Sites (and their telescopes) of the layout that recorded nothing, with a note."""
+        had_night = set(self.nights["site"].astype(str)) if len(self.nights) else set()
+        for site, telescopes in layout.items():
+            note = NOTHING_RECORDED_NOTE if site in had_night else NO_NIGHT_NOTE
+            if site not in per_site:
+                per_site[site] = {**_stats(*_NO_EXPOSURES, {}), "note": note}
+            for tel in telescopes:
+                if tel not in per_telescope:
+                    per_telescope[tel] = {"site": site, **_stats(*_NO_EXPOSURES, {}),
+                                          "note": note}  # fmt: skip
+        for table in (per_site, per_telescope):
+            ordered = sorted(table.items())
+            table.clear()
+            table.update(ordered)
+
+
+def _by_obs_and_rule(violations: pd.DataFrame) -> pd.DataFrame:
+    """Sorted as ``constraint_violations`` reports them, with the rule's rank in ``_o``."""
+    rank = violations["rule"].map({r: i for i, r in enumerate(RULES)})
+    return violations.assign(_o=rank).sort_values(["obs_id", "_o"], kind="stable")
+
+
+_NO_EXPOSURES = (0, 0, 0.0, np.nan, None)  # exposures, visits, value, mean m5, median seeing
+
+
+def _first_sites(frame: pd.DataFrame, site_of: dict[str, str]) -> None:
+    """Record the first site each new telescope appears at, in row order."""
+    for tel, site in (
+        frame[["telescope", "site"]].drop_duplicates("telescope").itertuples(index=False)
+    ):
+        site_of.setdefault(tel, site)
+
+
+def _stats(exposures: int, visits: int, science_value: float, mean_m5: float,
+           median_seeing: float | None, hours_by_state: dict[str, float]) -> dict:  # fmt: skip
+    states = list(TIMELINE_STATES) + sorted(set(hours_by_state) - set(TIMELINE_STATES))
     hours = {s: float(hours_by_state.get(s, 0.0)) for s in states}
     night_hours = sum(hours.values())
     fraction = {s: (h / night_hours if night_hours > 0 else None) for s, h in hours.items()}
     return {
-        "exposures": len(obs),
-        "visits": int(obs["visit_id"].nunique()),
-        "science_value": float(obs["value"].sum()),
+        "exposures": exposures,
+        "visits": visits,
+        "science_value": science_value,
         "open_shutter_fraction": fraction["science"],
         "night_hours": night_hours,
         "hours": hours,
         "fraction": fraction,
-        "mean_m5": float(obs["m5"].mean()) if len(obs) else None,
-        "median_seeing_arcsec": float(obs["seeing_fwhm_arcsec"].median()) if len(obs) else None,
+        "mean_m5": float(mean_m5) if exposures else None,
+        "median_seeing_arcsec": float(median_seeing) if exposures else None,
     }
 
 
-def program_stats(observations: pd.DataFrame) -> dict[str, dict]:
-    """Per programme: exposures, science hours (shutter open), share of all science time."""
-    grouped = observations.groupby("program").agg(
-        exposures=("obs_id", "size"), exptime_s=("exptime_s", "sum"), value=("value", "sum")
-    )
-    total_s = float(observations["exptime_s"].sum())
-    return {
-        str(name): {
-            "exposures": int(row.exposures),
-            "science_hours": row.exptime_s / 3600.0,
-            "science_share": row.exptime_s / total_s if total_s > 0 else None,
-            "science_value": float(row.value),
+class ViolationTally:
+    """Count per rule and the first ``N_EXAMPLES`` violations (by ``obs_id``, then rule
+    order) over batches of ``constraint_violations``."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.by_rule: dict[str, int] = {}
+        self.first_seen: dict[str, tuple[int, int]] = {}  # rule: its first (obs_id, rank)
+        self.examples: pd.DataFrame | None = None
+
+    def add(self, violations: pd.DataFrame) -> None:
+        if violations.empty:
+            return
+        self.count += len(violations)
+        for rule, n in violations["rule"].value_counts(sort=False).items():
+            self.by_rule[str(rule)] = self.by_rule.get(str(rule), 0) + int(n)
+        ranked = _by_obs_and_rule(violations)
+        first = ranked.drop_duplicates("rule")
+        for rule, obs_id, rank in zip(first["rule"], first["obs_id"], first["_o"], strict=True):
+            seen = (int(obs_id), int(rank))
+            self.first_seen[rule] = min(self.first_seen.get(rule, seen), seen)
+        head = ranked.drop(columns="_o").head(N_EXAMPLES)
+        both = head if self.examples is None else pd.concat([self.examples, head])
+        self.examples = _by_obs_and_rule(both).drop(columns="_o").head(N_EXAMPLES)
+
+    def summary(self) -> dict:
+        """For ``metrics.json``: rules by count (ties: the rule met first comes first)."""
+        rules = sorted(self.by_rule, key=lambda rule: self.first_seen[rule])
+        rules.sort(key=lambda rule: -self.by_rule[rule])  # stable, like value_counts
+        examples = [] if self.examples is None else self.examples.to_dict(orient="records")
+        return {
+            "count": self.count,
+            "by_rule": {str(rule): int(self.by_rule[rule]) for rule in rules},
+            "examples": examples,
         }
-        for name, row in grouped.iterrows()
-    }
+
+
+# --------------------------------------------------------------------------- small tables
 
 
 def alert_stats(alerts: pd.DataFrame) -> dict:
@@ -238,13 +445,34 @@ def alert_stats(alerts: pd.DataFrame) -> dict:
     }
 
 
+def program_stats(observations: pd.DataFrame) -> dict[str, dict]:
+    """Per programme: exposures, science hours (shutter open), share of all science time."""
+    return _program_dict(_by_program(observations), float(observations["exptime_s"].sum()))
+
+
+def _by_program(observations: pd.DataFrame) -> pd.DataFrame:
+    return observations.groupby("program").agg(
+        exposures=("obs_id", "size"), exptime_s=("exptime_s", "sum"), value=("value", "sum")
+    )
+
+
+def _program_dict(by_program: pd.DataFrame, total_s: float) -> dict[str, dict]:
+    return {
+        str(name): {
+            "exposures": int(row.exposures),
+            "science_hours": row.exptime_s / 3600.0,
+            "science_share": row.exptime_s / total_s if total_s > 0 else None,
+            "science_value": float(row.value),
+        }
+        for name, row in by_program.iterrows()
+    }
+
+
 def violation_summary(violations: pd.DataFrame) -> dict:
     """Count per rule and the first few violating rows, for ``metrics.json``."""
-    return {
-        "count": len(violations),
-        "by_rule": {str(k): int(v) for k, v in violations["rule"].value_counts().items()},
-        "examples": violations.head(N_EXAMPLES).to_dict(orient="records"),
-    }
+    tally = ViolationTally()
+    tally.add(violations)
+    return tally.summary()
 
 
 def plain(value: object) -> object:
@@ -264,259 +492,18 @@ def plain(value: object) -> object:
     return value if isinstance(value, str) else str(value)
 
 
-# --------------------------------------------------------------------------- rule checks
-
-
-def constraint_violations(
-    observations: pd.DataFrame,
-    requests: pd.DataFrame,
-    events: pd.DataFrame,
-    nights: pd.DataFrame,
-    horizon_fn: HorizonFn | None = None,
-) -> pd.DataFrame:
-    """Every (exposure, rule) the log shows broken; empty for a run that kept every rule.
-
-    Columns: ``obs_id``, ``rule`` (one of ``RULES``), ``value`` (what the exposure had),
-    ``limit`` (what was allowed), ``detail`` (text, for the rules a number does not tell).
-    Geometric limits hold at both ends of an exposure, seeing and transparency at its start
-    (as ``REQUEST_SCHEMA`` states); the horizon is checked at each end's azimuth, and is
-    altitude 0 without ``horizon_fn``.
-    Exposures whose request is not in ``requests`` are checked only against the
-    request-free rules (horizon, dome, failure, night). Vectorised: ~1 s per 10^6 rows.
-    """
-    if observations.empty:
-        return _violations([])
-    obs = observations.reset_index(drop=True)
-    parts = _limit_violations(obs, requests)
-    parts += [
-        _window_violations(obs, requests),
-        _site_violations(obs, requests),
-        _horizon_violations(obs, horizon_fn),
-        _interval_violations(obs, dome_closed_intervals(events), "site", "dome_closed"),
-        _interval_violations(obs, failure_intervals(events), "telescope", "failure"),
-        _night_violations(obs, nights),
-    ]
-    out = _violations(parts)
-    order = out["rule"].map({r: i for i, r in enumerate(RULES)})
-    return out.assign(_o=order).sort_values(["obs_id", "_o"], kind="stable").drop(columns="_o")
-
-
-def _violations(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    dtypes = dict(zip(VIOLATION_COLUMNS, ("int64", object, float, float, object), strict=True))
-    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
-    parts = [p for p in parts if len(p)]
-    return pd.concat([empty, *parts], ignore_index=True) if parts else empty
-
-
-def _flag(obs_id, rule: str, value, limit, mask, detail=None) -> pd.DataFrame:
-    mask = np.asarray(mask, dtype=bool)
-    n = int(mask.sum())
-    return pd.DataFrame(
-        {
-            "obs_id": np.asarray(obs_id)[mask],
-            "rule": [rule] * n,
-            "value": np.broadcast_to(np.asarray(value, dtype=float), mask.shape)[mask],
-            "limit": np.broadcast_to(np.asarray(limit, dtype=float), mask.shape)[mask],
-            "detail": [""] * n if detail is None else list(np.asarray(detail, dtype=object)[mask]),
-        }
-    )
-
-
-def _limit_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> list[pd.DataFrame]:
-    """The request's numeric limits, judged at the worse end of the exposure."""
-    limits = [limit for _, limit, _ in LIMIT_RULES.values()]
-    req = requests[["request_id", *limits]].drop_duplicates("request_id")
-    m = obs.merge(req, on="request_id", how="left")  # keeps the order of obs
-    moon_up = m["moon_alt_deg"].to_numpy(float) >= 0.0
-    parts = []
-    for rule, (columns, limit_col, sense) in LIMIT_RULES.items():
-        values = [m[c].to_numpy(float) for c in columns]
-        limit = m[limit_col].to_numpy(float)
-        if sense == "max":
-            value = np.fmax.reduce(values)
-            bad = value > limit + LIMIT_TOL
-        else:
-            value = np.fmin.reduce(values)
-            bad = value < limit - LIMIT_TOL
-        if rule in ("moon_sep", "moon_illum"):  # the moon matters only above the horizon
-            bad &= moon_up
-        parts.append(_flag(m["obs_id"], rule, value, limit, bad))
-    return parts
-
-
-def _window_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
-    """Outside every window of its request: start in [start, end) and end <= end of one."""
-    cols = ["window_start_mjd", "window_end_mjd"]
-    win = requests[["request_id", *cols]].explode(cols).dropna(subset=cols)
-    if win.empty:
-        return _violations([])
-    win = win.astype({c: float for c in cols}).sort_values(["request_id", "window_start_mjd"])
-    # The window reaching furthest among those already open at a time decides: an exposure
-    # fits some window iff it fits that one (this also covers overlapping windows).
-    win["reach"] = win.groupby("request_id")["window_end_mjd"].cummax()
-    first_start = win.groupby("request_id")["window_start_mjd"].min()
-    o = obs.loc[obs["request_id"].isin(first_start.index)]
-    m, reach, inside = _inside_latest(o, win, "request_id", "window_start_mjd", "reach")
-    t0, t1 = m["t0"].to_numpy(float), m["t1"].to_numpy(float)
-    limit = np.where(np.isnan(reach), m["request_id"].map(first_start).to_numpy(float), reach)
-    return _flag(m["obs_id"], "window", np.where(t0 < reach, t1, t0), limit, ~inside)
-
-
-def _site_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
-    """At a site its request does not allow (an empty ``sites`` list allows every site)."""
-    pairs = requests[["request_id", "sites"]].explode("sites").dropna(subset=["sites"])
-    pairs = pairs.rename(columns={"sites": "site"}).astype({"site": str}).drop_duplicates()
-    if pairs.empty:
-        return _violations([])
-    o = obs.loc[obs["request_id"].isin(set(pairs["request_id"])), ["obs_id", "request_id", "site"]]
-    m = o.merge(pairs, on=["request_id", "site"], how="left", indicator=True)
-    bad = m[m["_merge"] == "left_only"]
-    allowed = pairs.groupby("request_id")["site"].agg(lambda s: ", ".join(sorted(s)))
-    detail = [
-        f"site {s} not allowed by {r} (allowed: {allowed[r]})"
-        for s, r in zip(bad["site"], bad["request_id"], strict=True)
-    ]
-    return _flag(bad["obs_id"], "site", np.nan, np.nan, np.ones(len(bad), bool), detail)
-
-
-def _horizon_violations(obs: pd.DataFrame, horizon_fn: HorizonFn | None) -> pd.DataFrame:
-    alt0, alt1 = obs["alt_deg"].to_numpy(float), obs["alt_end_deg"].to_numpy(float)
-    lim0, lim1 = np.zeros(len(obs)), np.zeros(len(obs))
-    if horizon_fn is not None:
-        az0, az1 = obs["az_deg"].to_numpy(float), obs["az_end_deg"].to_numpy(float)
-        for site, idx in obs.groupby("site").indices.items():
-            lim0[idx] = horizon_fn(str(site), az0[idx])
-            lim1[idx] = horizon_fn(str(site), az1[idx])
-    margin0, margin1 = alt0 - lim0, alt1 - lim1
-    end_worse = margin1 < margin0  # NaN at the end: judge the start
-    value, limit = np.where(end_worse, alt1, alt0), np.where(end_worse, lim1, lim0)
-    return _flag(obs["obs_id"], "horizon", value, limit, np.fmin(margin0, margin1) < -LIMIT_TOL)
-
-
-def _interval_violations(
-    obs: pd.DataFrame, intervals: dict[str, tuple[np.ndarray, np.ndarray]], key: str, rule: str
-) -> pd.DataFrame:
-    """Exposures overlapping an interval of their key; value: seconds inside it, limit 0."""
-    t0, t1 = obs["mjd_start"].to_numpy(float), obs["mjd_end"].to_numpy(float)
-    hit = np.zeros(len(obs), bool)
-    overlap_s = np.zeros(len(obs))
-    detail = np.full(len(obs), "", dtype=object)
-    for name, idx in obs.groupby(key).indices.items():
-        starts, ends = intervals.get(str(name), ((), ()))
-        if len(starts) == 0:  # none for this key (or an empty entry: nothing to overlap)
-            continue
-        # Intervals are disjoint and sorted: if any overlaps [t0, t1), the last one
-        # starting before t1 does.
-        k = np.searchsorted(starts, t1[idx] - TIME_TOL_DAYS, side="left") - 1
-        kk = np.clip(k, 0, None)
-        hit_here = (k >= 0) & (ends[kk] > t0[idx] + TIME_TOL_DAYS)
-        hit[idx] = hit_here
-        overlap_s[idx] = (np.minimum(t1[idx], ends[kk]) - np.maximum(t0[idx], starts[kk])) * 86400
-        for i, j in zip(idx[hit_here], kk[hit_here], strict=True):
-            detail[i] = f"{rule} {name} from MJD {starts[j]:.5f} to {ends[j]:.5f}"
-    return _flag(obs["obs_id"], rule, overlap_s, 0.0, hit, detail)
-
-
-def dome_closed_intervals(events: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per site, the sorted disjoint [close, open) intervals (open = inf if never reopened)."""
-    return _down_intervals(events, "dome_close", "dome_open", "site", by_ref=False)
-
-
-def failure_intervals(events: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per telescope, when at least one component was down (failure → its repair)."""
-    ev = events[events["telescope"] != ""]
-    return _down_intervals(ev, "failure", "repair", "telescope", by_ref=True)
-
-
-def _down_intervals(
-    events: pd.DataFrame, down_kind: str, up_kind: str, key: str, by_ref: bool
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    # A loop over events, not observations: there are few of them (a few per night).
-    ev = events[events["kind"].isin([down_kind, up_kind])].sort_values("mjd", kind="stable")
-    out = {}
-    for name, group in ev.groupby(key):
-        refs = list(group["ref"]) if by_ref else [""] * len(group)
-        # A key whose first event (per ref) is a recovery was already down when the log
-        # began (a log written before the twin clamped pre-run failures to the start).
-        first: dict[str, str] = {}
-        for kind, ref in zip(group["kind"], refs, strict=True):
-            first.setdefault(ref, kind)
-        down = {ref for ref, kind in first.items() if kind == up_kind}
-        starts, ends, since = [], [], -np.inf
-        for t, kind, ref in zip(group["mjd"], group["kind"], refs, strict=True):
-            if kind == down_kind:
-                since = t if not down else since
-                down.add(ref)
-            elif down:
-                if ref in down:
-                    down.discard(ref)
-                else:  # a repair naming no known failure: everything is back up
-                    down.clear()
-                if not down:
-                    starts.append(since)
-                    ends.append(t)
-        if down:
-            starts.append(since)
-            ends.append(np.inf)
-        out[str(name)] = (np.asarray(starts, float), np.asarray(ends, float))
-    return out
-
-
-def _inside_latest(obs: pd.DataFrame, intervals: pd.DataFrame, by: str, start: str, end: str
-                   ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:  # fmt: skip
-    """Match each exposure to the latest interval (same ``by``) starting at or before it;
-    returns the matched rows (with ``t0``, ``t1``), that interval's ``end`` (NaN: none)
-    and whether the exposure lies inside it. Selecting rows first matters: assigning a
-    longer Series to an empty frame would take the Series' index."""
-    o = obs[["obs_id", by]].assign(
-        t0=obs["mjd_start"], t1=obs["mjd_end"], _t=obs["mjd_start"] + TIME_TOL_DAYS
-    )
-    m = pd.merge_asof(
-        o.sort_values("_t"), intervals[[by, start, end]].sort_values(start),
-        left_on="_t", right_on=start, by=by, direction="backward",
-    )  # fmt: skip
-    stop = m[end].to_numpy(float)
-    t0, t1 = m["t0"].to_numpy(float), m["t1"].to_numpy(float)
-    return m, stop, (t0 < stop) & (t1 <= stop + TIME_TOL_DAYS)
-
-
-def _night_violations(obs: pd.DataFrame, nights: pd.DataFrame) -> pd.DataFrame:
-    """Not wholly inside a night window of its site (no check without a nights table)."""
-    if nights.empty:
-        return _violations([])
-    n = nights[["site", "mjd_start", "mjd_end"]].astype({"mjd_start": float, "mjd_end": float})
-    n = n.rename(columns={"mjd_start": "night_start", "mjd_end": "night_end"})
-    m, end, inside = _inside_latest(obs, n, "site", "night_start", "night_end")
-    t0, t1 = m["t0"].to_numpy(float), m["t1"].to_numpy(float)
-    return _flag(m["obs_id"], "night", np.where(t0 < end, t1, t0), end, ~inside)
-
-
-# --------------------------------------------------------------------------- run directory
-
-
-def write_metrics(run_dir: str | Path, horizon_fn: HorizonFn | None = None) -> dict:
-    """Compute the metrics of a run directory and write ``metrics.json`` there.
-
-    Keys already in ``metrics.json`` (``run``: scenario, policy, seed, nights, wall_s,
-    written by the engine) are kept. Without ``horizon_fn`` the horizon masks come from
-    the run's ``scenario.yaml`` when it has one.
-    """
-    run_dir = Path(run_dir)
-    tables = {name: read_table(run_dir, name) for name in TABLES}
-    if horizon_fn is None:
-        horizon_fn = horizon_from_scenario(run_dir)
-    metrics = compute_metrics(**tables, horizon_fn=horizon_fn)
-    path = run_dir / "metrics.json"
-    existing = json.loads(path.read_text()) if path.is_file() else {}
-    out = {"run": existing.pop("run", {}), **existing, **metrics}
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    return out
+# --------------------------------------------------------------------------- summary
 
 
 def summary_rows(metrics: dict) -> list[dict]:
-    """Per site, then the network: exposures, open-shutter %, hours lost, science value."""
+    """Per site, then the network: exposures, night hours, open-shutter %, hours lost,
+    science value; a ``note`` column when a site had no night (or recorded nothing)."""
     rows = [_summary_row(site, stats) for site, stats in metrics["per_site"].items()]
-    return [*rows, _summary_row("network", metrics["network"])]
+    rows.append(_summary_row("network", metrics["network"]))
+    if any("note" in stats for stats in metrics["per_site"].values()):
+        notes = [stats.get("note", "") for stats in metrics["per_site"].values()] + [""]
+        rows = [{**row, "note": note} for row, note in zip(rows, notes, strict=True)]
+    return rows
 
 
 def _summary_row(name: str, stats: dict) -> dict:
@@ -524,6 +511,7 @@ def _summary_row(name: str, stats: dict) -> dict:
     return {
         "site": name,
         "exposures": stats["exposures"],
+        "night h": stats["night_hours"],
         "open %": None if open_fraction is None else 100.0 * open_fraction,
         "weather h": stats["hours"].get("weather", 0.0),
         "failure h": stats["hours"].get("failure", 0.0),

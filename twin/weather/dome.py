@@ -20,21 +20,26 @@ from collections.abc import Mapping
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from twin.errors import FieldProblem
+
 MINUTES_PER_DAY = 1440.0
 
 
 class DomeRules(BaseModel):
     """Limits that close the dome, and how much better it must get before it reopens."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     humidity_max_pct: float = Field(default=85.0, gt=0.0, le=100.0)
-    wind_max_m_s: float = Field(default=15.0, gt=0.0)
+    # 100 m/s is beyond any recorded surface gust (113 m/s, Barrow Island 1996).
+    wind_max_m_s: float = Field(default=15.0, gt=0.0, le=100.0)
     cloud_max: float = Field(default=0.7, gt=0.0, le=1.0, description="Cloud cover 0..1.")
-    humidity_reopen_margin_pct: float = Field(default=5.0, ge=0.0)
-    wind_reopen_margin_m_s: float = Field(default=3.0, ge=0.0)
-    cloud_reopen_margin: float = Field(default=0.1, ge=0.0)
-    min_closed_min: float = Field(default=20.0, ge=0.0, description="Shortest closure.")
+    humidity_reopen_margin_pct: float = Field(default=5.0, ge=0.0, le=100.0)
+    wind_reopen_margin_m_s: float = Field(default=3.0, ge=0.0, le=100.0)
+    cloud_reopen_margin: float = Field(default=0.1, ge=0.0, le=1.0)
+    min_closed_min: float = Field(
+        default=20.0, ge=0.0, le=10_080.0, description="Shortest closure (at most a week)."
+    )
 
     @model_validator(mode="after")
     def _margins_below_limits(self) -> DomeRules:
@@ -45,7 +50,9 @@ class DomeRules(BaseModel):
         ]
         for name, margin, limit in pairs:
             if margin >= limit:
-                raise ValueError(f"{name} ({margin}) must be smaller than its limit ({limit})")
+                raise FieldProblem(
+                    name, f"{name} ({margin}) must be smaller than its limit ({limit})"
+                )
         return self
 
     def must_close(self, samples: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -19,13 +19,17 @@ Log format (CSV, one row per site and time; extra columns are ignored):
 | transparency       | no       | 0..1; derived from cloud_cover when absent     |
 
 Bad input (a missing column, an unknown site, a value that is not a number or out of
-range, a site with fewer than two rows or a repeated time) raises
+range, a site with fewer than two rows or a repeated time, no data rows at all, a file
+that is not CSV text or larger than :data:`MAX_LOG_BYTES`) raises
 :class:`twin.errors.ConfigError` naming the file, the column and what is allowed, when
-the log is read, before it is used.
+the log is read, before it is used. A message quotes the file only as short escaped
+excerpts (a cell, a few column names): a log path pointed at a file that is no weather
+log, such as ``/proc/self/environ``, must not echo that file's contents.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -33,7 +37,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from twin.errors import ConfigError
+from twin.errors import ConfigError, excerpt, shorten
 from twin.weather.fields import transparency_from_cloud
 from twin.weather.state import WEATHER_FIELDS, WeatherState, check_span, state_at
 from twin.world.sites import SITES, Site
@@ -65,6 +69,10 @@ ALLOWED: dict[str, Allowed] = {
 }
 REQUIRED_COLUMNS = ("site", *(f for f in WEATHER_FIELDS if f != "transparency"))
 TIME_COLUMNS = ("mjd", "time_utc")
+
+MAX_LOG_BYTES = 200_000_000
+"""Largest log read: ten years of 10-minute rows for eight sites are ~200 MB of CSV.
+Read as text the log takes several times that in memory; larger archives: resample."""
 
 
 class ReplayWeather:
@@ -153,22 +161,45 @@ def _site_names(sites: Sequence[Site] | None) -> list[str]:
 
 
 def _read_csv(source: str) -> pd.DataFrame:
+    """The log as text cells, read at most :data:`MAX_LOG_BYTES` (``/proc`` files and pipes
+    report no size, so the limit is on what is read, not on ``stat``)."""
     try:
-        return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
+        with open(source, "rb") as stream:
+            raw = stream.read(MAX_LOG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(source, "file", "not found; give the path of a weather log CSV") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise ConfigError(source, "file", f"not a readable CSV ({error})") from None
+    except OSError as error:
+        raise ConfigError(source, "file", f"cannot be read ({error.strerror})") from None
+    if len(raw) > MAX_LOG_BYTES:
+        raise ConfigError(source, "file", f"larger than {MAX_LOG_BYTES} bytes; resample the log")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(source, "file", f"not UTF-8 text (byte {raw[error.start]:#04x} at "
+                          f"offset {error.start}); give a weather log CSV") from None  # fmt: skip
+    if "\x00" in text:
+        raise ConfigError(source, "file", "holds NUL bytes: not a text CSV; give a weather log CSV")
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                           skipinitialspace=True)  # fmt: skip
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        problem = shorten(str(error).strip(), 120)
+        raise ConfigError(source, "file", f"not a readable CSV ({problem})") from None
 
 
 def _check_columns(raw: pd.DataFrame, source: str) -> None:
     required = f"required columns: mjd (or time_utc), {', '.join(REQUIRED_COLUMNS)}"
-    found = f"found: {', '.join(map(str, raw.columns)) or 'none'}"
+    names = [excerpt(str(column), 24) for column in raw.columns[:10]]
+    more = f" and {len(raw.columns) - 10} more" if len(raw.columns) > 10 else ""
+    found = f"found: {shorten(', '.join(names), 120) or 'none'}{more}"
     if not any(column in raw.columns for column in TIME_COLUMNS):
         raise ConfigError(source, "mjd", f"column missing; {required}; {found}")
     for column in REQUIRED_COLUMNS:
         if column not in raw.columns:
             raise ConfigError(source, column, f"column missing; {required}; {found}")
+    if raw.empty:
+        raise ConfigError(source, "file", "no data rows, only a header; each site needs at "
+                          "least two rows to interpolate")  # fmt: skip
 
 
 def _check_sites(sites: np.ndarray, source: str, allowed: list[str], row_name: RowName) -> None:
@@ -178,7 +209,7 @@ def _check_sites(sites: np.ndarray, source: str, allowed: list[str], row_name: R
         raise ConfigError(
             source,
             "site",
-            f"{row_name(i)}: unknown site {sites[i]!r}; allowed: {', '.join(allowed)}",
+            f"{row_name(i)}: unknown site {excerpt(sites[i])}; allowed: {', '.join(allowed)}",
         )
 
 
@@ -188,7 +219,7 @@ def _numbers(column: pd.Series, name: str, source: str, row_name: RowName) -> np
     not_number = np.flatnonzero(~np.isfinite(values))
     if not_number.size:
         i = int(not_number[0])
-        problem = f"{row_name(i)}: {column.iloc[i]!r} is not a number; required: {allowed}"
+        problem = f"{row_name(i)}: {excerpt(column.iloc[i])} is not a number; required: {allowed}"
         raise ConfigError(source, name, problem)
     outside = np.flatnonzero(~allowed.contains(values))
     if outside.size:
@@ -204,21 +235,26 @@ def _times_mjd(raw: pd.DataFrame, source: str, row_name: RowName) -> np.ndarray:
         return _numbers(raw["mjd"], "mjd", source, row_name)
     from astropy.time import Time
 
-    texts = raw["time_utc"].astype(str).str.strip().tolist()
+    texts = raw["time_utc"].astype(str).str.strip()
     try:
-        return np.asarray(Time(texts, scale="utc").mjd, dtype=float)
+        mjd = np.asarray(Time(texts.tolist(), scale="utc").mjd, dtype=float)
     except ValueError:
-        for i, text in enumerate(texts):
-            try:
-                Time(text, scale="utc")
-            except ValueError:
-                required = "ISO 8601 UTC, e.g. 2025-03-01T04:30:00"
-                raise ConfigError(
-                    source,
-                    "time_utc",
-                    f"{row_name(i)}: {text!r} is not a time; required: {required}",
-                ) from None
-        raise
+        # Locate the bad row with one vectorised parse, not one Time() per row.
+        parsed = pd.to_datetime(texts, format="ISO8601", utc=True, errors="coerce")
+        bad = np.flatnonzero(parsed.isna().to_numpy())
+        i = int(bad[0]) if bad.size else 0
+        required = "ISO 8601 UTC, e.g. 2025-03-01T04:30:00"
+        raise ConfigError(
+            source,
+            "time_utc",
+            f"{row_name(i)}: {excerpt(texts.iloc[i])} is not a time; required: {required}",
+        ) from None
+    outside = np.flatnonzero(~ALLOWED["mjd"].contains(mjd))
+    if outside.size:
+        i = int(outside[0])
+        raise ConfigError(source, "time_utc", f"{row_name(i)}: {excerpt(texts.iloc[i])} is "
+                          f"out of range; allowed: MJD {ALLOWED['mjd']}")  # fmt: skip
+    return mjd
 
 
 def _check_times(log: pd.DataFrame, source: str) -> None:

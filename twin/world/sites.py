@@ -22,6 +22,23 @@ from twin.errors import ConfigError
 MonthlyFraction = Annotated[list[float], Field(min_length=12, max_length=12)]
 
 
+def wrap_lon_deg(lon_deg: float) -> float:
+    """East longitude wrapped into (-180, 180].
+
+    Why once, here: local noon, the "night of" date, local solar time and the weather's
+    night grouping all divide the longitude by 360 and take a floor, so 350 and -10 would
+    give nights one day apart. Every consumer reads the stored value, so wrapping at
+    validation keeps them all on one convention. Values already in range are returned
+    untouched (bit for bit), and ``lon - 360`` is exact for 180 < lon <= 360, so a site
+    at 350 is stored as exactly -10. The antimeridian is +180 (date west of the line).
+    """
+    if lon_deg > 180.0:
+        return lon_deg - 360.0
+    if lon_deg <= -180.0:
+        return lon_deg + 360.0
+    return lon_deg
+
+
 class Climate(BaseModel):
     """Statistics of a site's weather that the stochastic weather model reproduces."""
 
@@ -37,7 +54,13 @@ class Climate(BaseModel):
     seeing_timescale_min: float = Field(default=30.0, gt=0.0)
     humidity_median_pct: float = Field(ge=0.0, le=100.0)
     wind_median_m_s: float = Field(ge=0.0, le=40.0)
-    temperature_mean_c: float = Field(ge=-40.0, le=40.0)
+    # Bounds take in the Antarctic plateau: annual means of -49 C at the South Pole,
+    # about -51 C at Dome C (Aristidi et al. 2005, A&A 430, 739) and -55 C at Vostok;
+    # -70 C leaves room for Dome A / Ridge A site studies and still catches typos. The
+    # other plateau figures already fit: seeing ~1.3" from the ground at Dome C, 0.3-0.4"
+    # above the ~30 m boundary layer (Lawrence et al. 2004, Nature 431, 278; Aristidi et
+    # al. 2009, A&A 499, 955), median wind ~3 m/s, clear fraction 0.7-0.9.
+    temperature_mean_c: float = Field(ge=-70.0, le=40.0)
     temperature_seasonal_amplitude_c: float = Field(default=4.0, ge=0.0, le=30.0)
     temperature_diurnal_amplitude_c: float = Field(default=4.0, ge=0.0, le=20.0)
     cloud_persistence_days: float = Field(
@@ -68,7 +91,11 @@ class Site(BaseModel):
     name: str = Field(min_length=1)
     full_name: str = ""
     lat_deg: float = Field(ge=-90.0, le=90.0, description="Geodetic latitude, north positive.")
-    lon_deg: float = Field(ge=-180.0, le=360.0, description="East longitude.")
+    lon_deg: float = Field(
+        ge=-180.0,
+        le=360.0,
+        description="East longitude; 0..360 is accepted and stored wrapped into (-180, 180].",
+    )
     height_m: float = Field(ge=-500.0, le=6000.0)
     timezone: str = Field(description="IANA time zone, for local-time reports.")
     horizon_az_deg: list[float] = Field(
@@ -81,6 +108,11 @@ class Site(BaseModel):
         default=0.0, ge=0.0, le=5.0, description="Artificial light above a pristine dark sky."
     )
     climate: Climate
+
+    @field_validator("lon_deg")
+    @classmethod
+    def _wrap_longitude(cls, lon_deg: float) -> float:
+        return wrap_lon_deg(lon_deg)
 
     @model_validator(mode="after")
     def _horizon_consistent(self) -> Site:

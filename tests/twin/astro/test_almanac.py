@@ -2,11 +2,12 @@
 
 import astropy.units as u
 import numpy as np
+import pytest
 from astroplan import Observer, moon_illumination
 from astropy.time import Time
 
-from twin.astro.almanac import Almanac, site_location
-from twin.world.sites import SITES
+from twin.astro.almanac import Almanac, local_noon_mjd, site_location
+from twin.world.sites import SITES, Site
 
 MINUTE_D = 1.0 / 1440.0
 
@@ -50,3 +51,29 @@ def test_far_future_dates_work_offline():
     alm = Almanac(SITES["cerro-tololo"], Time("2034-07-01").mjd, days=1)
     night = alm.night(0)
     assert 9.0 < night.astronomical_night_h < 11.5  # austral winter
+
+
+def _at_lon(lon_deg: float) -> Site:
+    return Site.model_validate(SITES["la-palma"].model_dump() | {"lon_deg": lon_deg})
+
+
+@pytest.mark.parametrize(
+    ("lon_deg", "noon_mjd"),
+    [
+        (-10.0, 61200.5 + 10.0 / 360.0),  # local noon 40 min after UTC noon
+        (350.0, 61200.5 + 10.0 / 360.0),  # the same meridian, not the day before
+        (180.0, 61200.0),  # UTC+12: noon is 00:00 UTC of the same date
+        (-180.0, 61200.0),  # the same meridian, on the +180 side of the date line
+    ],
+)
+def test_local_noon_at_any_spelling_of_the_longitude(lon_deg, noon_mjd):
+    site = _at_lon(lon_deg)
+    assert local_noon_mjd(site, 61200.3) == pytest.approx(noon_mjd, abs=1e-12)
+    night = Almanac(site, 61200.3, days=1).night(0)
+    assert night.night_date == Time(61200.0, format="mjd").to_value("iso", "date")
+
+
+def test_almanac_at_lon_350_equals_lon_minus_10():
+    east, west = Almanac(_at_lon(350.0), 61200.0, days=2), Almanac(_at_lon(-10.0), 61200.0, 2)
+    np.testing.assert_array_equal(east.mjd, west.mjd)
+    assert east.nights() == west.nights()

@@ -108,3 +108,19 @@ def test_simpy_process_reports_a_failure_in_progress_at_once():
     assert [name for name, _ in log] == ["camera failed", "camera repaired"] * 2
     expected_s = [0.0, *((t - mjd0) * 86_400.0 for t in (repair1, fail2, repair2))]
     assert [t for _, t in log] == pytest.approx(expected_s, abs=1e-6)
+
+
+def test_failures_switched_off_give_an_empty_schedule():
+    model = _model(failures_enabled=False)
+    assert model.events() == []
+    for component in COMPONENTS:
+        assert model.intervals(component) == []
+        assert not model.is_down(component, np.linspace(START_MJD, START_MJD + 100, 50)).any()
+        assert model.expected_availability(component) == 1.0
+    assert model.down_components(START_MJD + 1.0) == ()
+    assert _run_process(model, "mount", START_MJD, 86_400.0 * 100) == []
+
+
+def test_the_switch_defaults_on_and_leaves_the_schedule_alone():
+    assert EquipmentConfig().failures_enabled
+    assert _model(days=200.0).events() == _model(days=200.0, failures_enabled=True).events()

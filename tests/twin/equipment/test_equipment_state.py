@@ -66,3 +66,12 @@ def test_plot_timeline_writes_a_png(tmp_path):
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 20_000
+
+
+def test_failures_off_change_only_the_down_columns():
+    busy = {"mount": {"mtbf_days": 5.0, "mttr_h": 48.0}, "dome": {"mtbf_days": 3.0, "mttr_h": 6.0}}
+    on = _model(42, EquipmentConfig(**busy)).timeline(TIMES)
+    off = _model(42, EquipmentConfig(**busy, failures_enabled=False)).timeline(TIMES)
+    down = [f"{name}_down" for name in ("mount", "dome", "camera")]
+    assert on[down].to_numpy().any() and not off[down].to_numpy().any()
+    pd.testing.assert_frame_equal(on.drop(columns=down), off.drop(columns=down))

@@ -39,7 +39,7 @@ def test_negative_exposure_names_the_field():
     with pytest.raises(ValidationError) as caught:
         _request(plan=[{"band": "r", "exptime_s": -5.0}])
     assert ("plan", 0, "exptime_s") in _locations(caught.value)
-    assert "greater than 0" in str(caught.value)
+    assert "greater than or equal to 0.1" in str(caught.value)
     message = str(from_pydantic("programme.yaml", caught.value))
     assert "plan.0.exptime_s" in message and "-5.0" in message
 

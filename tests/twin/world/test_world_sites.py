@@ -54,3 +54,43 @@ def test_clear_fraction_must_have_twelve_months_in_range():
 def test_unknown_site_lists_the_allowed_ones():
     with pytest.raises(ConfigError, match="allowed: cerro-pachon, cerro-tololo"):
         get_site("atlantis")
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [(350.0, -10.0), (360.0, 0.0), (180.5, -179.5), (180.0, 180.0), (-180.0, 180.0),
+     (-70.7494, -70.7494), (0.0, 0.0)],
+)  # fmt: skip
+def test_longitude_is_stored_wrapped_into_minus_180_to_180(given, stored):
+    site = Site.model_validate(SITES["hanle"].model_dump() | {"lon_deg": given})
+    assert site.lon_deg == stored  # exact: every consumer must see one value
+
+
+def test_longitudes_in_range_survive_revalidation_bit_for_bit():
+    for site in SITES.values():
+        assert -180.0 < site.lon_deg <= 180.0
+        assert Site.model_validate(site.model_dump()).lon_deg == site.lon_deg
+
+
+def test_polar_plateau_climate_validates():
+    # Dome C: annual mean -51 C, seasonal swing ~17 C, wind ~3 m/s, seeing 1.3" from the
+    # ground (Aristidi et al. 2005, A&A 430, 739; 2009, A&A 499, 955).
+    climate = SITES["hanle"].climate.model_dump() | {
+        "temperature_mean_c": -51.0, "temperature_seasonal_amplitude_c": 17.0,
+        "wind_median_m_s": 2.9, "seeing_median_arcsec": 1.3, "humidity_median_pct": 70.0,
+        "clear_fraction_by_month": [0.85] * 12,
+    }  # fmt: skip
+    dome_c = Site.model_validate(
+        SITES["hanle"].model_dump()
+        | {"name": "dome-c", "lat_deg": -75.1, "lon_deg": 123.35, "height_m": 3233.0}
+        | {"climate": climate}
+    )
+    assert dome_c.climate.temperature_mean_c == -51.0
+    coldest = climate | {"temperature_mean_c": -60.0}  # Dome A's estimated annual mean
+    above_layer = climate | {"seeing_median_arcsec": 0.35}  # a telescope above ~30 m
+    for variant in (coldest, above_layer):
+        Site.model_validate(dome_c.model_dump() | {"climate": variant})
+    with pytest.raises(ValidationError, match="temperature_mean_c"):
+        Site.model_validate(
+            dome_c.model_dump() | {"climate": climate | {"temperature_mean_c": -90}}
+        )

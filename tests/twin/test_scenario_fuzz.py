@@ -1,0 +1,209 @@
+"""Property: a shipped scenario with one hostile change either runs cleanly or is refused.
+
+Each example takes a shipped scenario (``scenarios/*.yaml``, ``scenarios/teaching/*.yaml``)
+and makes one hostile change: a leaf replaced by a huge, tiny, negative, NaN or infinite
+number, 2**63, an empty or path-like string, a value of the wrong type; a key deleted; an
+unknown key added; a list emptied. Loading must then either raise
+:class:`~twin.errors.ConfigError` (one line, short) or give a scenario that runs one night
+(greedy policy) to the end, and every table the run writes must hold finite numbers
+wherever :mod:`twin.ops.records` promises a number. Any other exception, or a NaN/inf in
+such a column, is a bug: the input should have been refused at load time.
+
+The default-suite test is derandomised (the same 50 examples every time, for CI); the
+``slow`` one draws 300 fresh examples (``pytest -m slow``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from twin.errors import ConfigError
+from twin.ops.run import run_scenario
+from twin.scenario import load_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+SHIPPED = sorted(SCENARIOS.glob("*.yaml")) + sorted((SCENARIOS / "teaching").glob("*.yaml"))
+FIXED_START = "2027-04-07"
+"""Files that start 'tonight' start on this date here, so an example is the same daily."""
+
+TABLES = ("observations", "events", "timeline", "alerts", "requests", "weather", "nights")
+NAN_ALLOWED = {
+    "events": {"value"},  # NaN when not meaningful
+    "observations": {"transient_mag"},  # NaN if the request follows no alert
+    "alerts": {"received_mjd", "first_followup_mjd", "detected_mjd", "confirmed_mjd"},
+    "requests": {"cadence_days"},  # NaN: no cadence
+}
+"""Columns where twin.ops.records documents NaN ("never", "none"); everywhere else a number
+is promised."""
+INF_ALLOWED = {"requests": {"max_seeing_arcsec"}}  # +inf: no limit
+
+HOSTILE_VALUES = [
+    1e308, -1e308, 1e-9, -1e-9, 5e-324, 0.0, -0.0, -1.0, 1.0, 0.999, 1e6, 3660,
+    math.nan, math.inf, -math.inf, 2**63, 2**64, -(2**63), 10**30, 0, -1, 1,
+    "", " ", "../../x", "../x", "/etc/passwd", "a/b", "..", "x" * 300, "\x00", "\u2028",
+    "tonight", "1e308", ".inf", "2027-02-30", True, False, None,
+    [], {}, [[]], [None], {"x": 1}, [1e308, -1e308], [math.nan, math.nan],
+]  # fmt: skip
+SCALES = [0, 1e-6, 1e-3, 0.1, 0.5, 0.9, 1.1, 2, 10, 100, 1e3, 1e6, -1, -0.5]
+"""Multipliers of a shipped number: small moves stay valid, big ones probe the bounds."""
+hostile = st.one_of(
+    st.sampled_from(HOSTILE_VALUES),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.text(max_size=12),
+    st.lists(st.floats(), max_size=3),
+)
+
+
+def _raw(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text())
+    if data.get("start", "tonight") == "tonight":
+        data["start"] = FIXED_START
+    return data
+
+
+RAW = {path: _raw(path) for path in SHIPPED}
+
+
+def _nodes(node, path=()):
+    """Every (path, value) of a YAML tree, the root included, depth first."""
+    yield path, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _nodes(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _nodes(value, (*path, i))
+
+
+def _parent(data, path):
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    return node
+
+
+@st.composite
+def mutated_scenarios(draw, max_changes: int = 1):
+    """(scenario file, mutated data, description) with 1..max_changes hostile changes."""
+    source = draw(st.sampled_from(SHIPPED))
+    data = copy.deepcopy(RAW[source])
+    changes = [_mutate(draw, data) for _ in range(draw(st.integers(1, max_changes)))]
+    return source, data, "; ".join(changes)
+
+
+def _mutate(draw, data: dict) -> str:
+    """Make one hostile change to ``data`` in place; returns what it did."""
+    path, node = draw(st.sampled_from(list(_nodes(data))))
+    kinds = ["replace", "replace", "replace", "delete", "add_key"]
+    if isinstance(node, list | dict) and node:
+        kinds.append("empty")
+    if isinstance(node, int | float) and not isinstance(node, bool):
+        kinds += ["scale", "scale", "scale"]  # near-valid values, which often load and run
+    kind = draw(st.sampled_from(kinds if path else ["add_key"]))
+    if kind == "scale":
+        factor = draw(st.sampled_from(SCALES))
+        value = node * factor if isinstance(node, float) else int(node * factor)
+        _parent(data, path)[path[-1]] = value
+    elif kind == "replace":
+        value = draw(hostile)
+        _parent(data, path)[path[-1]] = value
+    elif kind == "delete":
+        del _parent(data, path)[path[-1]]
+        value = None
+    elif kind == "empty":
+        node.clear()
+        value = type(node)()
+    else:
+        value = draw(hostile)
+        container = node if isinstance(node, dict) else data
+        container[draw(st.sampled_from(["seeed", "extra", "name_", "x" * 80, "1"]))] = value
+    return f"{kind} {'.'.join(map(str, path)) or '(root)'} -> {value!r:.60}"
+
+
+def _check_tables(run_dir: Path) -> None:
+    """Finite numbers wherever records promise one; metrics.json has no NaN/inf at all."""
+    for name in TABLES:
+        path = run_dir / f"{name}.parquet"
+        if not path.exists():
+            continue
+        frame = pd.read_parquet(path)  # a file, or a directory of part files
+        for column in frame.columns:
+            values = frame[column]
+            if values.dtype.kind != "f":
+                continue
+            array = values.to_numpy(dtype=float)
+            if column not in NAN_ALLOWED.get(name, set()):
+                assert not np.isnan(array).any(), f"{name}.{column} holds NaN"
+            if column not in INF_ALLOWED.get(name, set()):
+                assert not np.isinf(array).any(), f"{name}.{column} holds inf"
+    text = (run_dir / "metrics.json").read_text()
+
+    def refuse(constant: str):
+        raise AssertionError(f"metrics.json holds {constant}")
+
+    json.loads(text, parse_constant=refuse)
+
+
+def _outcome(source: Path, data: dict, description: str) -> str:
+    """'refused' or 'ran'; any other exception propagates and fails the property."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_dir = Path(tmp)
+        for log in source.parent.glob("*.csv"):  # relative weather logs travel along
+            shutil.copy(log, tmp_dir / log.name)
+        path = tmp_dir / source.name
+        path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+        nights_changed = data.get("nights") != RAW[source].get("nights")
+        try:
+            scenario = load_scenario(path) if nights_changed else load_scenario(path, nights=1)
+        except ConfigError as err:
+            message = str(err)
+            assert "\n" not in message and len(message) < 1500, message
+            assert "field '?'" not in message, message
+            return "refused"
+        if scenario.nights > 1:  # the value was valid; keep the run short
+            scenario = scenario.model_copy(update={"nights": 1})
+        run_dir = tmp_dir / "run"
+        run_scenario(scenario, run_dir, policy="greedy", progress=False, plots=False)
+        _check_tables(run_dir)
+        return "ran"
+
+
+FUZZ = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+
+
+@settings(FUZZ, max_examples=50, derandomize=True)
+@given(mutated_scenarios())
+def test_hostile_scenarios_run_cleanly_or_are_refused(case):
+    source, data, description = case
+    event(_outcome(source, data, description))
+
+
+@pytest.mark.slow
+@settings(FUZZ, max_examples=300)
+@given(mutated_scenarios(max_changes=3))
+def test_hostile_scenarios_run_cleanly_or_are_refused_many(case):
+    source, data, description = case
+    event(_outcome(source, data, description))
+
+
+def test_unmutated_shipped_scenarios_pass_the_property():
+    """The property's baseline: every shipped scenario, unchanged, runs and passes."""
+    for source in SHIPPED:
+        assert _outcome(source, copy.deepcopy(RAW[source]), "none (root)") == "ran"
