@@ -56,25 +56,11 @@ KWARGS = ("net_arch", "activation_fn", "ortho_init", "share_features_extractor",
 
 
 def observation_space(n_telescopes: int, n_sites: int, n_candidates: int):
-    """The ``skytwin/Network-v0`` observation space of a network of this size: the same
-    definition as ``NetworkEnv.__init__`` (a test checks they agree)."""
-    import numpy as np
-    from gymnasium import spaces
+    """The ``skytwin/Network-v0`` observation space of a network of this size (the env's
+    own definition, so a manifest is checked against what the env gives)."""
+    from envs.network_env import observation_space as env_space
 
-    from envs.network_env import FEATURE_BOUND
-
-    def box(*shape: int) -> spaces.Box:
-        return spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, shape=shape, dtype=np.float32)
-
-    return spaces.Dict({
-        "time": box(len(F.TIME_FEATURES)),
-        "site": box(len(F.SITE_FEATURES)),
-        "forecast": box(len(F.FORECAST_LEADS_H) * len(F.FORECAST_FIELDS)),
-        "network": box(len(F.NETWORK_FEATURES) * n_sites),
-        "telescope": box(n_telescopes + 2),
-        "candidates": box(n_candidates, len(F.CANDIDATE_FEATURES)),
-        "action_mask": spaces.MultiBinary(n_candidates + 1),
-    })  # fmt: skip
+    return env_space(n_telescopes, n_sites, n_candidates)
 
 
 def space_shapes(space) -> dict[str, list[int]]:

@@ -23,6 +23,24 @@ FEATURE_BOUND = 100.0  # features are scaled to about [-2, 2]; the bound only gu
 _REPLAYED = ("world", "_stepped", "_decision")  # rebuilt by replaying the actions on unpickling
 
 
+def observation_space(n_telescopes: int, n_sites: int, n_candidates: int) -> spaces.Dict:
+    """The observation space of a network of this size (the env's, and what a saved
+    policy's manifest is checked against when it is loaded)."""
+
+    def box(*shape: int) -> spaces.Box:
+        return spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, shape=shape, dtype=np.float32)
+
+    return spaces.Dict({
+        "time": box(len(F.TIME_FEATURES)),
+        "site": box(len(F.SITE_FEATURES)),
+        "forecast": box(len(F.FORECAST_LEADS_H) * len(F.FORECAST_FIELDS)),
+        "network": box(len(F.NETWORK_FEATURES) * n_sites),
+        "telescope": box(n_telescopes + 2),
+        "candidates": box(n_candidates, len(F.CANDIDATE_FEATURES)),
+        "action_mask": spaces.MultiBinary(n_candidates + 1),
+    })  # fmt: skip
+
+
 class NetworkEnv(gym.Env):
     """Schedule a telescope network, one decision at a time.
 
@@ -110,17 +128,7 @@ class NetworkEnv(gym.Env):
         self.telescope_names = [t.name for s in base.sites for t in s.telescopes]
         self.site_names = [s.resolved.name for s in base.sites]
         n_tel, n_sites = len(self.telescope_names), len(self.site_names)
-        box = lambda *shape: spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, shape=shape,  # noqa: E731
-                                        dtype=np.float32)  # fmt: skip
-        self.observation_space = spaces.Dict({
-            "time": box(len(F.TIME_FEATURES)),
-            "site": box(len(F.SITE_FEATURES)),
-            "forecast": box(len(F.FORECAST_LEADS_H) * len(F.FORECAST_FIELDS)),
-            "network": box(len(F.NETWORK_FEATURES) * n_sites),
-            "telescope": box(n_tel + 2),
-            "candidates": box(self.k, len(F.CANDIDATE_FEATURES)),
-            "action_mask": spaces.MultiBinary(self.k + 1),
-        })  # fmt: skip
+        self.observation_space = observation_space(n_tel, n_sites, self.k)
         self.action_space = spaces.Discrete(self.k + 1)
         self._stepped: SteppedTwin | None = None
         self._decision: Decision | None = None

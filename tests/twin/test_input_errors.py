@@ -8,6 +8,7 @@ type, the file, the field it names, and that the message is one short line.
 from __future__ import annotations
 
 import copy
+import itertools
 import time
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def test_duplicate_key_in_a_nested_mapping(tmp_path):
 
 BILLION_LAUGHS = "\n".join(
     ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    + [f"{c}: &{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    + [f"{c}: &{c} [{','.join(['*' + p] * 9)}]" for p, c in itertools.pairwise("abcdefghi")]
 )
 
 
@@ -188,7 +189,7 @@ def test_control_characters_in_a_key_stay_on_one_line(tmp_path):
     ("data", "field"),
     [
         ({**BASE, "sites": BASE["sites"] * 2}, "sites.1.site"),
-        (_with(**{"sites.0.telescopes": [{"name": "a"}, {"name": "a"}]}), "sites.0.telescopes.1.name"),
+        (_with(**{"sites.0.telescopes": [{"name": "a"}] * 2}), "sites.0.telescopes.1.name"),
         (_with(**{"programmes": BASE["programmes"] * 2}), "programmes.1.name"),
         (_with(**{"programmes.0.survey": {"dec_min_deg": 10, "dec_max_deg": 0}},
                **{"programmes.0.requests": []}), "programmes.0.survey.dec_max_deg"),
@@ -272,8 +273,8 @@ def test_repeated_filter_name_override(tmp_path):
 
 
 def test_survey_with_ra_min_360(tmp_path):
-    data = _with(**{"programmes.0.requests": [],
-                    "programmes.0.survey": {"ra_min_deg": 360, "dec_min_deg": 0, "dec_max_deg": 5}})  # fmt: skip
+    survey = {"ra_min_deg": 360, "dec_min_deg": 0, "dec_max_deg": 5}
+    data = _with(**{"programmes.0.requests": [], "programmes.0.survey": survey})
     assert _error_for(tmp_path, data).field == "programmes.0.survey.ra_min_deg"
 
 
@@ -471,7 +472,7 @@ def test_programmatic_overrides_get_the_same_validation(tmp_path, overrides, fie
 
 
 def test_override_nights_checked_against_the_replayed_log():
-    with pytest.raises(ConfigError, match="weather.log"):
+    with pytest.raises(ConfigError, match=r"weather\.log"):
         load_scenario(FAILOVER, nights=30)
 
 
@@ -479,3 +480,15 @@ def test_valid_overrides_are_applied(tmp_path):
     path = _write_text(tmp_path, yaml.safe_dump(BASE))
     scenario = load_scenario(path, nights=2, seed=9, start="2027-05-01")
     assert (scenario.nights, scenario.seed, scenario.start) == (2, 9, "2027-05-01")
+
+
+def test_replay_log_holding_other_sites_too_runs(tmp_path):
+    """The failover log has rows for Sutherland and Cerro Pachon; a scenario of Cerro Pachon
+    alone loads (other built-in sites may share a log) and so must build its world."""
+    from twin.ops.world import World
+
+    data = yaml.safe_load(FAILOVER.read_text())
+    data["sites"] = [s for s in data["sites"] if s["site"] == "cerro-pachon"]
+    data["weather"]["log"] = str(FAILOVER.parent / data["weather"]["log"])
+    scenario = load_scenario(_write_text(tmp_path, yaml.safe_dump(data)))
+    assert [s.name for s in World(scenario).scenario.network] == ["cerro-pachon"]

@@ -67,6 +67,60 @@ hostile = st.one_of(
 )
 
 
+OPTIONAL_FIELDS: dict[tuple, object] = {
+    ("operations", "idle_wait_s"): 300.0,
+    ("operations", "max_sun_alt_deg"): -12.0,
+    ("operations", "bias_frames"): 11,
+    ("operations", "flat_frames_per_band"): 3,
+    ("operations", "flat_bands"): ["g", "r", "i"],
+    ("operations", "alert_broker_latency_s"): 30.0,
+    ("operations", "detection_processing_s"): 60.0,
+    ("weather", "correlation_length_km"): 500.0,
+    ("weather", "dome", "humidity_max_pct"): 85.0,
+    ("weather", "dome", "wind_max_m_s"): 15.0,
+    ("weather", "dome", "cloud_max"): 0.7,
+    ("weather", "dome", "cloud_reopen_margin"): 0.1,
+    ("weather", "dome", "min_closed_min"): 20.0,
+    ("links", "default", "latency_ms"): 150.0,
+    ("links", "default", "bandwidth_mbit_s"): 50.0,
+    ("links", "default", "mtbf_h"): 72.0,
+    ("links", "default", "mttr_h"): 1.0,
+    ("links", "default", "outage_sigma_ln"): 0.8,
+    ("imaging", "trail_rate_per_hour_deg2"): 0.5,
+    ("imaging", "sky_seed"): 0,
+    ("sites", 0, "telescopes", 0, "overrides", "aperture_m"): 1.0,
+    ("sites", 0, "telescopes", 0, "overrides", "pixel_scale_arcsec"): 0.389,
+    ("sites", 0, "telescopes", 0, "overrides", "readout_s"): 28.0,
+    ("sites", 0, "telescopes", 0, "overrides", "filter_change_s"): 10.0,
+    ("sites", 0, "telescopes", 0, "overrides", "obscuration"): 0.4,
+    ("sites", 0, "telescopes", 0, "overrides", "mount"): {"max_speed_alt_deg_s": 3.0,
+                                                          "accel_deg_s2": 1.0, "settle_s": 5.0},
+    ("sites", 0, "telescopes", 0, "overrides", "dome"): {"rotation_speed_deg_s": 4.0},
+    ("sites", 0, "telescopes", 0, "overrides", "detector"): {"nx_pix": 2048, "ny_pix": 2048,
+                                                             "pixel_size_um": 15.0},
+    ("sites", 0, "telescopes", 0, "overrides", "filters"): [
+        {"name": "r", "center_nm": 622.0, "width_nm": 140.0},
+        {"name": "i", "center_nm": 755.0, "width_nm": 150.0, "zeropoint_override_mag": 25.0},
+    ],
+    ("alerts", "rate_per_day"): 2.0,
+    ("alerts", "kinds"): {"sn_ia": 0.5, "kilonova": 0.5},
+    ("alerts", "peak_mag_range_r"): [15.5, 20.0],
+    ("alerts", "dec_range_deg"): [-90.0, 30.0],
+    ("alerts", "discovery_delay_days"): {"sn_ia": [8.0, 16.0]},
+    ("alerts", "peak_mag_range_r_by_kind"): {"grb_afterglow": [13.0, 16.5]},
+    ("alerts", "followup", "limit_mag"): 21.5,
+    ("alerts", "followup", "window_days"): 2.0,
+    ("alerts", "followup", "cadence_days"): 0.5,
+    ("alerts", "followup", "visits"): 3,
+    ("alerts", "followup", "confirm"): False,
+    ("alerts", "scheduled"): [{"kind": "grb_afterglow", "ra_deg": 200.0, "dec_deg": -30.0,
+                               "issued_after_start_days": 0.9, "peak_mag_r": 14.0}],
+    ("targets",): [{"name": "M83", "ra_deg": 204.254, "dec_deg": -29.866}],
+}  # fmt: skip
+"""Optional fields the shipped files leave at their defaults, with plausible values: an
+``add_field`` change sets one (plausible, scaled or hostile), so the fuzz reaches them."""
+
+
 def _raw(path: Path) -> dict:
     data = yaml.safe_load(path.read_text())
     if data.get("start", "tonight") == "tonight":
@@ -107,12 +161,14 @@ def mutated_scenarios(draw, max_changes: int = 1):
 def _mutate(draw, data: dict) -> str:
     """Make one hostile change to ``data`` in place; returns what it did."""
     path, node = draw(st.sampled_from(list(_nodes(data))))
-    kinds = ["replace", "replace", "replace", "delete", "add_key"]
+    kinds = ["replace", "replace", "replace", "delete", "add_key", "add_field", "add_field"]
     if isinstance(node, list | dict) and node:
         kinds.append("empty")
     if isinstance(node, int | float) and not isinstance(node, bool):
         kinds += ["scale", "scale", "scale"]  # near-valid values, which often load and run
-    kind = draw(st.sampled_from(kinds if path else ["add_key"]))
+    kind = draw(st.sampled_from(kinds if path else ["add_key", "add_field"]))
+    if kind == "add_field":
+        return _add_field(draw, data)
     if kind == "scale":
         factor = draw(st.sampled_from(SCALES))
         value = node * factor if isinstance(node, float) else int(node * factor)
@@ -131,6 +187,34 @@ def _mutate(draw, data: dict) -> str:
         container = node if isinstance(node, dict) else data
         container[draw(st.sampled_from(["seeed", "extra", "name_", "x" * 80, "1"]))] = value
     return f"{kind} {'.'.join(map(str, path)) or '(root)'} -> {value!r:.60}"
+
+
+def _add_field(draw, data: dict) -> str:
+    """Set one of OPTIONAL_FIELDS (creating the mappings above it) to a drawn value."""
+    path = draw(st.sampled_from(sorted(OPTIONAL_FIELDS, key=str)))
+    default = OPTIONAL_FIELDS[path]
+    how = draw(st.sampled_from(["plausible", "scaled", "hostile"]))
+    if how == "hostile":
+        value = draw(hostile)
+    elif how == "scaled" and isinstance(default, int | float) and not isinstance(default, bool):
+        factor = draw(st.sampled_from(SCALES))
+        value = default * factor if isinstance(default, float) else int(default * factor)
+    else:
+        value = copy.deepcopy(default)
+    node = data
+    for part in path[:-1]:
+        if isinstance(node, dict):
+            node = node.setdefault(part, {})
+            if node is None:
+                return "add_field skipped (a null on the way)"
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return "add_field skipped (no container)"
+    if not isinstance(node, dict):
+        return "add_field skipped (not a mapping)"
+    node[path[-1]] = value
+    return f"add_field {'.'.join(map(str, path))} -> {value!r:.60}"
 
 
 def _check_tables(run_dir: Path) -> None:

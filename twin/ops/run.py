@@ -88,9 +88,9 @@ def run_scenario(
     source = "--policy" if policy else "operations.policy"
     policy = policy or scenario.operations.policy
     spec = policy if isinstance(policy, str) else getattr(policy, "name", "custom")
-    kept = _prepare_out_dir(out, scenario, spec, resume)
-    if isinstance(policy, str):
+    if isinstance(policy, str):  # a bad policy is refused before anything is written
         policy = resolve_policy(policy, source=source)
+    kept = _prepare_out_dir(out, scenario, spec, resume)
     wall0 = time.perf_counter()
     world = World(scenario)
     days_total = scenario.nights + 1
@@ -145,7 +145,7 @@ def _finish(out: Path, world: World, twin: NetworkTwin, sim_wall_s: float, plots
     scenario, counters = world.scenario, twin.counters
     _write(out / "alerts.parquet", records.ALERT_SCHEMA, _alert_rows(twin))
     _write(out / "requests.parquet", records.REQUEST_SCHEMA, _request_rows(twin))
-    _atomic(out / "weather.parquet", lambda p: world.weather_frame().to_parquet(p, index=False))
+    _atomic(out / "weather.parquet", lambda p: _write_weather(p, world))
     run_info = {
         "scenario": scenario.name, "policy": twin.policy.name, "seed": world.seed,
         "nights": scenario.nights, "start": scenario.start, "sim_wall_s": round(sim_wall_s, 3),
@@ -254,6 +254,20 @@ def _write_progress(out: Path, policy_spec: str, policy_name: str, days_finished
              "policy_name": policy_name, "complete": complete}  # fmt: skip
     with critical():
         _atomic(out / PROGRESS_FILE, lambda p: p.write_text(json.dumps(state, indent=2)))
+
+
+def _write_weather(path: Path, world: World) -> None:
+    """The weather truth, one row group per site (bounded memory on long runs)."""
+    writer = None
+    try:
+        for frame in world.weather_frames():
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _atomic(path: Path, write) -> None:

@@ -133,16 +133,15 @@ class World:
 
         return temperature_c
 
-    def weather_frame(self):
-        """Truth weather of the run's sites on a 10-minute grid, with the dome state."""
+    def weather_frames(self):
+        """Truth weather of each site on a 10-minute grid, with the dome state: one frame
+        per site, so a long run's table is written without holding all sites at once."""
         import pandas as pd
 
-        parts = []
         for sw in self.sites:
             grid = np.arange(self.start_mjd, self.end_mjd, WEATHER_STEP_MIN / 1440.0)
             samples = sw.weather.sample(grid)
             closed = np.array([sw.dome_closed.until(t) is not None for t in grid])
-            parts.append(pd.DataFrame({"mjd": grid, "site": sw.site.name,
-                                       **{k: samples[k] for k in WEATHER_FIELDS},
-                                       "dome_closed": closed}))  # fmt: skip
-        return pd.concat(parts, ignore_index=True)
+            yield pd.DataFrame({"mjd": grid, "site": sw.site.name,
+                                **{k: samples[k] for k in WEATHER_FIELDS},
+                                "dome_closed": closed})  # fmt: skip

@@ -12,7 +12,7 @@ from twin.weather.ideal import IdealWeather
 from twin.weather.replay import ReplayWeather
 from twin.weather.state import WeatherSource
 from twin.weather.stochastic import StochasticWeather
-from twin.world.sites import Site
+from twin.world.sites import SITES, Site
 
 WEATHER_KINDS = ("stochastic", "ideal", "replay")
 
@@ -33,7 +33,10 @@ def make_weather(
     if kind == "replay":
         if log_path is None:
             raise ConfigError("weather", "log_path", "kind 'replay' needs the path of a CSV log")
-        return ReplayWeather.from_csv(log_path, sites)
+        # A log may hold rows of other built-in sites too (a shared archive), as the
+        # scenario check at load time allows (twin.scenario._check_replay_log).
+        known = {**SITES, **{site.name: site for site in sites}}
+        return ReplayWeather.from_csv(log_path, list(known.values()))
     raise ConfigError(
         "weather", "kind", f"{kind!r} is not allowed; allowed: {', '.join(WEATHER_KINDS)}"
     )
