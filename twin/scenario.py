@@ -17,6 +17,7 @@ keys), so a hostile file fails fast instead of exhausting memory.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -104,6 +105,9 @@ class SiteSpec(BaseModel):
                 check_safe_name(self.custom.name)
             except ValueError as err:
                 raise FieldProblem("custom.name", str(err)) from None
+            bad = _first_non_finite(self.custom.model_dump(), "custom")
+            if bad is not None:  # Site (twin.world.sites) lets a NaN through in its lists
+                raise FieldProblem(bad[0], f"{bad[1]!r} is not allowed; allowed: finite numbers")
         return self
 
     @property
@@ -283,6 +287,23 @@ class Scenario(BaseModel):
         return [(s.resolved, t.build()) for s in self.sites for t in s.telescopes]
 
 
+def _first_non_finite(value: object, path: str) -> tuple[str, float] | None:
+    """(dotted path, value) of the first NaN or infinite float in a dumped model, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, value
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _first_non_finite(item, f"{path}.{key}")
+        if found is not None:
+            return found
+    return None
+
+
 def _refuse_repeats(names: list[str], where, what: str) -> None:
     """FieldProblem at the second occurrence of a repeated name."""
     seen: set[str] = set()
@@ -372,11 +393,12 @@ def dump_scenario(scenario: Scenario, path: str | Path) -> Path:
 
 
 def check_programmes(scenario: Scenario, source: str) -> None:
-    """Checks that need the whole scenario: windows not in the past, bands every telescope
-    can take... or at least one, known site names, link overrides for real sites, and the
-    requests the programmes expand into (unique ids, not too many)."""
+    """Checks that need the whole scenario: windows not in the past, bands that every
+    telescope which may take a request has, known site names, link overrides for real
+    sites, and the requests the programmes expand into (unique ids, not too many)."""
     site_names = [s.resolved.name for s in scenario.sites]
-    bands = sorted({b for _, tel in scenario.telescopes() for b in tel.bands})
+    telescopes = scenario.telescopes()
+    bands = sorted({b for _, tel in telescopes for b in tel.bands})
     start = scenario.start_mjd
     for name in scenario.links.sites:
         if name not in site_names:
@@ -385,14 +407,16 @@ def check_programmes(scenario: Scenario, source: str) -> None:
                 f"links.sites.{excerpt(name, 40)}",
                 f"not a site of this scenario; allowed: {', '.join(site_names)}",
             )
-    plans = []
+    plans = []  # (field, plan, sites that may run it; empty: any)
     for p, prog in enumerate(scenario.programmes):
         where = f"programmes.{p}"
-        plans.append((f"{where}.plan", prog.plan))
+        if not prog.requests:
+            plans.append((f"{where}.plan", prog.plan, ()))
         for r, req in enumerate(prog.requests):
             rw = f"{where}.requests.{r}"
-            if req.plan:
-                plans.append((f"{rw}.plan", req.plan))
+            own = req.plan is not None
+            plans.append((f"{rw}.plan" if own else f"{where}.plan", req.plan or prog.plan,
+                          req.sites))  # fmt: skip
             for w, window in enumerate(req.all_windows(start)):
                 if window.end_mjd <= start:
                     field = (f"{rw}.windows.{w}.end_mjd" if w < len(req.windows) else
@@ -410,16 +434,35 @@ def check_programmes(scenario: Scenario, source: str) -> None:
                         f"unknown site {excerpt(site)}; allowed: {', '.join(site_names)}",
                     )
     if scenario.alerts is not None:
-        plans.append(("alerts.followup.plan", scenario.alerts.followup.plan))
-    for where, plan in plans:
-        for i, item in enumerate(plan):
-            if item.band not in bands:
+        plans.append(("alerts.followup.plan", scenario.alerts.followup.plan, ()))
+    for where, plan, sites in plans:
+        _check_bands(where, plan, sites, telescopes, bands, source)
+    _check_requests(scenario, source)
+
+
+def _check_bands(where: str, plan, sites, telescopes, bands: list[str], source: str) -> None:
+    """Every telescope that may take the plan has each of its bands.
+
+    Why every one, not just one: the scheduler ranks each request on each telescope by its
+    bands' seeing and depth, and does not skip a telescope that lacks a filter.
+    """
+    for i, item in enumerate(plan):
+        if item.band not in bands:
+            raise ConfigError(
+                source,
+                f"{where}.{i}.band",
+                f"no telescope has band {excerpt(item.band)}; allowed: {bands}",
+            )
+        for site, tel in telescopes:
+            if (not sites or site.name in sites) and item.band not in tel.bands:
                 raise ConfigError(
                     source,
                     f"{where}.{i}.band",
-                    f"no telescope has band {excerpt(item.band)}; allowed: {bands}",
+                    f"telescope {tel.name!r} (site {site.name!r}) has no band {item.band!r} "
+                    f"(it has {tel.bands}); every telescope that may take a request needs "
+                    "each band of its plan: give it the filter, or restrict the request's "
+                    "'sites'",
                 )
-    _check_requests(scenario, source)
 
 
 def _check_requests(scenario: Scenario, source: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import time
 from pathlib import Path
 
@@ -492,3 +493,43 @@ def test_replay_log_holding_other_sites_too_runs(tmp_path):
     data["weather"]["log"] = str(FAILOVER.parent / data["weather"]["log"])
     scenario = load_scenario(_write_text(tmp_path, yaml.safe_dump(data)))
     assert [s.name for s in World(scenario).scenario.network] == ["cerro-pachon"]
+
+
+def test_telescope_without_a_band_of_a_plan_it_may_take(tmp_path):
+    """Found by the fuzz test: a telescope whose filters lack a band of a programme's plan
+    broke the run with a KeyError in the scheduler; now refused at load."""
+    only_i = [{"name": "i", "center_nm": 755.0, "width_nm": 150.0}]
+    telescopes = [{"name": "a"}, {"name": "b", "overrides": {"filters": only_i}}]
+    data = _with(**{"sites.0.telescopes": telescopes})
+    err = _error_for(tmp_path, data)
+    assert err.field == "programmes.0.plan.0.band" and "'b'" in err.problem
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [
+        ("horizon_az_deg", [0.0, math.nan, 360.0], "sites.0.custom.horizon_az_deg.1"),
+        ("climate.seeing_timescale_min", math.inf, "sites.0.custom.climate.seeing_timescale_min"),
+    ],
+)
+def test_custom_site_numbers_must_be_finite(tmp_path, key, value, field):
+    from twin.world.sites import SITES
+
+    custom = SITES["cerro-pachon"].model_dump(mode="json") | {"name": "pachon-copy"}
+    if key.startswith("climate."):
+        custom["climate"][key.split(".")[1]] = value
+    else:
+        custom[key] = value
+        custom["horizon_alt_deg"] = [15.0, 15.0, 15.0]
+    data = _with(**{"sites.0": {"custom": custom, "telescopes": [{"name": "a"}]}})
+    assert _error_for(tmp_path, data).field.startswith(field)
+
+
+def test_run_exactly_as_long_as_the_replayed_log_runs(tmp_path):
+    """The load-time span check is not laxer than the run: the longest run the failover log
+    allows (5 nights) runs to the end without an OutOfSpanError."""
+    from twin.ops.run import run_scenario
+
+    scenario = load_scenario(FAILOVER, nights=5)
+    result = run_scenario(scenario, tmp_path / "run", policy="greedy", progress=False, plots=False)
+    assert result.metrics["run"]["nights"] == 5

@@ -201,6 +201,9 @@ def render_run(
     # A FITS file is renamed into place only once complete (write_frame): the frames of a
     # stopped render that are on disk are done and are not rendered again.
     todo = [i for i in order if not paths[i].is_file()]
+    for folder in {paths[i].parent for i in todo}:  # what a killed render left half-written
+        for leftover in folder.glob(".*.tmp"):
+            leftover.unlink()
     jobs = [RenderJob(specs[i], paths[i], frames.options) for i in todo]
     rendered = render_many(jobs, processes, ray_address, progress)
     for i, path in zip(todo, rendered, strict=True):

@@ -79,3 +79,24 @@ def test_frame_command_writes_a_preview(run_dir, tmp_path, capsys):
 def test_frame_command_rejects_an_unknown_exposure(run_dir, capsys):
     assert main(["frame", str(run_dir), "99999999"]) == 2
     assert "obs_id" in capsys.readouterr().err
+
+
+def test_a_stopped_render_resumes_skipping_finished_frames(tmp_path):
+    """Frames already on disk are complete (renamed into place) and are not rendered
+    again; a frame lost to the stop is rendered again, identical to the first time."""
+    scenario = load_scenario("scenarios/global-3site.yaml", start="2027-03-10", nights=1, seed=2)
+    out = tmp_path / "run"
+    run_scenario(scenario, out, "greedy", progress=False, plots=False)
+    first = render_run(out, max_frames=4, size=64, processes=1, calibrations=False,
+                       progress=False)["frames"]  # fmt: skip
+    lost = first[1]
+    original = lost.read_bytes()
+    lost.unlink()
+    (lost.parent / f".{lost.name}.tmp").write_bytes(b"half a frame")  # what a kill leaves
+    kept = {p: p.stat().st_mtime_ns for p in first if p != lost}
+    again = render_run(out, max_frames=4, size=64, processes=1, calibrations=False,
+                       progress=False)["frames"]  # fmt: skip
+    assert again == first
+    assert {p: p.stat().st_mtime_ns for p in first if p != lost} == kept
+    assert lost.read_bytes() == original
+    assert not list(lost.parent.glob(".*.tmp"))  # a kill's leftovers are cleared

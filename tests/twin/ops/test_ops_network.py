@@ -42,7 +42,9 @@ def test_run_writes_every_table_and_plot(run):
                  "alerts.parquet", "requests.parquet", "nights.parquet", "weather.parquet",
                  "metrics.json", "plots/timeline.png", "plots/sky_map.png",
                  "plots/site_weather.png"):  # fmt: skip
-        assert (result.out_dir / name).is_file(), name
+        assert (result.out_dir / name).exists(), name
+    for name in ("observations", "events", "timeline"):  # one Parquet part per day
+        assert (result.out_dir / f"{name}.parquet" / "part-00000.parquet").is_file(), name
     assert len(obs) > 300
     assert obs["obs_id"].is_unique
     assert set(obs["site"]) == {"cerro-pachon", "sutherland", "siding-spring"}
