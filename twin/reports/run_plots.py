@@ -63,7 +63,7 @@ LONG_RUN_NIGHTS = 14  # beyond this the weather panel shows nightly aggregates
 # is ~6 000 on a band 20 deg wide): the sky map shows exposures per cell instead.
 MAX_SKY_PAIRS = 2_000
 SKY_CELL_DEG = 5.0
-MANY_ALERTS = 100  # beyond this the alert stars are drawn smaller
+MANY_ALERTS = 100  # beyond this the alert stars are drawn small
 DPI = 90
 
 
@@ -318,16 +318,19 @@ def _sky_cells(fig, ax, counts: pd.DataFrame) -> None:
 
 
 def _alert_stars(ax, alerts: pd.DataFrame) -> None:
+    """Alert targets as open stars; small red ones when there are many (a year of
+    dense-8site follows ~1 300), so they neither hide the map nor vanish on dark cells."""
     if not len(alerts):
         return
+    few = len(alerts) <= MANY_ALERTS
     ax.scatter(
         _mollweide_x(alerts["ra_deg"]),
         np.radians(alerts["dec_deg"].to_numpy(dtype=float)),
-        s=160 if len(alerts) <= MANY_ALERTS else 50,
+        s=160 if few else 16,
         marker="*",
         facecolors="none",
-        edgecolors="black",
-        lw=1.2 if len(alerts) <= MANY_ALERTS else 0.7,
+        edgecolors="black" if few else "crimson",
+        lw=1.2 if few else 0.6,
         label=f"alert follow-up ({len(alerts)} targets)",
     )
 
