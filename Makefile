@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/skytwin run $(SCENARIO) --nights 1 --out $(OUT)
+	$(BIN)/skytwin run $(SCENARIO) --nights 1 --out $(OUT) --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

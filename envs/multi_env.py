@@ -15,6 +15,7 @@ from pettingzoo import ParallelEnv
 from envs import features as F
 from envs.network_env import DEFAULT_SCENARIO, WAIT_S, NetworkEnv
 from twin.ops.conditions import Observe, Wait
+from twin.ops.exposures import Exposure
 from twin.ops.stepping import Decision, SteppedTwin
 from twin.ops.world import World
 from twin.scenario import Scenario
@@ -253,15 +254,15 @@ class NetworkParallelEnv(ParallelEnv):
                         for d in self._pending}  # fmt: skip
         return not self._pending
 
-    def _on_exposure(self, unit, row: int, raw: tuple) -> None:
+    def _on_exposure(self, unit, exposure: Exposure) -> None:
         i = self._index[unit.world.name]
         queue = self._stepped.twin.queue
-        n_exposures = raw[-1]
+        row, n_exposures = exposure.request_row, exposure.n_exposures
         self._earned[i, 0] += queue.priority[row] * self._visit_quality[i] / n_exposures
         alert_id = queue.requests[row].alert_id
         if alert_id:
             state = self._stepped.twin.alerts[alert_id]
-            if state.first_followup_mjd == raw[7]:  # this exposure was the first
+            if state.first_followup_mjd == exposure.mjd_start:  # this exposure was the first
                 self._earned[i, 1] += 1.0
 
     def _observations(self, terminal: bool) -> dict[str, dict[str, np.ndarray]]:

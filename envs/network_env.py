@@ -12,6 +12,7 @@ from gymnasium import spaces
 
 from envs import features as F
 from twin.ops.conditions import Observe, Wait
+from twin.ops.exposures import Exposure
 from twin.ops.stepping import Decision, SteppedTwin
 from twin.ops.world import World
 from twin.scenario import Scenario, load_scenario
@@ -225,15 +226,15 @@ class NetworkEnv(gym.Env):
         self._mask = F.action_mask(self._chosen.size, self.k)
         return False
 
-    def _on_exposure(self, unit, row: int, raw: tuple) -> None:
+    def _on_exposure(self, unit, exposure: Exposure) -> None:
         queue = self._stepped.twin.queue
-        n_exposures = raw[-1]
+        row, n_exposures = exposure.request_row, exposure.n_exposures
         self._earned["science"] += (queue.priority[row] * self._visit_quality[unit.index]
                                     / n_exposures)  # fmt: skip
         alert_id = queue.requests[row].alert_id
         if alert_id:
             state = self._stepped.twin.alerts[alert_id]
-            if state.first_followup_mjd == raw[7]:  # this exposure was the first
+            if state.first_followup_mjd == exposure.mjd_start:  # this exposure was the first
                 self._earned["alert"] += 1.0
 
     def _observation(self) -> dict[str, np.ndarray]:

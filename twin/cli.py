@@ -113,9 +113,10 @@ def _cmd_run(args: argparse.Namespace) -> None:
               "confirmed by a second site")  # fmt: skip
     violations = m.get("constraint_violations", {}).get("count", 0)
     print(f"constraint violations: {violations}")
-    print(f"\nRun directory {out}/: observations.parquet, events.parquet, timeline.parquet, "
-          "alerts.parquet, requests.parquet, nights.parquet, weather.parquet, metrics.json, "
-          "scenario.yaml, plots/")  # fmt: skip
+    print(f"\nRun directory {out}/: observations.parquet, events.parquet, timeline.parquet "
+          "(one Parquet part per day: read each with pandas.read_parquet), alerts.parquet, "
+          "requests.parquet, nights.parquet, weather.parquet, metrics.json, scenario.yaml, "
+          "progress.json, plots/")  # fmt: skip
 
 
 def _resumed(args: argparse.Namespace):

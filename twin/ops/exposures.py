@@ -11,6 +11,9 @@ give identical numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
 import numpy as np
 
 from twin.ops.queue import RequestQueue
@@ -18,19 +21,50 @@ from twin.ops.world import TelescopeWorld
 from twin.physics.etc import delivered_seeing_arcsec
 from twin.physics.sky import sky_mag_arcsec2
 
-RAW_FIELDS = ("obs_id", "visit_id", "exposure_index", "night", "row", "band", "exptime_s",
-              "mjd_start", "mjd_end", "slew_s", "n_exposures")  # fmt: skip
-"""What the loop records per exposure (see :func:`exposure_truth`)."""
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """One science exposure as the operations loop knows it when the shutter closes.
+
+    What the loop decides (which request, when, which band, how long) and nothing it
+    would have to compute: the rest of the truth (geometry, sky, seeing, equipment,
+    depth, value) is :func:`exposure_truth`'s, in batches. Pipeline stages, the envs'
+    reward and the log all start from this one record.
+    """
+
+    obs_id: int  # unique in the run, increasing with completion time
+    visit_id: int  # the visit (one policy decision) it belongs to
+    exposure_index: int  # 0.. within the visit
+    night: int  # index of the run's night at its site
+    request_row: int  # row of the request in the run's RequestQueue
+    band: str
+    exptime_s: float
+    mjd_start: float  # shutter opens
+    mjd_end: float  # shutter closes
+    slew_s: float  # slew/settle/filter time before it (0 after the visit's first)
+    n_exposures: int  # exposures planned in the visit (the value is shared among them)
+    telescope: str
+    site: str
+
+
+EXPOSURE_FIELDS = tuple(f.name for f in fields(Exposure))
+
+
+def exposure_columns(exposures: Sequence[Exposure]) -> dict[str, np.ndarray]:
+    """The records as columns, the input of :func:`exposure_truth`."""
+    out = {name: np.asarray([getattr(e, name) for e in exposures]) for name in EXPOSURE_FIELDS}
+    out["band"] = np.asarray([e.band for e in exposures], dtype=object)
+    return out
 
 
 def exposure_truth(tw: TelescopeWorld, queue: RequestQueue, raw: dict[str, np.ndarray],
                    alert_mag=None) -> dict[str, np.ndarray]:  # fmt: skip
     """Every column of :data:`twin.ops.records.OBSERVATION_SCHEMA` for exposures of one
-    telescope. ``raw`` holds arrays named by :data:`RAW_FIELDS`; ``alert_mag(alert_id,
+    telescope. ``raw`` holds :func:`exposure_columns` of its records; ``alert_mag(alert_id,
     band, mjd)`` gives a transient's true magnitude."""
     sw = tw.site
     site = sw.site
-    rows = np.asarray(raw["row"], dtype=np.int64)
+    rows = np.asarray(raw["request_row"], dtype=np.int64)
     n = rows.size
     t0 = np.asarray(raw["mjd_start"], dtype=float)
     t1 = np.asarray(raw["mjd_end"], dtype=float)

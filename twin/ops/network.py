@@ -36,7 +36,7 @@ from twin.ops.conditions import (
     TelescopeStatus,
     Wait,
 )
-from twin.ops.exposures import RAW_FIELDS, exposure_truth
+from twin.ops.exposures import Exposure, exposure_columns, exposure_truth
 from twin.ops.queue import RequestQueue
 from twin.ops.recorder import Recorder
 from twin.ops.world import SiteWorld, TelescopeWorld, World
@@ -178,7 +178,7 @@ class NetworkTwin:
         env.process(self._days())
 
     def add_observer(self, fn: Callable) -> None:
-        """``fn(unit, row, raw)`` after every exposure (``raw``: see RAW_FIELDS)."""
+        """``fn(unit, exposure)`` after every exposure (an :class:`Exposure`)."""
         self._observers.append(fn)
 
     def _days(self):
@@ -425,18 +425,19 @@ class NetworkTwin:
             yield self.env.timeout(exptime_s)
             self.span(unit, "science", t0, self.mjd())
             self._obs_id += 1
-            raw = (self._obs_id, visit_id, j, unit.night, row, band, exptime_s, t0, t1,
-                   slew_s if j == 0 else 0.0, len(exposures))  # fmt: skip
-            self._pending[unit.index].append(raw)
+            exposure = Exposure(self._obs_id, visit_id, j, unit.night, row, band, exptime_s,
+                                t0, t1, slew_s if j == 0 else 0.0, len(exposures), tw.name,
+                                sw.site.name)  # fmt: skip
+            self._pending[unit.index].append(exposure)
             self.counters.exposures += 1
             self.science_s_by_program[queue.program_index[row]] += exptime_s
             sw.uplink.send(t1 + tw.telescope.readout_s / S_PER_DAY, tw.frame_bytes)
             if request.alert_id:
-                truth = exposure_truth(tw, queue, _columns([raw]), self._alert_mag)
+                truth = exposure_truth(tw, queue, exposure_columns([exposure]), self._alert_mag)
                 self._alert_exposure(self.alerts[request.alert_id], request, sw.site.name,
                                      t0, t1, bool(truth["detected"][0]), sw)  # fmt: skip
             for observer in self._observers:
-                observer(unit, row, raw)
+                observer(unit, exposure)
             if n_done == 0:
                 first_start = t0
             n_done += 1
@@ -459,7 +460,8 @@ class NetworkTwin:
             if pending and not self.record_truth:
                 pending.clear()
             if pending:
-                truth = exposure_truth(unit.world, self.queue, _columns(pending), self._alert_mag)
+                truth = exposure_truth(unit.world, self.queue, exposure_columns(pending),
+                                       self._alert_mag)  # fmt: skip
                 self.rec["observations"].write_columns(truth)
                 pending.clear()
 
@@ -529,10 +531,3 @@ class NetworkTwin:
                 self.event(mjd, "confirmation_requested", "", "", a.alert_id,
                            ",".join(request.sites))  # fmt: skip
                 self._release(request, mjd)
-
-
-def _columns(raw_rows: list[tuple]) -> dict[str, np.ndarray]:
-    cols = list(zip(*raw_rows, strict=True))
-    out = {name: np.asarray(col) for name, col in zip(RAW_FIELDS, cols, strict=True)}
-    out["band"] = np.asarray(cols[RAW_FIELDS.index("band")], dtype=object)
-    return out

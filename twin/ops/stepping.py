@@ -71,7 +71,7 @@ class SteppedTwin:
     """A NetworkTwin advanced decision by decision.
 
     ``recorder`` defaults to discarding tables; pass a :class:`~twin.ops.recorder.Recorder`
-    to keep them. ``observer(unit, row, raw)`` is called after every exposure.
+    to keep them. ``observer(unit, exposure)`` is called after every exposure.
     """
 
     def __init__(self, world: World, recorder=None, observer=None) -> None:
