@@ -26,6 +26,7 @@ from astropy.time import Time
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.alerts.stream import AlertSpec
+from twin.equipment.config import EquipmentConfig
 from twin.errors import (
     ConfigError,
     FieldProblem,
@@ -225,6 +226,10 @@ class Scenario(BaseModel):
     links: LinksSpec = Field(default_factory=LinksSpec)
     operations: OperationsSpec = Field(default_factory=OperationsSpec)
     imaging: ImagingSpec = Field(default_factory=ImagingSpec)
+    equipment: EquipmentConfig = Field(
+        default_factory=EquipmentConfig,
+        description="Drift and faults of every telescope; failures_enabled: false for teaching.",
+    )
 
     @field_validator("start", mode="before")
     @classmethod

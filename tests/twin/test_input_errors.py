@@ -434,11 +434,9 @@ def test_names_that_become_paths_must_be_safe(tmp_path, field, value):
 
 
 def test_custom_site_name_must_be_safe(tmp_path):
-    site = yaml.safe_load((SCENARIOS / "single-site.yaml").read_text())  # a shipped climate
     from twin.world.sites import SITES
 
     custom = SITES["cerro-pachon"].model_dump(mode="json") | {"name": "../../etc"}
-    del site
     data = _with(**{"sites.0": {"custom": custom, "telescopes": [{"name": "a"}]}})
     assert _error_for(tmp_path, data).field == "sites.0.custom.name"
 
@@ -533,3 +531,18 @@ def test_run_exactly_as_long_as_the_replayed_log_runs(tmp_path):
     scenario = load_scenario(FAILOVER, nights=5)
     result = run_scenario(scenario, tmp_path / "run", policy="greedy", progress=False, plots=False)
     assert result.metrics["run"]["nights"] == 5
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xff\xfe\x00binary", BILLION_LAUGHS.encode(), b"name: ../../x\nsites: []\n"],
+)
+def test_cli_prints_one_line_and_exits_2(tmp_path, capsys, content):
+    from twin.cli import main
+
+    path = _write_text(tmp_path, content)
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out), "--quiet", "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err and len(err) < MAX_MESSAGE_CHARS
+    assert not out.exists()

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from twin.equipment.config import EquipmentConfig
-from twin.ops import world as ops_world
 from twin.ops.run import run_scenario
 from twin.ops.world import World
 from twin.scenario import Scenario, load_scenario
@@ -96,26 +94,19 @@ def test_dome_c_validates_and_observes_in_the_polar_night(tmp_path):
     assert -85.0 < weather["temperature_c"].median() < -50.0  # winter at Dome C: ~-65 C
 
 
-def _no_failures(tmp_path: Path, monkeypatch, nights: int) -> Scenario:
-    """The scenario with failures off: through its ``equipment:`` block once the scenario
-    carries one; until then by handing the world a config with the switch off."""
-    text = SINGLE_SITE.read_text()
-    if "equipment" in Scenario.model_fields:
-        text += "\nequipment: {failures_enabled: false}\n"
-    else:
-        disabled = EquipmentConfig(failures_enabled=False)
-        monkeypatch.setattr(ops_world, "EquipmentConfig", lambda: disabled)
+def _no_failures(tmp_path: Path, nights: int) -> Scenario:
+    """The scenario with failures switched off by its ``equipment:`` block."""
     path = tmp_path / "no-failures.yaml"
-    path.write_text(text)
+    path.write_text(SINGLE_SITE.read_text() + "\nequipment: {failures_enabled: false}\n")
     return load_scenario(path, start="2027-03-01", nights=nights, seed=FAILING_SEED)
 
 
-def test_failures_switched_off_leave_no_failure_or_repair(tmp_path, monkeypatch):
+def test_failures_switched_off_leave_no_failure_or_repair(tmp_path):
     scenario = load_scenario(SINGLE_SITE, start="2027-03-01", nights=3, seed=FAILING_SEED)
     default = _run(scenario, tmp_path / "on")
     assert {"failure", "repair"} <= set(default["events"]["kind"])  # else pick another seed
     assert "failure" in set(default["timeline"]["state"])
-    off_scenario = _no_failures(tmp_path, monkeypatch, nights=3)
+    off_scenario = _no_failures(tmp_path, nights=3)
     world = World(off_scenario)
     assert all(t.equipment.failures.events() == [] for t in world.telescopes)
     off = _run(off_scenario, tmp_path / "off")

@@ -291,3 +291,45 @@ def test_unmutated_shipped_scenarios_pass_the_property():
     """The property's baseline: every shipped scenario, unchanged, runs and passes."""
     for source in SHIPPED:
         assert _outcome(source, copy.deepcopy(RAW[source]), "none (root)") == "ran"
+
+
+@st.composite
+def mangled_texts(draw) -> bytes:
+    """A shipped scenario's bytes with a few random cuts, insertions and byte flips."""
+    text = bytearray(draw(st.sampled_from(SHIPPED)).read_bytes())
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(text)))
+        how = draw(st.sampled_from(["cut", "insert", "flip"]))
+        if how == "cut":
+            del text[at : at + draw(st.integers(1, 40))]
+        elif how == "insert":
+            text[at:at] = draw(st.sampled_from(YAML_SNIPPETS)) or draw(st.binary(max_size=8))
+        elif at < len(text):
+            text[at] = draw(st.integers(0, 255))
+    return bytes(text)
+
+
+YAML_SNIPPETS = [
+    b"", b":", b"- ", b"&a ", b"*a", b"*nowhere", b"{", b"[", b"]", b"}", b"\n  ", b"\t",
+    b"!!python/object:os.system ", b"!!binary ", b"<<: ", b"? ", b"|", b">", b"'", b'"',
+    b"%YAML 1.1\n", b"---\n", b"...\n", b"\xef\xbb\xbf", b"\x00", b"\xff", b"2027-13-45",
+    b"9" * 5000, b"[" * 100, b"name: dup\nname: dup\n",
+]  # fmt: skip
+
+
+@settings(FUZZ, max_examples=200, derandomize=True)
+@given(mangled_texts())
+def test_mangled_yaml_text_loads_or_is_refused(content):
+    """Byte-level damage to a shipped file: it loads, or a one-line ConfigError says why."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.yaml"
+        path.write_bytes(content)
+        for log in (SCENARIOS / "teaching").glob("*.csv"):
+            shutil.copy(log, Path(tmp) / log.name)
+        try:
+            load_scenario(path, nights=1, start=FIXED_START)
+        except ConfigError as err:
+            assert "\n" not in str(err) and len(str(err)) < 1500, str(err)
+            event("refused")
+        else:
+            event("loaded")

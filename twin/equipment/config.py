@@ -54,7 +54,7 @@ class ReliabilityConfig(BaseModel):
 class EquipmentConfig(BaseModel):
     """Drift and fault parameters of one telescope; every field carries its unit."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # Focus
     focus_temp_coeff_um_per_c: float = Field(default=20.0, ge=-500.0, le=500.0)

@@ -15,7 +15,6 @@ import numpy as np
 from twin.alerts.stream import Alert, generate_alerts
 from twin.astro.visibility import SiteVisibility
 from twin.equipment import EquipmentModel
-from twin.equipment.config import EquipmentConfig
 from twin.equipment.failures import COMPONENTS
 from twin.ops.intervals import Intervals
 from twin.ops.links import DataUplink, Link, frame_size_bytes
@@ -75,8 +74,10 @@ class World:
         self.end_mjd = scenario.end_mjd
         nights = scenario.nights
         sites = scenario.network
-        # Weather covers a day either side of every site's local noon-to-noon nights.
-        w_start, w_days = self.start_mjd - 1.0, nights + 3
+        # Weather covers a margin either side of every site's local noon-to-noon nights
+        # (the span a replayed log is checked against when the scenario loads).
+        w_start, w_end = scenario.weather_span_mjd
+        w_days = w_end - w_start
         self.weather = make_weather(scenario.weather.model, sites, w_start, w_days,
                                     children[_WEATHER], scenario.weather.log)  # fmt: skip
         self.forecast = Forecast(self.weather, children[_FORECAST])
@@ -100,7 +101,7 @@ class World:
         for (site_world, tel), eq_seed in zip(pairs, eq_seeds, strict=True):
             shape = (tel.detector.ny_pix, tel.detector.nx_pix)
             equipment = EquipmentModel(
-                EquipmentConfig(),
+                scenario.equipment,
                 eq_seed,
                 w_start,
                 w_days,

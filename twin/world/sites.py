@@ -17,7 +17,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from twin.errors import ConfigError
+from twin.errors import ConfigError, SafeName
 
 MonthlyFraction = Annotated[list[float], Field(min_length=12, max_length=12)]
 
@@ -42,7 +42,7 @@ def wrap_lon_deg(lon_deg: float) -> float:
 class Climate(BaseModel):
     """Statistics of a site's weather that the stochastic weather model reproduces."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     clear_fraction_by_month: MonthlyFraction = Field(
         description="Fraction of night hours usable (cloud cover < 0.25), January first."
@@ -86,10 +86,10 @@ class Climate(BaseModel):
 class Site(BaseModel):
     """An observatory site: geodetic position, horizon mask, sky quality and climate."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    name: str = Field(min_length=1)
-    full_name: str = ""
+    name: SafeName  # becomes a folder name (frames/<site>/)
+    full_name: str = Field(default="", max_length=200)
     lat_deg: float = Field(ge=-90.0, le=90.0, description="Geodetic latitude, north positive.")
     lon_deg: float = Field(
         ge=-180.0,

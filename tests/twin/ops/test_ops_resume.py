@@ -178,7 +178,7 @@ def test_resume_refuses_a_complete_or_foreign_run(tmp_path, reference):
     with pytest.raises(ConfigError, match="already complete"):
         run_scenario(load_scenario(SCENARIO, nights=NIGHTS), reference, "greedy",
                      progress=False, plots=False, resume=True)  # fmt: skip
-    with pytest.raises(ConfigError, match="progress.json"):
+    with pytest.raises(ConfigError, match=r"progress\.json"):
         run_scenario(load_scenario(SCENARIO, nights=NIGHTS), tmp_path, "greedy",
                      progress=False, plots=False, resume=True)  # fmt: skip
 
