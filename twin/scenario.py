@@ -202,6 +202,22 @@ class ImagingSpec(BaseModel):
     sky_seed: int = Field(
         default=0, ge=0, le=MAX_SEED, description="Which synthetic sky (stars, galaxies)."
     )
+    # None (not {}) by default: scenarios dump with exclude_none, so a run without faults
+    # writes the same scenario.yaml as before the field existed.
+    faults: (
+        dict[Literal["dew_rate", "banding_rate", "vignetting_rate", "glint_rate"], float] | None
+    ) = Field(
+        default=None,
+        description="Probability per frame of each rare fault (twin.imaging.faults); missing: 0.",
+    )
+
+    @field_validator("faults")
+    @classmethod
+    def _rates_are_probabilities(cls, rates):
+        for key, rate in (rates or {}).items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{key} = {rate}: a rate per frame must lie in 0..1")
+        return rates
 
 
 class Scenario(BaseModel):

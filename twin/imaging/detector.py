@@ -17,7 +17,9 @@ them:
 6. **Bad columns**: stuck low (no charge) or stuck high (a full well) along the column.
 7. **Readout**: ``ADU = e / gain + bias image + N(0, read_noise_e / gain)``, rounded and
    clipped by the 16-bit ADC to ``0..65535``. The bias image (:func:`bias_image`) is
-   ``bias_adu`` plus a fixed row ramp and column pattern; a master bias removes both.
+   ``bias_adu`` plus a fixed row ramp and column pattern; a master bias removes both. A
+   frame with the rare ``banding`` fault gets its pattern noise here, before the ADC
+   (:mod:`twin.imaging.faults`).
 
 Persistence. Everything fixed in the hardware (flat field, bias pattern, hot-pixel and
 bad-column positions and their rates/states) depends only on the telescope name and the
@@ -65,6 +67,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import poisson
 
+from twin.imaging.faults import readout_faults_adu
 from twin.imaging.spec import FrameSpec
 
 ADC_MAX_ADU = 65535
@@ -185,6 +188,8 @@ def apply_detector(
     x_bad = columns["x_pix"].to_numpy()
     charge[:, x_bad] = np.where(columns["state"].to_numpy() == "high", det.full_well_e, 0.0)
     adu = charge / det.gain_e_per_adu + bias_image(spec)
+    if spec.faults:  # rare readout faults (twin.imaging.faults): pattern noise
+        adu += readout_faults_adu(spec)
     adu += rng.normal(0.0, det.read_noise_e / det.gain_e_per_adu, adu.shape)
     raw = np.clip(np.rint(adu), 0, ADC_MAX_ADU).astype(np.uint16)
     saturated |= raw >= ADC_MAX_ADU

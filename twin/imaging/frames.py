@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from twin.errors import ConfigError
+from twin.imaging.faults import draw_faults
 from twin.imaging.spec import FrameSpec, Transient, frame_spec
 
 FRAME_DIR = "frames"
@@ -109,7 +110,8 @@ class RunFrames:
         bad = np.asarray(defects.bad_columns_at(row["mjd_start"]))
         spec = frame_spec(row, tw.telescope, frame_seed(self.world.seed, row["obs_id"]),
                           transient=transient)  # fmt: skip
-        spec = replace(spec, hot_pixels=hot, bad_columns=bad)
+        faults = draw_faults(self.scenario.imaging.faults, spec.seed)
+        spec = replace(spec, hot_pixels=hot, bad_columns=bad, faults=faults)
         if self.size:
             spec = spec.resized(min(self.size, spec.nx), min(self.size, spec.ny))
         return spec

@@ -26,6 +26,9 @@ Two ways to draw the same scene:
 Trails are drawn the same way by both: a line whose cross-section is the projection of
 PSF ⊗ out-of-focus pupil ⊗ pixel across the track, with the electrons per arcsec of track
 of the trail's magnitude. Their ``flux_e`` in the truth is what lands in the frame.
+
+Last, a frame with rare faults (``spec.faults``) gets their light: a satellite glint, a
+dew halo and glow, a shifted vignetting (:mod:`twin.imaging.faults`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import pandas as pd
 from astropy.wcs import WCS
 
 from twin.imaging.catalog import SkyCatalog, TrailModel, sky_catalog
+from twin.imaging.faults import apply_light_faults
 from twin.imaging.galaxies import FourierGalaxyStamps, GalaxyStampSource, galaxy_profile
 from twin.imaging.psf import PixelPsfTable, add_stamp, defocus_profile, image_angle_deg, psf_for
 from twin.imaging.scene import Scene, build_scene, sky_level_e
@@ -96,6 +100,8 @@ def render_expected(spec: FrameSpec, *, catalog: SkyCatalog | None = None, metho
         _draw_plain(image, points, galaxies, psf, spec.pixel_scale_arcsec)
     truth = truth.copy()
     _draw_trails(image, scene, psf, truth)
+    if spec.faults:  # rare faults (twin.imaging.faults): light through fogged or vignetted optics
+        apply_light_faults(image, spec, sky)
     return RenderResult(image, sky, truth, scene.wcs, psf)
 
 

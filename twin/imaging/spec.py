@@ -75,6 +75,9 @@ class FrameSpec:
     # draw ``n_hot_pixels`` / ``n_bad_columns`` positions from ``seed``.
     hot_pixels: np.ndarray | None = field(default=None, compare=False)
     bad_columns: np.ndarray | None = field(default=None, compare=False)
+    # Rare faults injected into this frame (names from twin.imaging.faults.FAULT_KINDS,
+    # drawn by RunFrames from the scenario's imaging.faults rates); () = none.
+    faults: tuple[str, ...] = ()
 
     @property
     def pixel_scale_arcsec(self) -> float:

@@ -1,0 +1,347 @@
+"""Labelled frames for the quality model, made by the twin itself, with truth.
+
+``skytwin models dataset quality --out DIR --n N --size PIX --seed S``
+
+How a frame is made: one night of a shipped scenario (``scenarios/*.yaml``) is run with
+the greedy policy at a drawn start date and run seed; an exposure of the log is turned
+into its :class:`~twin.imaging.spec.FrameSpec` (:class:`~twin.imaging.frames.RunFrames`,
+central ``PIX × PIX`` window of the detector); each condition below is forced with
+probability :data:`P_FORCE` by ``dataclasses.replace`` of the spec; the frame is rendered
+in memory (:func:`models.quality.frames.render_in_memory`).
+
+Defocus is drawn as the out-of-focus pupil (``defocus_model="annulus"``): with the
+twin's default Gaussian defocus, a defocused frame is a frame with worse seeing and no
+measurement on the pixels can tell ``focus`` from ``bad_seeing``.
+
+Labels, all from the truth of the (perturbed) spec, thresholds in :data:`THRESHOLDS`:
+
+| flag        | positive when                                                      |
+|-------------|--------------------------------------------------------------------|
+| cloud       | transparency < 0.8 (more than 0.24 mag lost to cloud)              |
+| bad_seeing  | delivered atmospheric FWHM > 1.5″                                  |
+| tracking    | tracking trail length > 1.0″                                       |
+| focus       | defocus FWHM > 1.0″                                                |
+| sensor      | ≥ 10 hot pixels or ≥ 1 bad column inside the frame                 |
+| trail       | a trail whose light in the frame is ≥ 10σ of a 10 × 5 pixel patch  |
+| bright_sky  | sky more than 1.0 mag brighter than the site's dark zenith sky     |
+
+``score`` = 100 × the effective-time ratio recomputed for the perturbed spec with the
+twin's own model (:meth:`twin.ops.quality.QualityModel.depth` then ``.quality``, as
+:func:`twin.ops.exposures.exposure_truth` does); ``seeing`` = the image FWHM truth
+(seeing ⊕ defocus, the ``IMGFWHM`` card).
+
+Splits: ``train``; ``heldout`` (runs with seeds never used for training, sites seen);
+``unseen`` (every frame of the held-out site :data:`UNSEEN_SITE`, whose telescopes —
+``hanle-1m`` and the only 2-m, ``hanle-2m`` — are never in training).
+
+Storage: ``shard_NNN.npz`` (``image`` uint16 N×PIX×PIX, ``side`` float16, ``score``,
+``seeing``, ``flags`` uint8 N×7, ``truth`` float32 N×len(TRUTH_NAMES), ``split`` uint8),
+``shard_NNN.headers.json`` (the header cards per frame, for the SEP baseline), and
+``index.json`` (shards, counts, flag positives, the command and seed). No pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from twin.pipeline.stage import FLAG_NAMES
+
+SCENARIOS = ("global-3site", "dense-8site", "india-chile", "single-site")
+UNSEEN_SITE = "hanle"
+SPLITS = ("train", "heldout", "unseen")
+SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
+P_FORCE = 0.22
+THRESHOLDS = {
+    "cloud_transparency": 0.8, "bad_seeing_arcsec": 1.5, "tracking_arcsec": 1.0,
+    "focus_defocus_arcsec": 1.0, "sensor_hot_pixels": 10, "sensor_bad_columns": 1,
+    "trail_snr": 10.0, "bright_sky_mag": 1.0,
+}  # fmt: skip
+TRUTH_NAMES = ("transparency", "seeing_fwhm_arcsec", "defocus_fwhm_arcsec",
+               "tracking_error_arcsec", "sky_excess_mag", "n_hot_in_frame",
+               "n_bad_columns_in_frame", "trail_snr", "quality", "pixel_scale_arcsec")  # fmt: skip
+DEFOCUS_MODEL = "annulus"
+SHARD_SIZE = 500
+RUNS_PER_SPLIT = {"train": 10, "heldout": 4, "unseen": 4}
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    scenario: str
+    seed: int
+    start: str
+    split: str
+
+
+def run_plans(seed: int) -> list[RunPlan]:
+    """The runs a dataset draws from: disjoint run seeds per split, starts over a year."""
+    rng = np.random.default_rng([seed, 0x51])
+    plans = []
+    for k, split in enumerate(SPLITS):
+        names = SCENARIOS if split != "unseen" else ("dense-8site", "india-chile")
+        for j in range(RUNS_PER_SPLIT[split]):
+            day = int(rng.integers(0, 365))
+            start = (np.datetime64("2027-01-01") + np.timedelta64(day, "D")).astype(str)
+            plans.append(RunPlan(names[j % len(names)], 1000 * seed + 100 * k + j, start, split))
+    return plans
+
+
+def make_runs(plans: list[RunPlan], root: Path, repo: Path) -> dict[int, Path]:
+    """Run each plan's night (kept under ``root/runs``; an existing run is reused)."""
+    from twin.ops.run import run_scenario
+    from twin.scenario import load_scenario
+
+    out = {}
+    for i, plan in enumerate(plans):
+        run_dir = root / "runs" / f"{plan.scenario}_{plan.seed}"
+        if not (run_dir / "observations.parquet").exists():
+            scenario = load_scenario(repo / "scenarios" / f"{plan.scenario}.yaml", nights=1,
+                                     seed=plan.seed, start=plan.start)  # fmt: skip
+            run_scenario(scenario, run_dir, "greedy", progress=False, plots=False)
+        out[i] = run_dir
+    return out
+
+
+# --- one frame -------------------------------------------------------------------------
+
+_RUNS: dict[str, object] = {}
+
+
+def _run_frames(run_dir: str, size: int):
+    from twin.imaging.frames import RunFrames
+
+    if run_dir not in _RUNS:
+        _RUNS[run_dir] = RunFrames(run_dir, size=size)
+    return _RUNS[run_dir]
+
+
+def perturb(spec, rng: np.random.Generator) -> tuple[object, float | None]:
+    """Force conditions on ``spec`` (each with probability P_FORCE); the trail rate or None."""
+    from twin.imaging.catalog import field_radius_deg
+    from twin.imaging.detector import detector_window
+
+    force = rng.uniform(size=7) < P_FORCE
+    changes: dict = {}
+    if force[0]:  # cloud, across the threshold so both sides are populated
+        changes["transparency"] = float(rng.uniform(0.05, 0.95))
+    if force[1]:
+        changes["seeing_fwhm_arcsec"] = float(rng.uniform(1.0, 3.0))
+    if force[2]:
+        changes["tracking_error_arcsec"] = float(rng.uniform(0.3, 5.0))
+        changes["tracking_pa_deg"] = float(rng.uniform(0.0, 180.0))
+    if force[3]:
+        changes["defocus_fwhm_arcsec"] = float(rng.uniform(0.5, 3.5))
+    if force[4]:
+        row0, col0 = detector_window(spec)
+        n_hot = int(rng.integers(0, 60))
+        local = np.stack([rng.integers(0, spec.ny, n_hot), rng.integers(0, spec.nx, n_hot)], 1)
+        old = np.zeros((0, 2), np.int64) if spec.hot_pixels is None else spec.hot_pixels
+        changes["hot_pixels"] = np.concatenate([np.asarray(old).reshape(-1, 2),
+                                                local + [row0, col0]])  # fmt: skip
+        changes["n_hot_pixels"] = len(changes["hot_pixels"])
+        n_bad = int(rng.integers(0, 4))
+        old_cols = np.zeros(0, np.int64) if spec.bad_columns is None else spec.bad_columns
+        changes["bad_columns"] = np.concatenate([np.asarray(old_cols).ravel(),
+                                                 col0 + rng.integers(0, spec.nx, n_bad)])  # fmt: skip
+        changes["n_bad_columns"] = len(changes["bad_columns"])
+    if force[6]:
+        changes["sky_mag_arcsec2"] = float(spec.sky_mag_arcsec2 - rng.uniform(0.3, 4.0))
+    spec = replace(spec, **changes)
+    rate = None
+    if force[5]:  # about two trails expected through the footprint and its margin
+        area = math.pi * field_radius_deg(spec) ** 2
+        rate = 2.0 / (area * spec.exptime_s / 3600.0)
+    return spec, rate
+
+
+def labels(spec, frame, tw) -> dict:
+    """Score, seeing, flags and truth columns of a rendered, perturbed frame."""
+    from twin.physics.sky import sky_mag_arcsec2
+
+    site = tw.site.site
+    m5 = tw.quality.depth(spec.band, spec.exptime_s, airmass=np.asarray(spec.airmass),
+                          seeing_fwhm_arcsec=np.asarray(spec.image_fwhm_arcsec),
+                          sky_mag_arcsec2=np.asarray(spec.sky_mag_arcsec2),
+                          transparency=np.asarray(spec.transparency),
+                          throughput=spec.throughput)  # fmt: skip
+    quality = float(tw.quality.quality(spec.band, spec.exptime_s, m5))
+    dark = float(sky_mag_arcsec2(spec.band, 90.0, -30.0, 90.0, 0.0, -30.0,
+                                 site.sky_brightening_mag, site.height_m))  # fmt: skip
+    det = spec.telescope.detector
+    sky_e = float(frame.header["SKYLEVEL"]) * det.gain_e_per_adu
+    trails = frame.truth[frame.truth["type"] == "trail"]
+    noise = math.sqrt(50.0 * (max(sky_e, 0.0) + det.read_noise_e**2))
+    trail_snr = float(trails["flux_e"].max() / noise) if len(trails) else 0.0
+    truth = {
+        "transparency": spec.transparency, "seeing_fwhm_arcsec": spec.seeing_fwhm_arcsec,
+        "defocus_fwhm_arcsec": spec.defocus_fwhm_arcsec,
+        "tracking_error_arcsec": spec.tracking_error_arcsec,
+        "sky_excess_mag": dark - spec.sky_mag_arcsec2,
+        "n_hot_in_frame": frame.n_hot_pixels_in_frame,
+        "n_bad_columns_in_frame": frame.n_bad_columns_in_frame, "trail_snr": trail_snr,
+        "quality": quality, "pixel_scale_arcsec": spec.pixel_scale_arcsec,
+    }  # fmt: skip
+    return {"score": 100.0 * quality, "seeing": spec.image_fwhm_arcsec,
+            "flags": flags_from_truth(truth), "truth": truth}  # fmt: skip
+
+
+def flags_from_truth(truth: dict) -> np.ndarray:
+    """The seven flags (order of FLAG_NAMES) from truth values (see the module table)."""
+    t = THRESHOLDS
+    values = {
+        "cloud": truth["transparency"] < t["cloud_transparency"],
+        "bad_seeing": truth["seeing_fwhm_arcsec"] > t["bad_seeing_arcsec"],
+        "tracking": truth["tracking_error_arcsec"] > t["tracking_arcsec"],
+        "focus": truth["defocus_fwhm_arcsec"] > t["focus_defocus_arcsec"],
+        "sensor": truth["n_hot_in_frame"] >= t["sensor_hot_pixels"]
+        or truth["n_bad_columns_in_frame"] >= t["sensor_bad_columns"],
+        "trail": truth["trail_snr"] >= t["trail_snr"],
+        "bright_sky": truth["sky_excess_mag"] > t["bright_sky_mag"],
+    }
+    return np.array([values[name] for name in FLAG_NAMES], dtype=np.uint8)
+
+
+def make_frame(job: tuple) -> dict:
+    """Render and label frame ``index`` of the dataset (``job`` = run dir, obs id, ...)."""
+    from twin.imaging.frames import RenderOptions
+
+    from models.quality.features import frame_inputs
+    from models.quality.frames import render_in_memory
+
+    run_dir, obs_id, size, seed, index = job
+    frames = _run_frames(run_dir, size)
+    rng = np.random.default_rng([seed, index, 0x9A])
+    spec, rate = perturb(frames.spec(obs_id), rng)
+    options = replace(frames.options, defocus_model=DEFOCUS_MODEL)
+    frame = render_in_memory(spec, options, trail_rate_per_hour_deg2=rate)
+    _image, side = frame_inputs(frame.data_adu, frame.header)
+    out = labels(spec, frame, frames.telescopes[spec.telescope.name])
+    header = {k: (v if isinstance(v, (str, int, float, bool)) or v is None else float(v))
+              for k, v in frame.header.items()}  # fmt: skip
+    out.update(image=frame.data_adu, side=side, header=header, site=spec.site,
+               telescope=spec.telescope.name)  # fmt: skip
+    return out
+
+
+# --- the whole set -----------------------------------------------------------------------
+
+
+def frame_jobs(plans: list[RunPlan], run_dirs: dict[int, Path], n: int, size: int, seed: int
+               ) -> tuple[list[tuple], list[str]]:  # fmt: skip
+    """``n`` (run, exposure) picks, split by :data:`SPLIT_FRACTIONS`; returns jobs, splits."""
+    import pandas as pd
+
+    rng = np.random.default_rng([seed, 0x10B])
+    pools: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
+    for i, plan in enumerate(plans):
+        obs = pd.read_parquet(run_dirs[i] / "observations.parquet", columns=["obs_id", "site"])
+        at_unseen = obs["site"] == UNSEEN_SITE
+        keep = at_unseen if plan.split == "unseen" else ~at_unseen
+        pools[plan.split] += [(str(run_dirs[i]), int(o)) for o in obs["obs_id"][keep]]
+    counts = np.floor(np.asarray(SPLIT_FRACTIONS) * n).astype(int)
+    counts[0] += n - counts.sum()
+    jobs, splits = [], []
+    for split, count in zip(SPLITS, counts, strict=True):
+        pool = pools[split]
+        if not pool:
+            raise RuntimeError(f"no exposures for split {split!r}: the runs observed nothing")
+        picks = rng.choice(len(pool), size=count, replace=count > len(pool))
+        for p in picks:
+            jobs.append((*pool[p], size, seed, len(jobs)))
+            splits.append(split)
+    return jobs, splits
+
+
+def write_shard(out: Path, k: int, rows: list[dict], splits: list[str]) -> dict:
+    name = f"shard_{k:03d}"
+    np.savez_compressed(
+        out / f"{name}.npz",
+        image=np.stack([r["image"] for r in rows]).astype(np.uint16),
+        side=np.stack([r["side"] for r in rows]).astype(np.float16),
+        score=np.array([r["score"] for r in rows], np.float32),
+        seeing=np.array([r["seeing"] for r in rows], np.float32),
+        flags=np.stack([r["flags"] for r in rows]).astype(np.uint8),
+        truth=np.array([[r["truth"][t] for t in TRUTH_NAMES] for r in rows], np.float32),
+        split=np.array([SPLITS.index(s) for s in splits], np.uint8),
+    )  # fmt: skip
+    meta = [{"site": r["site"], "telescope": r["telescope"], "header": r["header"]} for r in rows]
+    (out / f"{name}.headers.json").write_text(json.dumps(meta))
+    return {"file": f"{name}.npz", "n": len(rows)}
+
+
+def build_dataset(out: str | Path, n: int, size: int = 256, seed: int = 0,
+                  processes: int = 2, progress: bool = True) -> dict:  # fmt: skip
+    """Generate the dataset into ``out`` (see the module docstring); returns the index."""
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    repo = Path(__file__).resolve().parents[2]
+    t0 = time.perf_counter()
+    plans = run_plans(seed)
+    run_dirs = make_runs(plans, out, repo)
+    jobs, splits = frame_jobs(plans, run_dirs, n, size, seed)
+    t_runs = time.perf_counter() - t0
+    shards, rows, counts = [], [], {s: np.zeros(len(FLAG_NAMES), int) for s in SPLITS}
+    meta: dict[str, dict] = {s: {} for s in SPLITS}
+    bar = tqdm(total=len(jobs), unit="frame", desc="quality dataset", disable=not progress)
+    pool = ProcessPoolExecutor(processes) if processes > 1 else None
+    results = pool.map(make_frame, jobs, chunksize=8) if pool else map(make_frame, jobs)
+    try:
+        for i, row in enumerate(results):
+            rows.append(row)
+            counts[splits[i]] += row["flags"]
+            key = f"{row['site']}/{row['telescope']}"
+            meta[splits[i]][key] = meta[splits[i]].get(key, 0) + 1
+            bar.update(1)
+            if len(rows) == SHARD_SIZE or i == len(jobs) - 1:
+                start = i + 1 - len(rows)
+                shards.append(write_shard(out, len(shards), rows, splits[start : i + 1]))
+                rows = []
+    finally:
+        bar.close()
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    index = {
+        "model": "quality", "n": len(jobs), "size": size, "seed": seed,
+        "command": f"skytwin models dataset quality --out {out} --n {n} --size {size} --seed {seed}",
+        "splits": {s: int(sum(1 for x in splits if x == s)) for s in SPLITS},
+        "flag_names": list(FLAG_NAMES), "truth_names": list(TRUTH_NAMES),
+        "flag_positives": {s: dict(zip(FLAG_NAMES, map(int, c), strict=True))
+                           for s, c in counts.items()},
+        "frames_by_site_telescope": meta, "unseen_site": UNSEEN_SITE, "thresholds": THRESHOLDS,
+        "defocus_model": DEFOCUS_MODEL, "runs": [p.__dict__ for p in plans], "shards": shards,
+        "seconds": {"runs": round(t_runs, 1), "total": round(time.perf_counter() - t0, 1)},
+        "python": sys.version.split()[0], "processes": processes, "cpu_count": os.cpu_count(),
+    }  # fmt: skip
+    (out / "index.json").write_text(json.dumps(index, indent=1))
+    return index
+
+
+def load_split(data: str | Path, split: str | None = None) -> dict[str, np.ndarray | list]:
+    """Arrays of every shard (optionally one split), plus ``headers``, ``site``, ``telescope``."""
+    data = Path(data)
+    index = json.loads((data / "index.json").read_text())
+    parts: dict[str, list] = {}
+    for shard in index["shards"]:
+        with np.load(data / shard["file"], allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads((data / shard["file"].replace(".npz", ".headers.json")).read_text())
+        keep = np.ones(len(arrays["split"]), bool)
+        if split is not None:
+            keep = arrays["split"] == SPLITS.index(split)
+        for k, v in arrays.items():
+            parts.setdefault(k, []).append(v[keep])
+        for key in ("header", "site", "telescope"):
+            parts.setdefault(key + "s", []).extend(m[key] for m, k in zip(meta, keep, strict=True) if k)
+    out: dict = {k: np.concatenate(v) for k, v in parts.items() if k not in ("headers", "sites", "telescopes")}
+    out.update(headers=parts["headers"], sites=parts["sites"], telescopes=parts["telescopes"])
+    return out
