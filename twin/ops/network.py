@@ -1,4 +1,4 @@
-"""The operations engine: one SimPy process per telescope, plus the centre's alert desk.
+"""The operations engine: one SimPy process per telescope; the centre is :mod:`twin.ops.centre`.
 
 Each telescope, inside its site's night window: if a component is down it waits for the
 repair; if the dome is closed it waits for it to reopen; otherwise it asks the policy.
@@ -8,9 +8,10 @@ ends and the conditions measured, and an exposure that a dome closure, a failure
 night's end would cut is aborted (logged, not observed). ``Wait`` idles until the wait
 ends, the next closure or failure, or a new request reaches the site.
 
-The centre receives alerts from the broker, turns them into follow-up requests and sends
-them over each site's link (latency, outages); a site reports a detection back over its
-link and the centre asks another site to confirm. Everything is logged through a
+The centre (:class:`~twin.ops.centre.Centre`) receives alerts from the broker, turns them
+into follow-up requests and sends them over each site's link (latency, outages); a site
+reports a detection back over its link and the centre asks another site to confirm.
+Everything is logged through a
 :class:`~twin.ops.recorder.Recorder` as the simulation advances.
 
 SimPy time is seconds since the run's start; MJD = start + seconds / 86400.
@@ -25,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from twin.alerts.stream import Alert, confirmation_request, followup_request
 from twin.ops.candidates import CandidateBuilder
+from twin.ops.centre import Centre
 from twin.ops.conditions import (
     Candidates,
     Conditions,
@@ -58,20 +59,6 @@ class TelescopeRun:
     busy_until_mjd: float = -math.inf
     night: int = -1
     index: int = 0
-
-
-@dataclass
-class AlertState:
-    alert: Alert
-    received_mjd: float = math.nan
-    first_followup_mjd: float = math.nan
-    first_followup_site: str = ""
-    detected_mjd: float = math.nan
-    detected_site: str = ""
-    confirm_requested: bool = False
-    confirmed_mjd: float = math.nan
-    confirmed_site: str = ""
-    n_exposures: int = 0
 
 
 CONFLICT_WAIT_S = 1.0
@@ -109,7 +96,8 @@ class NetworkTwin:
             TelescopeRun(t, CandidateBuilder(self.queue, t.site.visibility, t.telescope, t.quality))
             for t in world.telescopes
         ]
-        self.alerts = {a.alert_id: AlertState(a) for a in world.alerts}
+        self.centre = Centre(self)
+        self.alerts = self.centre.alerts  # by alert id: what the centre knows of each
         self.counters = RunCounters()
         self.science_s_by_program = np.zeros(len(program_names))
         self._wake = [self.env.event() for _ in world.sites]
@@ -119,9 +107,6 @@ class NetworkTwin:
         self.decisions: list | None = None  # set by SteppedTwin: decisions wait there
         self.record_truth = True  # False: skip the log's truth columns (training)
         self._pending: list[list[tuple]] = [[] for _ in self.units]
-        # Received and not yet confirmed, kept as events happen: reading it per decision
-        # must not scan every alert of the run.
-        self._open_alerts: tuple[str, ...] = ()
         for i, unit in enumerate(self.units):
             unit.index = i
         bind = getattr(policy, "bind", None)
@@ -150,6 +135,12 @@ class NetworkTwin:
             w = unit.world
             self.rec["timeline"].append((w.name, w.site.site.name, unit.night, state, start, end))
 
+    def wake_site(self, site_index: int) -> None:
+        """Wake the idle telescopes of a site (a new request has reached it)."""
+        wake = self._wake[site_index]
+        self._wake[site_index] = self.env.event()
+        wake.succeed()
+
     # -- run -------------------------------------------------------------------------
     def run(self) -> RunCounters:
         self.start()
@@ -173,8 +164,7 @@ class NetworkTwin:
         self._schedule_world_events()
         for unit in self.units:
             env.process(self._telescope(unit))
-        for state in self.alerts.values():
-            self.at(state.alert.issued_mjd, lambda s=state: self._alert_issued(s))
+        self.centre.start()
         env.process(self._days())
 
     def add_observer(self, fn: Callable) -> None:
@@ -372,7 +362,7 @@ class NetworkTwin:
             mjd=mjd, telescope=self._status(unit), site=site, candidates=candidates,
             program_names=tuple(self.queue.program_names),
             program_share_target=self.share_target, program_share_used=used,
-            open_alerts=self._open_alerts, forecast=forecast, network=network,
+            open_alerts=self.centre.open_alerts, forecast=forecast, network=network,
         )  # fmt: skip
 
     # -- a visit -------------------------------------------------------------------------
@@ -434,7 +424,7 @@ class NetworkTwin:
             sw.uplink.send(t1 + tw.telescope.readout_s / S_PER_DAY, tw.frame_bytes)
             if request.alert_id:
                 truth = exposure_truth(tw, queue, exposure_columns([exposure]), self._alert_mag)
-                self._alert_exposure(self.alerts[request.alert_id], request, sw.site.name,
+                self.centre.alert_exposure(self.alerts[request.alert_id], request, sw.site.name,
                                      t0, t1, bool(truth["detected"][0]), sw)  # fmt: skip
             for observer in self._observers:
                 observer(unit, exposure)
@@ -464,70 +454,3 @@ class NetworkTwin:
                                        self._alert_mag)  # fmt: skip
                 self.rec["observations"].write_columns(truth)
                 pending.clear()
-
-    # -- alerts ---------------------------------------------------------------------------
-    def _alert_issued(self, state: AlertState) -> None:
-        a = state.alert
-        self.event(a.issued_mjd, "alert_issued", "", "", a.alert_id, a.kind, a.peak_mag_r)
-        received = a.issued_mjd + self.ops.alert_broker_latency_s / S_PER_DAY
-        self.at(received, lambda: self._alert_received(state, received))
-
-    def _alert_received(self, state: AlertState, mjd: float) -> None:
-        state.received_mjd = mjd
-        self._open_alerts = (*self._open_alerts, state.alert.alert_id)
-        a = state.alert
-        self.event(mjd, "alert_received", "", "", a.alert_id, a.kind,
-                   (mjd - a.issued_mjd) * S_PER_DAY)  # fmt: skip
-        request = followup_request(a, self.world.scenario.alerts, mjd)
-        self._release(request, mjd)
-
-    def _release(self, request, mjd: float) -> None:
-        """Add a request at the centre and send it to each site over its link."""
-        arrivals = np.array([sw.link.message_arrival_mjd(mjd) for sw in self.world.sites])
-        self.queue.add([request], arrivals, mjd)
-        for sw, t in zip(self.world.sites, arrivals, strict=True):
-            if request.sites and sw.site.name not in request.sites:
-                continue
-            self.at(t, lambda sw=sw, t=t: self._arrived(sw, request, t))
-
-    def _arrived(self, sw: SiteWorld, request, mjd: float) -> None:
-        self.event(mjd, "request_released", sw.site.name, "", request.request_id,
-                   request.alert_id)  # fmt: skip
-        wake = self._wake[sw.index]
-        self._wake[sw.index] = self.env.event()
-        wake.succeed()
-
-    def _alert_exposure(self, state: AlertState, request, site: str, t0: float, t1: float,
-                        detected: bool, sw: SiteWorld) -> None:  # fmt: skip
-        a = state.alert
-        state.n_exposures += 1
-        if math.isnan(state.first_followup_mjd):
-            state.first_followup_mjd, state.first_followup_site = t0, site
-            self.event(t0, "alert_followed", site, "", a.alert_id, request.request_id,
-                       (t0 - a.issued_mjd) * S_PER_DAY)  # fmt: skip
-        if not detected:
-            return
-        report = sw.link.message_arrival_mjd(t1 + self.ops.detection_processing_s / S_PER_DAY)
-        confirming = request.request_id.endswith("-confirm")
-        self.at(report, lambda: self._detection_reported(state, site, report, confirming))
-
-    def _detection_reported(self, state: AlertState, site: str, mjd: float,
-                            confirming: bool) -> None:  # fmt: skip
-        a = state.alert
-        spec = self.world.scenario.alerts
-        if confirming and site != state.detected_site and math.isnan(state.confirmed_mjd):
-            state.confirmed_mjd, state.confirmed_site = mjd, site
-            self._open_alerts = tuple(a for a in self._open_alerts if a != state.alert.alert_id)
-            self.event(mjd, "alert_confirmed", site, "", a.alert_id, "",
-                       (mjd - state.detected_mjd) * S_PER_DAY)  # fmt: skip
-            return
-        if math.isnan(state.detected_mjd):
-            state.detected_mjd, state.detected_site = mjd, site
-            self.event(mjd, "alert_detected", site, "", a.alert_id, a.kind, math.nan)
-            others = [s.site.name for s in self.world.sites if s.site.name != site]
-            if spec.followup.confirm and others and not state.confirm_requested:
-                state.confirm_requested = True
-                request = confirmation_request(a, spec, mjd, site, [*others, site])
-                self.event(mjd, "confirmation_requested", "", "", a.alert_id,
-                           ",".join(request.sites))  # fmt: skip
-                self._release(request, mjd)

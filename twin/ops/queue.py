@@ -134,6 +134,12 @@ class RequestQueue:
         self.visits_done[row] += 1
         self.last_visit_mjd[row] = mjd_start
 
+    def repeat_visit(self, row: int) -> None:
+        """One visit of ``row`` does not count: it is wanted again, cadence waived."""
+        if self.visits_wanted[row] != UNLIMITED and self.visits_done[row] > 0:
+            self.visits_done[row] -= 1
+        self.last_visit_mjd[row] = -np.inf
+
 
 def _filter_changes(request: Request) -> int:
     bands = [p.band for p in request.plan]

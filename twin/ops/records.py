@@ -93,6 +93,8 @@ EVENT_KINDS = (
     "visit_cut",  # conditions fell below a request's limits between exposures
     "calibration",  # detail: bias|dark|twilight_flat, value: frames
     "data_delivered",  # a night's data reached the centre (value: bytes)
+    "frame_rejected",  # a pipeline stage's result put a frame below its programme's threshold
+    "visit_repeated",  # the centre asked for the visit again (ref: request_id)
 )
 
 EVENT_SCHEMA = pa.schema(
