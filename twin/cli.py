@@ -93,6 +93,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         policy = args.policy or scenario.operations.policy
         out = Path(args.out or f"runs/{scenario.name}-{policy if '/' not in policy else 'file'}"
                                f"-s{scenario.seed}")  # fmt: skip
+        scenario = _with_pipeline(scenario, args)
     if args.overwrite:
         from twin.ops.run import clear_run_dir
 
@@ -111,12 +112,43 @@ def _cmd_run(args: argparse.Namespace) -> None:
               f"{_fmt(alerts.get('latency_median_min'))} min, p90 "
               f"{_fmt(alerts.get('latency_p90_min'))} min, {alerts.get('n_confirmed', 0)} "
               "confirmed by a second site")  # fmt: skip
+    pipe = run.get("pipeline")
+    if pipe:
+        print(f"pipeline ({', '.join(pipe['stages'])}): {pipe['frames']} frames, "
+              f"{pipe['rejected']} rejected, {pipe['visits_repeated']} visits repeated; "
+              f"wall s per frame: render {pipe['render_s_per_frame']:.3f}, models "
+              f"{pipe['models_s_per_frame']:.3f} (pipeline.parquet)")  # fmt: skip
     violations = m.get("constraint_violations", {}).get("count", 0)
     print(f"constraint violations: {violations}")
     print(f"\nRun directory {out}/: observations.parquet, events.parquet, timeline.parquet "
           "(one Parquet part per day: read each with pandas.read_parquet), alerts.parquet, "
           "requests.parquet, nights.parquet, weather.parquet, metrics.json, scenario.yaml, "
           "progress.json, plots/")  # fmt: skip
+
+
+def _with_pipeline(scenario, args: argparse.Namespace):
+    """The scenario with ``--pipeline``, ``--frame-size`` and ``--keep-frames`` applied
+    (validated like the scenario's own ``pipeline:`` section, and written with it to the
+    run's scenario.yaml, so a resumed run keeps them)."""
+    from pydantic import ValidationError
+
+    from twin.errors import from_pydantic
+    from twin.pipeline.spec import PipelineSpec
+
+    update = {}
+    if args.pipeline is not None:
+        update["stages"] = tuple(s for s in args.pipeline.split(",") if s)
+    if args.frame_size is not None:
+        update["frame_size_pix"] = args.frame_size
+    if args.keep_frames:
+        update["keep_frames"] = True
+    if not update:
+        return scenario
+    try:
+        spec = PipelineSpec.model_validate({**scenario.pipeline.model_dump(), **update})
+    except ValidationError as err:
+        raise from_pydantic("--pipeline", err) from None
+    return scenario.model_copy(update={"pipeline": spec})
 
 
 def _resumed(args: argparse.Namespace):
@@ -127,7 +159,17 @@ def _resumed(args: argparse.Namespace):
     from twin.scenario import load_scenario
 
     out = Path(args.resume)
-    keys = ("nights", "seed", "start", "policy", "out", "overwrite")
+    keys = (
+        "nights",
+        "seed",
+        "start",
+        "policy",
+        "out",
+        "overwrite",
+        "pipeline",
+        "frame_size",
+        "keep_frames",
+    )
     given = [f"--{k}" for k in keys if getattr(args, k)]
     if args.scenario or given:
         raise ConfigError(
@@ -268,6 +310,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", help="first night's date YYYY-MM-DD (default: the scenario's)")
     p.add_argument("--out", help="run directory (default runs/NAME-POLICY-sSEED)")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.add_argument(
+        "--pipeline",
+        metavar="STAGE[,STAGE]",
+        help="run these stages on every "
+        "frame as exposures end (e.g. quality,anomaly; entry points skytwin.stages)",
+    )
+    p.add_argument(
+        "--frame-size",
+        type=int,
+        help="pipeline frames: central N x N pixels "
+        "(default the scenario's pipeline.frame_size_pix, 1024)",
+    )
+    p.add_argument(
+        "--keep-frames",
+        action="store_true",
+        help="write the pipeline's frames as FITS under RUN/frames/",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the plots (faster)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)

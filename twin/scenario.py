@@ -38,6 +38,7 @@ from twin.errors import (
     shorten,
 )
 from twin.ops.links import LinkSpec
+from twin.pipeline.spec import PipelineSpec
 from twin.programme.spec import ProgrammeSpec
 from twin.programme.survey import MAX_TILES
 from twin.weather.dome import DomeRules
@@ -242,6 +243,10 @@ class Scenario(BaseModel):
     links: LinksSpec = Field(default_factory=LinksSpec)
     operations: OperationsSpec = Field(default_factory=OperationsSpec)
     imaging: ImagingSpec = Field(default_factory=ImagingSpec)
+    pipeline: PipelineSpec = Field(
+        default_factory=PipelineSpec,
+        description="Models run at the sites on every frame (none by default).",
+    )
     equipment: EquipmentConfig = Field(
         default_factory=EquipmentConfig,
         description="Drift and faults of every telescope; failures_enabled: false for teaching.",

@@ -72,9 +72,7 @@ class RunFrames:
         self.telescopes = {t.name: t for t in self.world.telescopes}
         self.alerts = {a.alert_id: a for a in self.world.alerts}
         self.size = size
-        imaging = self.scenario.imaging
-        self.options = RenderOptions(imaging.trail_rate_per_hour_deg2, imaging.defocus_model,
-                                     imaging.sky_seed)  # fmt: skip
+        self.options = options_for(self.scenario.imaging)
 
     def spec(self, obs_id: int) -> FrameSpec:
         rows = self.observations[self.observations["obs_id"] == int(obs_id)]
@@ -98,23 +96,36 @@ class RunFrames:
         return [self._spec(row) for row in obs.to_dict("records")]
 
     def _spec(self, row: dict) -> FrameSpec:
-        tw = self.telescopes[row["telescope"]]
-        defects = tw.equipment.defects
-        transient = None
-        if row.get("alert_id"):
-            alert = self.alerts.get(row["alert_id"])
-            if alert is not None:
-                transient = Transient(alert.alert_id, alert.ra_deg, alert.dec_deg,
-                                      float(alert.mag(row["band"], row["mjd_start"])))  # fmt: skip
-        hot = np.asarray(defects.hot_pixels_at(row["mjd_start"]))
-        bad = np.asarray(defects.bad_columns_at(row["mjd_start"]))
-        spec = frame_spec(row, tw.telescope, frame_seed(self.world.seed, row["obs_id"]),
-                          transient=transient)  # fmt: skip
-        faults = draw_faults(self.scenario.imaging.faults, spec.seed)
-        spec = replace(spec, hot_pixels=hot, bad_columns=bad, faults=faults)
-        if self.size:
-            spec = spec.resized(min(self.size, spec.nx), min(self.size, spec.ny))
-        return spec
+        return spec_for_row(row, self.telescopes[row["telescope"]], self.alerts,
+                            self.world.seed, self.scenario.imaging, self.size)  # fmt: skip
+
+
+def spec_for_row(row: dict, tw, alerts: dict, run_seed: int, imaging, size: int | None = None
+                 ) -> FrameSpec:  # fmt: skip
+    """The frame spec of the exposure in ``row`` (an ``observations`` row as a dict), at
+    telescope world ``tw``: one function for frames rendered after the run and in the
+    loop (:mod:`twin.pipeline.loop`), so both give the same frame."""
+    defects = tw.equipment.defects
+    transient = None
+    if row.get("alert_id"):
+        alert = alerts.get(row["alert_id"])
+        if alert is not None:
+            transient = Transient(alert.alert_id, alert.ra_deg, alert.dec_deg,
+                                  float(alert.mag(row["band"], row["mjd_start"])))  # fmt: skip
+    hot = np.asarray(defects.hot_pixels_at(row["mjd_start"]))
+    bad = np.asarray(defects.bad_columns_at(row["mjd_start"]))
+    spec = frame_spec(row, tw.telescope, frame_seed(run_seed, row["obs_id"]), transient=transient)
+    faults = draw_faults(imaging.faults, spec.seed)
+    spec = replace(spec, hot_pixels=hot, bad_columns=bad, faults=faults)
+    if size:
+        spec = spec.resized(min(size, spec.nx), min(size, spec.ny))
+    return spec
+
+
+def options_for(imaging) -> RenderOptions:
+    """The render options of a scenario's ``imaging`` section."""
+    return RenderOptions(imaging.trail_rate_per_hour_deg2, imaging.defocus_model,
+                         imaging.sky_seed)  # fmt: skip
 
 
 def frame_path(run_dir: Path, spec: FrameSpec) -> Path:
@@ -123,9 +134,16 @@ def frame_path(run_dir: Path, spec: FrameSpec) -> Path:
 
 def render_frame(spec: FrameSpec, path: str | Path, options: RenderOptions | None = None) -> Path:
     """Scene → expected electrons → detector → FITS (+ truth parquet)."""
+    from twin.imaging.fits import write_frame
+
+    detector, truth = render_arrays(spec, options)
+    return write_frame(path, detector.raw_adu, spec, truth, detector=detector)
+
+
+def render_arrays(spec: FrameSpec, options: RenderOptions | None = None):
+    """Scene → expected electrons → detector, in memory: ``(DetectorResult, truth)``."""
     from twin.imaging.catalog import TrailModel
     from twin.imaging.detector import apply_detector
-    from twin.imaging.fits import write_frame
     from twin.imaging.render import render_expected
 
     options = options or RenderOptions()
@@ -134,8 +152,7 @@ def render_frame(spec: FrameSpec, path: str | Path, options: RenderOptions | Non
         trails=TrailModel(rate_per_hour_deg2=options.trail_rate_per_hour_deg2),
     )  # fmt: skip
     rng = np.random.default_rng(spec.seed)
-    detector = apply_detector(rendered.image_e, spec, rng)
-    return write_frame(path, detector.raw_adu, spec, rendered.truth, detector=detector)
+    return apply_detector(rendered.image_e, spec, rng), rendered.truth
 
 
 def _render_job(job: RenderJob) -> str:

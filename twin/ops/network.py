@@ -104,7 +104,9 @@ class NetworkTwin:
         self._obs_id = 0
         self._visit_id = 0
         self._observers: list[Callable] = []
+        self._visit_observers: list[Callable] = []
         self.decisions: list | None = None  # set by SteppedTwin: decisions wait there
+        self.pipeline = None  # a twin.pipeline.loop.SitePipeline when models run in the loop
         self.record_truth = True  # False: skip the log's truth columns (training)
         self._pending: list[list[tuple]] = [[] for _ in self.units]
         for i, unit in enumerate(self.units):
@@ -166,6 +168,10 @@ class NetworkTwin:
             env.process(self._telescope(unit))
         self.centre.start()
         env.process(self._days())
+
+    def add_visit_observer(self, fn: Callable) -> None:
+        """``fn(unit, row, visit_id)`` when a visit ends (its visit is recorded, if any)."""
+        self._visit_observers.append(fn)
 
     def add_observer(self, fn: Callable) -> None:
         """``fn(unit, exposure)`` after every exposure (an :class:`Exposure`)."""
@@ -439,6 +445,8 @@ class NetworkTwin:
         if n_done:
             queue.record_visit(row, first_start)
             self.counters.visits += 1
+        for observer in self._visit_observers:
+            observer(unit, row, visit_id)
 
     def _alert_mag(self, alert_id: str, band: str, mjd: float) -> float:
         return float(self.alerts[alert_id].alert.mag(band, mjd))

@@ -200,3 +200,33 @@ Seeing and transparency limits apply at the start of each exposure (the site's m
 measure the conditions then); geometric limits (airmass, horizon, sun, moon) hold over the
 whole exposure, so the log records the geometry at both ends.
 """
+
+FLAG_COLUMNS = tuple(
+    f"flag_{name}"
+    for name in ("cloud", "bad_seeing", "tracking", "focus", "sensor", "trail", "bright_sky")
+)
+"""One probability column per frame-quality flag (twin.pipeline.stage.FLAG_NAMES)."""
+
+PIPELINE_SCHEMA = pa.schema(
+    [
+        ("obs_id", pa.int64()),
+        ("visit_id", pa.int64()),
+        ("site", pa.string()),
+        ("telescope", pa.string()),
+        ("request_id", pa.string()),
+        ("program", pa.string()),
+        ("stage", pa.string()),  # the stage's registered name
+        ("model_version", pa.string()),
+        ("score", pa.float64()),  # 0..100, 100 x predicted effective-time ratio; NaN if none
+        ("seeing_arcsec", pa.float64()),  # measured image FWHM; NaN if not measured
+        ("anomaly", pa.float64()),  # anomaly score; NaN if not measured
+        *((name, pa.float64()) for name in FLAG_COLUMNS),  # probabilities; NaN if not given
+        ("active_flags", pa.list_(pa.string())),  # flags at or above the threshold
+        ("mjd_done", pa.float64()),  # the site has the result (readout + processing)
+        ("mjd_received", pa.float64()),  # the centre has it (over the site's link)
+        ("accepted", pa.bool_()),  # the frame counts (score at or above its threshold)
+        ("action", pa.string()),  # "" | "repeat": what the centre did
+    ]
+)
+"""One row per frame and stage of a run with a pipeline (``pipeline.parquet``); the truth
+of the same exposure is its ``observations`` row (same ``obs_id``)."""

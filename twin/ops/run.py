@@ -37,9 +37,9 @@ STREAMED = {
 PROGRESS_FILE = "progress.json"
 """Written atomically after every finished day: ``days_finished`` of ``days_total``, the
 policy, and ``complete`` once the end-of-run tables and metrics are written."""
-RUN_FILES = (*(f"{name}.parquet" for name in STREAMED), "alerts.parquet", "requests.parquet",
-             "nights.parquet", "weather.parquet", "metrics.json", "scenario.yaml",
-             PROGRESS_FILE)  # fmt: skip
+RUN_FILES = (*(f"{name}.parquet" for name in STREAMED), "pipeline.parquet", "alerts.parquet",
+             "requests.parquet", "nights.parquet", "weather.parquet", "metrics.json",
+             "scenario.yaml", PROGRESS_FILE)  # fmt: skip
 
 
 @dataclass
@@ -71,6 +71,7 @@ def run_scenario(
     progress: bool = True,
     plots: bool = True,
     resume: bool = False,
+    stages: list | None = None,
 ) -> RunResult:
     """Simulate ``scenario`` under ``policy`` (default: the scenario's) into ``out_dir``.
 
@@ -83,6 +84,11 @@ def run_scenario(
     which cannot be saved; a replay is exact by construction. Raises
     :class:`RunInterrupted` on SIGINT/SIGTERM (main thread), after discarding the
     unfinished day.
+
+    ``stages``: pipeline stages to run on every frame (:mod:`twin.pipeline`); default the
+    scenario's ``pipeline.stages``, found through the ``skytwin.stages`` entry points.
+    With any, each exposure's frame is rendered as it ends and ``pipeline.parquet`` is
+    written beside the other tables.
     """
     out = Path(out_dir)
     source = "--policy" if policy else "operations.policy"
@@ -90,7 +96,12 @@ def run_scenario(
     spec = policy if isinstance(policy, str) else getattr(policy, "name", "custom")
     if isinstance(policy, str):  # a bad policy is refused before anything is written
         policy = resolve_policy(policy, source=source)
-    kept = _prepare_out_dir(out, scenario, spec, resume)
+    if stages is None and scenario.pipeline.enabled:
+        from twin.pipeline.registry import resolve_stages
+
+        stages = resolve_stages(scenario.pipeline.stages, source="pipeline.stages")
+    tables = {**STREAMED, "pipeline": records.PIPELINE_SCHEMA} if stages else STREAMED
+    kept = _prepare_out_dir(out, scenario, spec, resume, tables)
     wall0 = time.perf_counter()
     world = World(scenario)
     days_total = scenario.nights + 1
@@ -104,8 +115,8 @@ def run_scenario(
             if not resume:
                 dump_scenario(scenario, out / "scenario.yaml")
                 day_written(0)
-            recorder = Recorder(out, STREAMED, skip_days=kept, on_day_written=day_written)
-            twin = _simulate(world, policy, recorder, progress, kept)
+            recorder = Recorder(out, tables, skip_days=kept, on_day_written=day_written)
+            twin = _simulate(world, policy, recorder, progress, kept, stages)
             metrics = _finish(out, world, twin, time.perf_counter() - wall0, plots,
                               resumed_after=kept if resume else None)  # fmt: skip
             _write_progress(out, spec, policy.name, days_total, days_total, True)
@@ -118,7 +129,7 @@ def run_scenario(
 
 
 def _simulate(world: World, policy: Policy, recorder: Recorder, progress: bool,
-              kept: int) -> NetworkTwin:  # fmt: skip
+              kept: int, stages: list | None) -> NetworkTwin:  # fmt: skip
     scenario = world.scenario
     bar = None
     if progress:
@@ -127,6 +138,10 @@ def _simulate(world: World, policy: Policy, recorder: Recorder, progress: bool,
         desc = f"{scenario.name} [{policy.name}]" + (f" (replaying {kept} d)" if kept else "")
         bar = tqdm(total=scenario.nights + 1, unit="day", desc=desc)
     twin = NetworkTwin(world, policy, recorder, on_day=(lambda d: bar.update(1)) if bar else None)
+    if stages:
+        from twin.pipeline.loop import SitePipeline
+
+        twin.pipeline = SitePipeline(twin, list(stages), scenario.pipeline, recorder.out_dir)
     _write(recorder.out_dir / "nights.parquet", records.NIGHT_SCHEMA, [
         (n.site, n.night, n.start_mjd, n.end_mjd, n.hours) for s in world.sites for n in s.nights
     ])  # fmt: skip
@@ -154,6 +169,8 @@ def _finish(out: Path, world: World, twin: NetworkTwin, sim_wall_s: float, plots
     }  # fmt: skip
     if resumed_after is not None:
         run_info["resumed_after_days"] = resumed_after
+    if twin.pipeline is not None:
+        run_info["pipeline"] = twin.pipeline.summary()
     _atomic(out / "metrics.json", lambda p: p.write_text(json.dumps({"run": run_info}, indent=2)))
     metrics = {"run": run_info}
     try:
@@ -174,10 +191,11 @@ def _finish(out: Path, world: World, twin: NetworkTwin, sim_wall_s: float, plots
     return metrics
 
 
-def _prepare_out_dir(out: Path, scenario: Scenario, policy_spec: str, resume: bool) -> int:
+def _prepare_out_dir(out: Path, scenario: Scenario, policy_spec: str, resume: bool,
+                     tables: dict) -> int:  # fmt: skip
     """Check ``out`` can hold this run; return the days already finished (resume)."""
     try:
-        return _check_out_dir(out, scenario, policy_spec, resume)
+        return _check_out_dir(out, scenario, policy_spec, resume, tables)
     except OSError as err:  # too long, permissions, a file in the way...
         raise ConfigError(
             str(out),
@@ -186,7 +204,8 @@ def _prepare_out_dir(out: Path, scenario: Scenario, policy_spec: str, resume: bo
         ) from None
 
 
-def _check_out_dir(out: Path, scenario: Scenario, policy_spec: str, resume: bool) -> int:
+def _check_out_dir(out: Path, scenario: Scenario, policy_spec: str, resume: bool,
+                   tables: dict) -> int:  # fmt: skip
     where = str(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(where, "--out", "exists and is not a directory; give a directory")
@@ -205,7 +224,7 @@ def _check_out_dir(out: Path, scenario: Scenario, policy_spec: str, resume: bool
             raise ConfigError(where, "--resume", f"the stopped run used policy "
                               f"{state.get('policy')!r}, not {policy_spec!r}")  # fmt: skip
         kept = int(state.get("days_finished", 0))
-        for name in STREAMED:
+        for name in tables:
             days = part_days(out / f"{name}.parquet")
             if days[:kept] != list(range(kept)):
                 raise ConfigError(str(out / f"{name}.parquet"), "parts",

@@ -141,6 +141,13 @@ class ProgrammeSpec(BaseModel):
     visits: int = Field(
         default=1, ge=0, le=MAX_VISITS, description="Visits per target; 0 = all run long."
     )
+    min_frame_quality: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="With a pipeline: a frame scored below 100 x this does not count and "
+        "its visit is repeated (default: the pipeline's min_quality).",
+    )
     survey: SurveyRegion | None = None
     targets: tuple[MonitoringTarget, ...] = Field(default=(), max_length=100_000)
     requests: tuple[RequestSpec, ...] = Field(default=(), max_length=100_000)

@@ -1,0 +1,181 @@
+"""The in-loop pipeline: each exposure's frame rendered as it ends, site stages, centre.
+
+DESIGN.md's data flow with a pipeline on: exposure ends → :class:`Exposure` record →
+frame rendered (:func:`twin.imaging.frames.spec_for_row`, the same seed as ``skytwin
+frame``, so an in-loop frame equals the post-run one) → the site's stages → their
+results travel over the site's link (:meth:`Link.message_arrival_mjd`: latency and
+outages; a result is a few hundred bytes, so bandwidth does not delay it) → the centre
+acts: a frame whose score is below its programme's threshold does not count and the
+centre repeats the visit (:meth:`Centre.repeat_visit`) → what the network *measured*
+is kept per telescope (:attr:`SitePipeline.measured`) for the next decisions.
+
+The stages' results are a function of the frame only, and the site's compute time is
+the scenario's ``processing_s``, not the wall clock: a run with a pipeline is the same
+bit for bit on any machine. Wall-clock costs (render, models) are counted apart, in
+:attr:`SitePipeline.wall_s`, for the summary and the benchmark.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from twin.ops.exposures import Exposure, exposure_columns, exposure_truth
+from twin.pipeline.spec import PipelineSpec
+from twin.pipeline.stage import FLAG_NAMES, Frame, PipelineStage, StageResult
+
+if TYPE_CHECKING:
+    from twin.ops.network import NetworkTwin, TelescopeRun
+
+S_PER_DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The latest pipeline measurement of one telescope's frames, as the centre has it."""
+
+    mjd: float  # when the centre received it
+    obs_id: int
+    score: float
+    seeing_arcsec: float
+    active_flags: tuple[str, ...]
+
+
+class SitePipeline:
+    """Runs ``stages`` on every exposure's frame of a :class:`NetworkTwin`."""
+
+    def __init__(self, twin: NetworkTwin, stages: list[PipelineStage], spec: PipelineSpec,
+                 run_dir: Path | None = None) -> None:  # fmt: skip
+        """``run_dir``: where ``frames/`` goes when ``spec.keep_frames``."""
+        from twin.imaging.frames import options_for
+
+        self.twin = twin
+        self.stages = stages
+        self.spec = spec
+        self.frames_dir = run_dir if spec.keep_frames else None
+        self.alerts = {a.alert_id: a for a in twin.world.alerts}
+        scenario = twin.world.scenario
+        self.options = options_for(scenario.imaging)
+        self.thresholds = {p.name: p.min_frame_quality for p in scenario.programmes
+                           if p.min_frame_quality is not None}  # fmt: skip
+        self.measured: dict[str, Measured] = {}
+        self.wall_s = Counter()  # render, each stage: wall-clock seconds
+        self.frames = 0
+        self.rejected = 0
+        self._repeats = Counter()  # queue row -> repeats asked
+        self._to_repeat: dict[int, str] = {}  # row in progress -> reason, applied at its end
+        self._repeated_visits: set[int] = set()
+        twin.add_observer(self.on_exposure)
+        twin.add_visit_observer(self._visit_ended)
+
+    def summary(self) -> dict:
+        """Counts for metrics.json and the run's summary (wall seconds are the machine's)."""
+        n = max(self.frames, 1)
+        models_s = sum(v for k, v in self.wall_s.items() if k != "render")
+        return {
+            "stages": [s.name for s in self.stages],
+            "versions": {s.name: s.version for s in self.stages},
+            "frames": self.frames,
+            "rejected": self.rejected,
+            "visits_repeated": self.twin.centre.visits_repeated,
+            "frame_size_pix": self.spec.frame_size_pix,
+            "render_s_per_frame": round(self.wall_s["render"] / n, 4),
+            "models_s_per_frame": round(models_s / n, 4),
+            "stage_s_per_frame": {
+                k: round(v / n, 4) for k, v in self.wall_s.items() if k != "render"
+            },
+        }
+
+    # -- at the site ----------------------------------------------------------------------
+    def on_exposure(self, unit: TelescopeRun, exposure: Exposure) -> None:
+        """The shutter has closed: render the frame, run the stages, send the results."""
+        twin, tw = self.twin, unit.world
+        row = self._truth_row(unit, exposure)
+        t0 = time.perf_counter()
+        frame = self.render(tw, row, exposure)
+        self.wall_s["render"] += time.perf_counter() - t0
+        results = []
+        for stage in self.stages:
+            t0 = time.perf_counter()
+            results.append(stage.process(frame))
+            self.wall_s[stage.name] += time.perf_counter() - t0
+        self.frames += 1
+        done = exposure.mjd_end + (tw.telescope.readout_s + self.spec.processing_s) / S_PER_DAY
+        arrival = tw.site.link.message_arrival_mjd(done)
+        twin.at(arrival, lambda: self._received(exposure, row, results, done, arrival))
+
+    def render(self, tw, row: dict, exposure: Exposure) -> Frame:
+        from twin.imaging.fits import frame_header, write_frame
+        from twin.imaging.frames import frame_path, render_arrays, spec_for_row
+
+        world = self.twin.world
+        spec = spec_for_row(row, tw, self.alerts, world.seed, world.scenario.imaging,
+                            self.spec.frame_size_pix)  # fmt: skip
+        detector, truth = render_arrays(spec, self.options)
+        if self.frames_dir is not None:
+            write_frame(frame_path(self.frames_dir, spec), detector.raw_adu, spec, truth,
+                        detector=detector)  # fmt: skip
+        return Frame(exposure, detector.raw_adu, frame_header(spec))
+
+    def _truth_row(self, unit: TelescopeRun, exposure: Exposure) -> dict:
+        twin = self.twin
+        cols = exposure_truth(unit.world, twin.queue, exposure_columns([exposure]),
+                              twin._alert_mag)  # fmt: skip
+        return {k: (v[0].item() if isinstance(v, np.ndarray) else v[0]) for k, v in cols.items()}
+
+    # -- at the centre --------------------------------------------------------------------
+    def _received(self, exposure: Exposure, row: dict, results: list[StageResult],
+                  done_mjd: float, mjd: float) -> None:  # fmt: skip
+        twin = self.twin
+        threshold = self.thresholds.get(row["program"], self.spec.min_quality)
+        scores = [r.score for r in results if math.isfinite(r.score)]
+        accepted = not scores or scores[0] >= 100.0 * threshold
+        action = ""
+        if not accepted:
+            self.rejected += 1
+            twin.event(mjd, "frame_rejected", exposure.site, exposure.telescope,
+                       row["request_id"], f"obs {exposure.obs_id}: score {scores[0]:.1f} < "
+                       f"{100 * threshold:.1f}", scores[0])  # fmt: skip
+            action = self._ask_repeat(exposure, mjd)
+        for r in results:
+            if math.isfinite(r.score) or math.isfinite(r.seeing_arcsec) or r.flags:
+                self.measured[exposure.telescope] = Measured(
+                    mjd, exposure.obs_id, r.score, r.seeing_arcsec, r.active_flags()
+                )
+                break
+        table = twin.rec["pipeline"]
+        for r in results:
+            table.append((
+                exposure.obs_id, exposure.visit_id, exposure.site, exposure.telescope,
+                row["request_id"], row["program"], r.stage, r.model_version, float(r.score),
+                float(r.seeing_arcsec), float(r.anomaly),
+                *(float(r.flags.get(name, math.nan)) for name in FLAG_NAMES),
+                list(r.active_flags()), done_mjd, mjd, accepted, action,
+            ))  # fmt: skip
+
+    def _ask_repeat(self, exposure: Exposure, mjd: float) -> str:
+        """Repeat the frame's visit once (per visit, up to ``max_repeats`` per request)."""
+        row = exposure.request_row
+        if exposure.visit_id in self._repeated_visits:
+            return "repeat"  # another frame of the visit already asked
+        if self._repeats[row] >= self.spec.max_repeats:
+            return ""
+        self._repeats[row] += 1
+        self._repeated_visits.add(exposure.visit_id)
+        reason = f"frame {exposure.obs_id} rejected"
+        if self.twin.queue.in_progress[row]:
+            self._to_repeat[row] = reason  # after the visit is recorded
+        else:
+            self.twin.centre.repeat_visit(row, mjd, reason)
+        return "repeat"
+
+    def _visit_ended(self, unit: TelescopeRun, row: int, visit_id: int) -> None:
+        reason = self._to_repeat.pop(row, None)
+        if reason is not None:
+            self.twin.centre.repeat_visit(row, self.twin.mjd(), reason)
