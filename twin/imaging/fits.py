@@ -36,6 +36,7 @@ import pandas as pd
 from astropy.io import fits
 
 from twin.imaging.detector import DetectorResult, saturate_adu
+from twin.imaging.faults import fault_truth
 from twin.imaging.scene import electrons, sky_level_e
 from twin.imaging.spec import FrameSpec
 from twin.physics.extinction import extinction_coefficient
@@ -96,6 +97,8 @@ def frame_header(spec: FrameSpec, header_extra: dict[str, Any] | None = None) ->
         ("REQID", spec.request_id, "request id"),
         ("TRANSID", spec.transient.alert_id if spec.transient else "", "transient alert id"),
     ])  # fmt: skip
+    if spec.faults:  # only on faulted frames: a clean frame's header is as it always was
+        _set(header, [("FAULTS", ",".join(spec.faults), "truth: injected rare faults")])
     header.update(wcs_header(spec))
     _set(header, [(key, *(v if isinstance(v, tuple) else (v, ""))) for key, v in
                   (header_extra or {}).items()])  # fmt: skip
@@ -212,7 +215,9 @@ def truth_table(
     ``length_pix``, ``angle_deg``), ``hot_pixel`` (``flux_e`` = expected dark charge,
     ``dark_e_per_s``), ``bad_column`` (``x_pix``, ``state``; ``y_pix`` NaN). Their sky
     columns are NaN and their ``source_id`` is ``cr-N``, ``hot-N``, ``col-N``; when
-    artefacts are added the ``source_id`` column is written as strings.
+    artefacts are added the ``source_id`` column is written as strings. A frame with rare
+    faults adds one ``fault`` row per fault (:func:`~twin.imaging.faults.fault_truth`:
+    ``fault_kind``, ``fault_params``); its header lists them in ``FAULTS``.
     """
     if truth is None:
         truth = pd.DataFrame({
@@ -220,6 +225,8 @@ def truth_table(
             "x_pix": pd.Series(dtype=float), "y_pix": pd.Series(dtype=float),
         })  # fmt: skip
     extra = [p for p in _artefact_rows(detector, spec.exptime_s) if len(p)] if detector else []
+    if spec.faults:
+        extra.append(fault_truth(spec))
     table = truth.copy()
     if extra:
         table["source_id"] = table["source_id"].astype(str)

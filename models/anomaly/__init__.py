@@ -1,0 +1,1 @@
+"""Anomaly model: a convolutional autoencoder trained on normal frames (DESIGN.md)."""
