@@ -85,6 +85,17 @@ class FocusModel:
         walk = np.interp(times, self._grid_mjd, self._walk_um) - self._focus_walk_um[last]
         return thermal + walk + self._residual_um[last]
 
+    def refocus_at(self, mjd: float, residual_um: float = 0.0) -> None:
+        """An extra refocus at ``mjd`` (ordered by the operations, e.g. when the pipeline
+        flags defocused frames); the periodic and temperature-triggered ones stay."""
+        t = float(checked_mjd(mjd, self.start_mjd, self.end_mjd, "FocusModel"))
+        i = int(np.searchsorted(self.refocus_mjd, t, side="right"))
+        self.refocus_mjd = np.insert(self.refocus_mjd, i, t)
+        self._focus_temp_c = np.insert(self._focus_temp_c, i, self._temperatures(np.array([t]))[0])
+        self._focus_walk_um = np.insert(self._focus_walk_um, i,
+                                        np.interp(t, self._grid_mjd, self._walk_um))  # fmt: skip
+        self._residual_um = np.insert(self._residual_um, i, float(residual_um))
+
     def at(self, mjd: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """``(offset_um, defocus_fwhm_arcsec)``; add the FWHM to the seeing in quadrature."""
         offset = self.offset_um(mjd)

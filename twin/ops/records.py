@@ -95,6 +95,7 @@ EVENT_KINDS = (
     "data_delivered",  # a night's data reached the centre (value: bytes)
     "frame_rejected",  # a pipeline stage's result put a frame below its programme's threshold
     "visit_repeated",  # the centre asked for the visit again (ref: request_id)
+    "refocus",  # the centre's refocus order reached the telescope (detail: why)
 )
 
 EVENT_SCHEMA = pa.schema(

@@ -71,6 +71,8 @@ class SitePipeline:
         self._repeats = Counter()  # queue row -> repeats asked
         self._to_repeat: dict[int, str] = {}  # row in progress -> reason, applied at its end
         self._repeated_visits: set[int] = set()
+        self._focus_run = Counter()  # telescope -> consecutive frames flagged "focus"
+        self.refocus_orders = 0
         twin.add_observer(self.on_exposure)
         twin.add_visit_observer(self._visit_ended)
 
@@ -84,6 +86,7 @@ class SitePipeline:
             "frames": self.frames,
             "rejected": self.rejected,
             "visits_repeated": self.twin.centre.visits_repeated,
+            "refocus_orders": self.refocus_orders,
             "frame_size_pix": self.spec.frame_size_pix,
             "render_s_per_frame": round(self.wall_s["render"] / n, 4),
             "models_s_per_frame": round(models_s / n, 4),
@@ -143,6 +146,7 @@ class SitePipeline:
                        row["request_id"], f"obs {exposure.obs_id}: score {scores[0]:.1f} < "
                        f"{100 * threshold:.1f}", scores[0])  # fmt: skip
             action = self._ask_repeat(exposure, mjd)
+        self._watch_focus(exposure, results, mjd)
         for r in results:
             if math.isfinite(r.score) or math.isfinite(r.seeing_arcsec) or r.flags:
                 self.measured[exposure.telescope] = Measured(
@@ -158,6 +162,29 @@ class SitePipeline:
                 *(float(r.flags.get(name, math.nan)) for name in FLAG_NAMES),
                 list(r.active_flags()), done_mjd, mjd, accepted, action,
             ))  # fmt: skip
+
+    def _watch_focus(self, exposure: Exposure, results: list[StageResult], mjd: float) -> None:
+        """A focus flag on ``refocus_after`` consecutive frames of a telescope: the centre
+        orders a refocus, which takes effect when the order reaches the site. Drift is
+        caught from pixels, not from the equipment's truth."""
+        if not self.spec.refocus_after:
+            return
+        name = exposure.telescope
+        flagged = any("focus" in r.active_flags() for r in results)
+        self._focus_run[name] = self._focus_run[name] + 1 if flagged else 0
+        if self._focus_run[name] < self.spec.refocus_after:
+            return
+        self._focus_run[name] = 0
+        self.refocus_orders += 1
+        tw = next(t for t in self.twin.world.telescopes if t.name == name)
+        arrival = tw.site.link.message_arrival_mjd(mjd)
+        why = f"focus flagged on {self.spec.refocus_after} frames up to obs {exposure.obs_id}"
+
+        def refocus() -> None:
+            tw.equipment.focus.refocus_at(arrival)
+            self.twin.event(arrival, "refocus", exposure.site, name, "pipeline", why)
+
+        self.twin.at(arrival, refocus)
 
     def _ask_repeat(self, exposure: Exposure, mjd: float) -> str:
         """Repeat the frame's visit once (per visit, up to ``max_repeats`` per request)."""

@@ -8,6 +8,7 @@
 | min_quality       | 0.0     | a frame whose score is below 100 x this does not count       |
 | keep_frames       | false   | also write each frame as FITS under ``frames/``              |
 | max_repeats       | 1       | times the centre repeats one visit for rejected frames       |
+| refocus_after     | 2       | frames in a row flagged ``focus`` before a refocus (0: never) |
 
 ``min_quality`` is the default of every programme; a programme's own
 ``min_frame_quality`` overrides it. Why a simulated ``processing_s`` rather than the
@@ -30,6 +31,7 @@ class PipelineSpec(BaseModel):
     min_quality: float = Field(default=0.0, ge=0.0, le=1.0)
     keep_frames: bool = False
     max_repeats: int = Field(default=1, ge=0, le=10)
+    refocus_after: int = Field(default=2, ge=0, le=100)
 
     @property
     def enabled(self) -> bool:

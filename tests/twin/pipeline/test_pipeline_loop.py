@@ -163,3 +163,38 @@ def test_the_twin_imports_and_runs_without_torch(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+class FocusAlarm:
+    """Flags ``focus`` on every frame, as a model would on a drifting telescope."""
+
+    name, version = "focus-alarm", "test-1"
+
+    def process(self, frame: Frame) -> StageResult:
+        return StageResult(self.name, self.version, score=90.0, flags={"focus": 0.99})
+
+
+def test_a_persistent_focus_flag_makes_the_telescope_refocus(tmp_path):
+    path = tmp_path / "drift.yaml"
+    path.write_text(
+        TINY + "equipment: {focus_temp_coeff_um_per_c: 300, "
+        "refocus_interval_h: 12, refocus_threshold_c: 20}\n"
+    )
+    scenario = load_scenario(path)
+    out = tmp_path / "run"
+    result = run_scenario(scenario, out, "greedy", progress=False, plots=False,
+                          stages=[FocusAlarm()])  # fmt: skip
+    events = pd.read_parquet(out / "events.parquet")
+    refocus = events[events["kind"] == "refocus"]
+    pipe = pd.read_parquet(out / "pipeline.parquet")
+    n_frames = len(pipe)
+    assert len(refocus) == n_frames // scenario.pipeline.refocus_after
+    assert result.metrics["run"]["pipeline"]["refocus_orders"] == len(refocus)
+    # After the order reaches the telescope its focus is reset (residual 0 µm).
+    tw = result.twin.world.telescopes[0]
+    t = float(refocus["mjd"].iloc[0])
+    assert float(tw.equipment.focus.offset_um(t)) == pytest.approx(0.0, abs=1e-9)
+    obs = pd.read_parquet(out / "observations.parquet")
+    before = obs[obs["mjd_start"] < t]["focus_offset_um"].abs()
+    just_after = obs[obs["mjd_start"] >= t].head(1)["focus_offset_um"].abs()
+    assert float(just_after.iloc[0]) < float(before.iloc[-1])
