@@ -81,13 +81,19 @@ class RunPlan:
     split: str
 
 
-def run_plans(seed: int) -> list[RunPlan]:
-    """The runs a dataset draws from: disjoint run seeds per split, starts over a year."""
+def run_plans(seed: int, runs_per_split: dict[str, int] | None = None,
+              scenarios: tuple[str, ...] | None = None) -> list[RunPlan]:  # fmt: skip
+    """The runs a dataset draws from: disjoint run seeds per split, starts over a year.
+
+    ``scenarios`` (tests) replaces the scenario list of every split (the unseen split
+    needs one with a telescope at :data:`UNSEEN_SITE`).
+    """
     rng = np.random.default_rng([seed, 0x51])
     plans = []
     for k, split in enumerate(SPLITS):
         names = SCENARIOS if split != "unseen" else ("dense-8site", "india-chile")
-        for j in range(RUNS_PER_SPLIT[split]):
+        names = scenarios or names
+        for j in range((runs_per_split or RUNS_PER_SPLIT)[split]):
             day = int(rng.integers(0, 365))
             start = (np.datetime64("2027-01-01") + np.timedelta64(day, "D")).astype(str)
             plans.append(RunPlan(names[j % len(names)], 1000 * seed + 100 * k + j, start, split))
@@ -144,13 +150,13 @@ def perturb(spec, rng: np.random.Generator) -> tuple[object, float | None]:
         n_hot = int(rng.integers(0, 60))
         local = np.stack([rng.integers(0, spec.ny, n_hot), rng.integers(0, spec.nx, n_hot)], 1)
         old = np.zeros((0, 2), np.int64) if spec.hot_pixels is None else spec.hot_pixels
-        changes["hot_pixels"] = np.concatenate([np.asarray(old).reshape(-1, 2),
-                                                local + [row0, col0]])  # fmt: skip
+        hot = local + np.array([row0, col0])
+        changes["hot_pixels"] = np.concatenate([np.asarray(old).reshape(-1, 2), hot])
         changes["n_hot_pixels"] = len(changes["hot_pixels"])
         n_bad = int(rng.integers(0, 4))
         old_cols = np.zeros(0, np.int64) if spec.bad_columns is None else spec.bad_columns
-        changes["bad_columns"] = np.concatenate([np.asarray(old_cols).ravel(),
-                                                 col0 + rng.integers(0, spec.nx, n_bad)])  # fmt: skip
+        cols = col0 + rng.integers(0, spec.nx, n_bad)
+        changes["bad_columns"] = np.concatenate([np.asarray(old_cols).ravel(), cols])
         changes["n_bad_columns"] = len(changes["bad_columns"])
     if force[6]:
         changes["sky_mag_arcsec2"] = float(spec.sky_mag_arcsec2 - rng.uniform(0.3, 4.0))
@@ -211,8 +217,6 @@ def flags_from_truth(truth: dict) -> np.ndarray:
 
 def make_frame(job: tuple) -> dict:
     """Render and label frame ``index`` of the dataset (``job`` = run dir, obs id, ...)."""
-    from twin.imaging.frames import RenderOptions
-
     from models.quality.features import frame_inputs
     from models.quality.frames import render_in_memory
 
@@ -278,15 +282,21 @@ def write_shard(out: Path, k: int, rows: list[dict], splits: list[str]) -> dict:
 
 
 def build_dataset(out: str | Path, n: int, size: int = 256, seed: int = 0,
-                  processes: int = 2, progress: bool = True) -> dict:  # fmt: skip
-    """Generate the dataset into ``out`` (see the module docstring); returns the index."""
+                  processes: int = 2, progress: bool = True,
+                  runs_per_split: dict[str, int] | None = None,
+                  scenarios: tuple[str, ...] | None = None) -> dict:  # fmt: skip
+    """Generate the dataset into ``out`` (see the module docstring); returns the index.
+
+    ``runs_per_split`` and ``scenarios`` (tests) replace :data:`RUNS_PER_SPLIT` and the
+    scenario lists of :func:`run_plans`.
+    """
     from tqdm.auto import tqdm
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     repo = Path(__file__).resolve().parents[2]
     t0 = time.perf_counter()
-    plans = run_plans(seed)
+    plans = run_plans(seed, runs_per_split, scenarios)
     run_dirs = make_runs(plans, out, repo)
     jobs, splits = frame_jobs(plans, run_dirs, n, size, seed)
     t_runs = time.perf_counter() - t0
@@ -312,7 +322,8 @@ def build_dataset(out: str | Path, n: int, size: int = 256, seed: int = 0,
             pool.shutdown(cancel_futures=True)
     index = {
         "model": "quality", "n": len(jobs), "size": size, "seed": seed,
-        "command": f"skytwin models dataset quality --out {out} --n {n} --size {size} --seed {seed}",
+        "command": f"skytwin models dataset quality --out {out} --n {n} --size {size} "
+        f"--seed {seed}",
         "splits": {s: int(sum(1 for x in splits if x == s)) for s in SPLITS},
         "flag_names": list(FLAG_NAMES), "truth_names": list(TRUTH_NAMES),
         "flag_positives": {s: dict(zip(FLAG_NAMES, map(int, c), strict=True))
@@ -328,6 +339,8 @@ def build_dataset(out: str | Path, n: int, size: int = 256, seed: int = 0,
 
 def load_split(data: str | Path, split: str | None = None) -> dict[str, np.ndarray | list]:
     """Arrays of every shard (optionally one split), plus ``headers``, ``site``, ``telescope``."""
+    from models.quality.features import robust_sky, side_features
+
     data = Path(data)
     index = json.loads((data / "index.json").read_text())
     parts: dict[str, list] = {}
@@ -341,7 +354,17 @@ def load_split(data: str | Path, split: str | None = None) -> dict[str, np.ndarr
         for k, v in arrays.items():
             parts.setdefault(k, []).append(v[keep])
         for key in ("header", "site", "telescope"):
-            parts.setdefault(key + "s", []).extend(m[key] for m, k in zip(meta, keep, strict=True) if k)
-    out: dict = {k: np.concatenate(v) for k, v in parts.items() if k not in ("headers", "sites", "telescopes")}
+            parts.setdefault(key + "s", []).extend(
+                m[key] for m, k in zip(meta, keep, strict=True) if k
+            )
+    out: dict = {
+        k: np.concatenate(v)
+        for k, v in parts.items()
+        if k not in ("headers", "sites", "telescopes")
+    }
     out.update(headers=parts["headers"], sites=parts["sites"], telescopes=parts["telescopes"])
+    # The side features are recomputed from the stored headers and pixels (cheap), so a
+    # change of features.py needs no new render; the shards' ``side`` is what it was then.
+    pairs = zip(out["headers"], out["image"], strict=True)
+    out["side"] = np.stack([side_features(h, *robust_sky(im)) for h, im in pairs])
     return out

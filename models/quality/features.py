@@ -3,7 +3,7 @@
 Nothing here reads the truth, except to *remove* it: the twin's ``MAGZERO`` card folds in
 the cloud transparency of the moment (``twin.imaging.fits``), which a real site would not
 know before measuring; the side input uses the clear-sky zero point
-``MAGZERO + 2.5 log10(TRANSPAR)`` (instrument, throughput and airmass only), so the
+``MAGZERO - 2.5 log10(TRANSPAR)`` (instrument, throughput and airmass only), so the
 network has to find the cloud in the pixels.
 
 Image normalisation (one rule for training, the stage and the tests)::
@@ -62,7 +62,8 @@ def normalise_image(data: np.ndarray, med: float | None = None, sigma: float | N
 def zp_clear_mag(header: Mapping[str, Any]) -> float:
     """AB mag giving 1 ADU/s under a clear sky (the header's MAGZERO less the cloud)."""
     transparency = float(header.get("TRANSPAR", 1.0) or 1.0)
-    return float(header["MAGZERO"]) + 2.5 * math.log10(max(transparency, 1e-6))
+    # MAGZERO = 2.5 log10(e0 / gain) with e0 proportional to the transparency T.
+    return float(header["MAGZERO"]) - 2.5 * math.log10(max(transparency, 1e-6))
 
 
 def side_features(header: Mapping[str, Any], med: float, sigma: float) -> np.ndarray:

@@ -41,7 +41,11 @@ def render_in_memory(spec: FrameSpec, options: RenderOptions | None = None,
     from twin.imaging.render import render_expected
 
     options = options or RenderOptions()
-    rate = options.trail_rate_per_hour_deg2 if trail_rate_per_hour_deg2 is None else trail_rate_per_hour_deg2
+    rate = (
+        options.trail_rate_per_hour_deg2
+        if trail_rate_per_hour_deg2 is None
+        else trail_rate_per_hour_deg2
+    )
     rendered = render_expected(spec, sky_seed=options.sky_seed, defocus_model=options.defocus_model,
                                trails=TrailModel(rate_per_hour_deg2=rate))  # fmt: skip
     detector = apply_detector(rendered.image_e, spec, np.random.default_rng(spec.seed))

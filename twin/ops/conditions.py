@@ -12,7 +12,7 @@ operations, and the RL envs turn the same columns into observation features.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol, runtime_checkable
@@ -104,6 +104,17 @@ class SiteStatus:
     moon_illum: float
 
 
+@dataclass(frozen=True)
+class MeasuredFrame:
+    """What a site's pipeline measured on one frame, as the centre received it."""
+
+    mjd: float  # when the centre received it
+    obs_id: int
+    score: float  # 0..100, NaN if no stage scores frames
+    seeing_arcsec: float  # measured image FWHM, NaN if not measured
+    active_flags: tuple[str, ...]  # e.g. ("focus",), see twin.pipeline.stage.FLAG_NAMES
+
+
 @dataclass
 class Conditions:
     """The one snapshot a policy receives at a decision.
@@ -128,6 +139,9 @@ class Conditions:
     network: Callable[[], tuple[tuple[SiteStatus, ...], tuple[TelescopeStatus, ...]]] = field(
         repr=False, default=lambda: ((), ())
     )
+    measured: Mapping[str, MeasuredFrame] = field(default_factory=dict)
+    """By telescope name, the latest frame measurement the centre has received from the
+    site pipeline (empty without a pipeline): measured from pixels, never the truth."""
 
     @cached_property
     def _network_now(self) -> tuple[tuple[SiteStatus, ...], tuple[TelescopeStatus, ...]]:

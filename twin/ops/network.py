@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 import simpy
@@ -107,6 +108,10 @@ class NetworkTwin:
         self._visit_observers: list[Callable] = []
         self.decisions: list | None = None  # set by SteppedTwin: decisions wait there
         self.pipeline = None  # a twin.pipeline.loop.SitePipeline when models run in the loop
+        # By telescope, the latest measurement of its frames (filled by the pipeline);
+        # policies see it read-only as Conditions.measured.
+        self.measured: dict = {}
+        self._measured_view = MappingProxyType(self.measured)
         self.record_truth = True  # False: skip the log's truth columns (training)
         self._pending: list[list[tuple]] = [[] for _ in self.units]
         for i, unit in enumerate(self.units):
@@ -369,6 +374,7 @@ class NetworkTwin:
             program_names=tuple(self.queue.program_names),
             program_share_target=self.share_target, program_share_used=used,
             open_alerts=self.centre.open_alerts, forecast=forecast, network=network,
+            measured=self._measured_view,
         )  # fmt: skip
 
     # -- a visit -------------------------------------------------------------------------

@@ -7,7 +7,8 @@ results travel over the site's link (:meth:`Link.message_arrival_mjd`: latency a
 outages; a result is a few hundred bytes, so bandwidth does not delay it) → the centre
 acts: a frame whose score is below its programme's threshold does not count and the
 centre repeats the visit (:meth:`Centre.repeat_visit`) → what the network *measured*
-is kept per telescope (:attr:`SitePipeline.measured`) for the next decisions.
+is kept per telescope (:attr:`SitePipeline.measured`) and shown to the next decisions
+as :attr:`Conditions.measured <twin.ops.conditions.Conditions.measured>`.
 
 The stages' results are a function of the frame only, and the site's compute time is
 the scenario's ``processing_s``, not the wall clock: a run with a pipeline is the same
@@ -20,12 +21,12 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from twin.ops.conditions import MeasuredFrame
 from twin.ops.exposures import Exposure, exposure_columns, exposure_truth
 from twin.pipeline.spec import PipelineSpec
 from twin.pipeline.stage import FLAG_NAMES, Frame, PipelineStage, StageResult
@@ -34,17 +35,6 @@ if TYPE_CHECKING:
     from twin.ops.network import NetworkTwin, TelescopeRun
 
 S_PER_DAY = 86400.0
-
-
-@dataclass(frozen=True)
-class Measured:
-    """The latest pipeline measurement of one telescope's frames, as the centre has it."""
-
-    mjd: float  # when the centre received it
-    obs_id: int
-    score: float
-    seeing_arcsec: float
-    active_flags: tuple[str, ...]
 
 
 class SitePipeline:
@@ -64,7 +54,7 @@ class SitePipeline:
         self.options = options_for(scenario.imaging)
         self.thresholds = {p.name: p.min_frame_quality for p in scenario.programmes
                            if p.min_frame_quality is not None}  # fmt: skip
-        self.measured: dict[str, Measured] = {}
+        self.measured: dict[str, MeasuredFrame] = twin.measured  # shown in Conditions
         self.wall_s = Counter()  # render, each stage: wall-clock seconds
         self.frames = 0
         self.rejected = 0
@@ -149,7 +139,7 @@ class SitePipeline:
         self._watch_focus(exposure, results, mjd)
         for r in results:
             if math.isfinite(r.score) or math.isfinite(r.seeing_arcsec) or r.flags:
-                self.measured[exposure.telescope] = Measured(
+                self.measured[exposure.telescope] = MeasuredFrame(
                     mjd, exposure.obs_id, r.score, r.seeing_arcsec, r.active_flags()
                 )
                 break

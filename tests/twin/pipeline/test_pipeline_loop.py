@@ -122,6 +122,31 @@ def test_the_centre_measured_the_telescope_from_its_frames(tiny):
     assert measured.seeing_arcsec == 1.0 and measured.score == 80.0
 
 
+def test_conditions_show_only_measurements_that_reached_the_centre(tmp_path):
+    from agents.baselines import GreedyPolicy
+
+    seen = []
+
+    class Spy(GreedyPolicy):
+        def decide(self, conditions):
+            seen.append((conditions.mjd, dict(conditions.measured)))
+            return super().decide(conditions)
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    run_scenario(load_scenario(path), tmp_path / "run", Spy(), progress=False, plots=False,
+                 stages=[Recording()])  # fmt: skip
+    pipe = pd.read_parquet(tmp_path / "run" / "pipeline.parquet")
+    assert not seen[0][1]  # nothing measured before the first frame
+    later = [(mjd, m) for mjd, m in seen if m]
+    assert later
+    for mjd, measured in later:
+        frame = measured["pachon-1m"]
+        assert frame.mjd <= mjd  # received before the decision
+        row = pipe[pipe["obs_id"] == frame.obs_id].iloc[0]
+        assert row["mjd_received"] == frame.mjd and row["score"] == frame.score
+
+
 def test_a_run_with_a_pipeline_is_the_same_twice(tiny, tmp_path):
     scenario, _, _, out = tiny
     again = tmp_path / "again"

@@ -1,0 +1,86 @@
+"""``QualityStage``: the shipped quality CNN as the twin's ``quality`` pipeline stage.
+
+Loads ``weights/quality.pt`` with ``torch.load(weights_only=True)`` (a state dict: no
+code runs on load), checks its sha256 against ``weights/manifest.json``, and on each
+frame takes the central :data:`INPUT_SIZE` × :data:`INPUT_SIZE` pixels (the size it was
+trained at; a smaller frame is used whole), normalises them
+(:func:`models.quality.features.frame_inputs`) and runs the network on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from twin.pipeline.stage import FLAG_NAMES, Frame, StageResult
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+INPUT_SIZE = 256
+
+
+def central_crop(data: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    ny, nx = data.shape
+    y0, x0 = max((ny - size) // 2, 0), max((nx - size) // 2, 0)
+    return data[y0 : y0 + size, x0 : x0 + size]
+
+
+def load_model(weights_dir: str | Path = WEIGHTS_DIR, check: bool = True):
+    """The network with the weights of ``weights_dir`` (eval mode) and its manifest."""
+    import torch
+
+    from models.quality.model import QualityNet
+    from models.quality.train import WEIGHTS_NAME, sha256
+
+    weights_dir = Path(weights_dir)
+    path = weights_dir / WEIGHTS_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `skytwin models train quality` "
+                                "(see models/quality/weights/manifest.json)")  # fmt: skip
+    manifest_path = weights_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if check and manifest.get("sha256") and manifest["sha256"] != sha256(path):
+        raise ValueError(f"{path} does not match the sha256 of {manifest_path}; retrain or "
+                         "restore the shipped weights")  # fmt: skip
+    model = QualityNet()
+    model.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
+    return model.eval(), manifest
+
+
+class QualityStage:
+    """The quality CNN as a :class:`~twin.pipeline.stage.PipelineStage` (``quality``)."""
+
+    name = "quality"
+
+    def __init__(self, weights_dir: str | Path = WEIGHTS_DIR, threads: int | None = 1) -> None:
+        import torch
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self._torch = torch
+        self.model, manifest = load_model(weights_dir)
+        self.version = str(manifest.get("version", "quality-cnn"))
+
+    def predict(self, data_adu: np.ndarray, header) -> dict[str, np.ndarray]:
+        """Raw outputs for one frame: score, seeing (″) and flag probabilities."""
+        from models.quality.features import frame_inputs
+
+        image, side = frame_inputs(central_crop(np.asarray(data_adu)), header)
+        torch = self._torch
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(image)[None, None], torch.from_numpy(side)[None])
+        return {"score": out["score"].numpy()[0], "seeing": out["seeing"].numpy()[0],
+                "flags": torch.sigmoid(out["logits"]).numpy()[0]}  # fmt: skip
+
+    def process(self, frame: Frame) -> StageResult:
+        t0 = time.perf_counter()
+        out = self.predict(frame.data_adu, frame.header)
+        flags = {name: float(p) for name, p in zip(FLAG_NAMES, out["flags"], strict=True)}
+        score, seeing = float(out["score"]), float(out["seeing"])
+        return StageResult(stage=self.name, model_version=self.version,
+                           score=score if math.isfinite(score) else math.nan,
+                           seeing_arcsec=seeing if math.isfinite(seeing) else math.nan,
+                           flags=flags, processing_s=time.perf_counter() - t0)  # fmt: skip
