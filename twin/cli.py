@@ -153,9 +153,7 @@ def _with_pipeline(scenario, args: argparse.Namespace):
 
 def _resumed(args: argparse.Namespace):
     """The scenario, directory and policy of the stopped run named by ``--resume``."""
-    import json
-
-    from twin.ops.run import PROGRESS_FILE
+    from twin.ops.run import PROGRESS_FILE, read_progress
     from twin.scenario import load_scenario
 
     out = Path(args.resume)
@@ -178,11 +176,10 @@ def _resumed(args: argparse.Namespace):
             "a resumed run takes its "
             f"scenario, seed and policy from {out}/; give only --resume RUN_DIR",
         )
-    try:
-        state = json.loads((out / PROGRESS_FILE).read_text())
-    except (OSError, ValueError):
+    state = read_progress(out)
+    if not state:
         raise ConfigError(str(out), "--resume", f"no readable {PROGRESS_FILE}: not a run "
-                          "directory of `skytwin run`") from None  # fmt: skip
+                          "directory of `skytwin run`")  # fmt: skip
     return load_scenario(out / "scenario.yaml"), out, state.get("policy")
 
 
@@ -198,14 +195,14 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 def _cmd_night(args: argparse.Namespace) -> None:
     from twin.imaging.frames import render_run
-    from twin.ops.run import run_scenario
+    from twin.ops.run import read_progress, run_scenario
     from twin.ops.stopping import RunStopped, stop_on_signals
     from twin.scenario import load_scenario
 
     scenario = load_scenario(args.scenario, nights=args.nights, seed=args.seed, start=args.start)
     out = Path(args.out or f"runs/{scenario.name}-night-s{scenario.seed}")
     policy = args.policy or scenario.operations.policy
-    state = _progress(out)
+    state = read_progress(out)
     if args.rerun:
         from twin.ops.run import clear_run_dir
 
@@ -234,17 +231,6 @@ def _cmd_night(args: argparse.Namespace) -> None:
         raise
     print(f"{len(written['frames'])} frames in {out}/frames/ (FITS + .truth.parquet), "
           f"{len(written['calibration'])} calibration frames in {out}/calibration/")  # fmt: skip
-
-
-def _progress(out: Path) -> dict:
-    import json
-
-    from twin.ops.run import PROGRESS_FILE
-
-    try:
-        return json.loads((out / PROGRESS_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _cmd_frame(args: argparse.Namespace) -> None:

@@ -17,7 +17,6 @@ keys), so a hostile file fails fast instead of exhausting memory.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from pathlib import Path
 from typing import Literal
 
@@ -31,7 +30,6 @@ from twin.errors import (
     ConfigError,
     FieldProblem,
     SafeName,
-    check_safe_name,
     excerpt,
     field_path,
     from_pydantic,
@@ -102,14 +100,7 @@ class SiteSpec(BaseModel):
             raise FieldProblem(
                 "site", f"unknown site {excerpt(self.site)}; allowed: {', '.join(sorted(SITES))}"
             )
-        if self.custom is not None:  # the site name becomes a directory of FITS frames
-            try:
-                check_safe_name(self.custom.name)
-            except ValueError as err:
-                raise FieldProblem("custom.name", str(err)) from None
-            bad = _first_non_finite(self.custom.model_dump(), "custom")
-            if bad is not None:  # Site (twin.world.sites) lets a NaN through in its lists
-                raise FieldProblem(bad[0], f"{bad[1]!r} is not allowed; allowed: finite numbers")
+        # A custom Site checks its own name (SafeName) and numbers (finite) itself.
         return self
 
     @property
@@ -313,23 +304,6 @@ class Scenario(BaseModel):
         return [(s.resolved, t.build()) for s in self.sites for t in s.telescopes]
 
 
-def _first_non_finite(value: object, path: str) -> tuple[str, float] | None:
-    """(dotted path, value) of the first NaN or infinite float in a dumped model, or None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path, value
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list | tuple):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        found = _first_non_finite(item, f"{path}.{key}")
-        if found is not None:
-            return found
-    return None
-
-
 def _refuse_repeats(names: list[str], where, what: str) -> None:
     """FieldProblem at the second occurrence of a repeated name."""
     seen: set[str] = set()
@@ -409,12 +383,15 @@ def _build_telescope(spec: TelescopeSpec, source: str, where: str) -> None:
         raise ConfigError(source, f"{where}.overrides.{inner.field}", inner.problem) from None
 
 
+def scenario_yaml(scenario: Scenario) -> str:
+    """The resolved scenario as YAML (dates fixed, defaults filled): what a run stores."""
+    return yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
 def dump_scenario(scenario: Scenario, path: str | Path) -> Path:
-    """Write the resolved scenario (dates fixed, defaults filled) so the run can be repeated."""
+    """Write the resolved scenario so the run can be repeated."""
     path = Path(path)
-    path.write_text(
-        yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
-    )
+    path.write_text(scenario_yaml(scenario))
     return path
 
 

@@ -25,7 +25,6 @@ source counts (``N(<m) ∝ 10^(0.3 m)`` gives ``T ≈ ratio^(1/0.75)``).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -163,8 +162,6 @@ class ClassicalQualityStage:
     version = BASELINE_VERSION
 
     def process(self, frame: Frame) -> StageResult:
-        t0 = time.perf_counter()
         stats = measure(frame.data_adu, frame.header)
         return StageResult(stage=self.name, model_version=self.version, score=stats["score"],
-                           seeing_arcsec=stats["seeing"], flags=probabilities(stats),
-                           processing_s=time.perf_counter() - t0)  # fmt: skip
+                           seeing_arcsec=stats["seeing"], flags=probabilities(stats))  # fmt: skip

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -76,11 +75,10 @@ class QualityStage:
                 "flags": torch.sigmoid(out["logits"]).numpy()[0]}  # fmt: skip
 
     def process(self, frame: Frame) -> StageResult:
-        t0 = time.perf_counter()
         out = self.predict(frame.data_adu, frame.header)
         flags = {name: float(p) for name, p in zip(FLAG_NAMES, out["flags"], strict=True)}
         score, seeing = float(out["score"]), float(out["seeing"])
         return StageResult(stage=self.name, model_version=self.version,
                            score=score if math.isfinite(score) else math.nan,
                            seeing_arcsec=seeing if math.isfinite(seeing) else math.nan,
-                           flags=flags, processing_s=time.perf_counter() - t0)  # fmt: skip
+                           flags=flags)  # fmt: skip

@@ -77,7 +77,6 @@ class TableWriter:
         self.skip_days = skip_days
         self.rows: list[tuple] = []
         self.batches: list[pa.Table] = []
-        self.n_written = 0
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def append(self, row: tuple) -> None:
@@ -117,7 +116,6 @@ class TableWriter:
             return None
         tmp = self.dir / f".{part_name(day)}.tmp"
         pq.write_table(table, tmp)
-        self.n_written += table.num_rows
         return tmp
 
     def commit_day(self, day: int, tmp: Path | None) -> None:
@@ -159,27 +157,18 @@ class Recorder:
         }
         self.skip_days = skip_days
         self.on_day_written = on_day_written
-        self.days_finished = 0
 
     def __getitem__(self, name: str) -> TableWriter:
         return self.tables[name]
-
-    def flush(self) -> None:
-        for table in self.tables.values():
-            table.flush()
 
     def end_day(self, day: int) -> None:
         with stopping.critical():
             staged = {name: t.stage_day(day) for name, t in self.tables.items()}
             for name, tmp in staged.items():
                 self.tables[name].commit_day(day, tmp)
-            self.days_finished = day + 1
             if self.on_day_written is not None and day >= self.skip_days:
-                self.on_day_written(self.days_finished)
+                self.on_day_written(day + 1)
 
     def discard(self) -> None:
         for table in self.tables.values():
             table.discard()
-
-    def close(self) -> None:
-        """Nothing is open between days; kept for callers that close recorders."""

@@ -202,11 +202,10 @@ measure the conditions then); geometric limits (airmass, horizon, sun, moon) hol
 whole exposure, so the log records the geometry at both ends.
 """
 
-FLAG_COLUMNS = tuple(
-    f"flag_{name}"
-    for name in ("cloud", "bad_seeing", "tracking", "focus", "sensor", "trail", "bright_sky")
-)
-"""One probability column per frame-quality flag (twin.pipeline.stage.FLAG_NAMES)."""
+FLAG_NAMES = ("cloud", "bad_seeing", "tracking", "focus", "sensor", "trail", "bright_sky")
+"""The frame-quality flags (issue 11): every quality stage reports a probability for
+each (twin.pipeline.stage), and pipeline.parquet has one column per flag."""
+FLAG_COLUMNS = tuple(f"flag_{name}" for name in FLAG_NAMES)
 
 PIPELINE_SCHEMA = pa.schema(
     [

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 from twin.errors import ConfigError
 from twin.ops import records
@@ -27,7 +26,7 @@ from twin.ops.policies import resolve_policy
 from twin.ops.recorder import Recorder, part_days, remove_parts_from
 from twin.ops.stopping import RunStopped, critical, stop_on_signals
 from twin.ops.world import World
-from twin.scenario import Scenario, dump_scenario
+from twin.scenario import Scenario, dump_scenario, scenario_yaml
 
 STREAMED = {
     "observations": records.OBSERVATION_SCHEMA,
@@ -123,7 +122,7 @@ def run_scenario(
         except RunStopped as stop:
             if recorder is not None:
                 recorder.discard()
-            done = _read_progress(out).get("days_finished", 0)
+            done = read_progress(out).get("days_finished", 0)
             raise RunInterrupted(stop.signum, out, done, days_total) from None
     return RunResult(out, metrics, twin)
 
@@ -210,14 +209,14 @@ def _check_out_dir(out: Path, scenario: Scenario, policy_spec: str, resume: bool
     if out.exists() and not out.is_dir():
         raise ConfigError(where, "--out", "exists and is not a directory; give a directory")
     if resume:
-        state = _read_progress(out)
+        state = read_progress(out)
         if not state:
             raise ConfigError(where, "--resume", f"no {PROGRESS_FILE}: not a run directory of "
                               "`skytwin run` (or made before runs could resume)")  # fmt: skip
         if state.get("complete"):
             raise ConfigError(where, "--resume", "the run is already complete (metrics.json)")
         stored = (out / "scenario.yaml").read_text() if (out / "scenario.yaml").is_file() else ""
-        if stored != _dumped(scenario):
+        if stored != scenario_yaml(scenario):
             raise ConfigError(where, "--resume", "the scenario differs from the stopped run's "
                               "scenario.yaml; resume with the run's own scenario")  # fmt: skip
         if state.get("policy") != policy_spec:
@@ -256,11 +255,8 @@ def clear_run_dir(out: Path) -> None:
             path.unlink()
 
 
-def _dumped(scenario: Scenario) -> str:
-    return yaml.safe_dump(scenario.model_dump(mode="json", exclude_none=True), sort_keys=False)
-
-
-def _read_progress(out: Path) -> dict:
+def read_progress(out: Path) -> dict:
+    """The run directory's ``progress.json`` ({} if there is none or it is unreadable)."""
     try:
         return json.loads((out / PROGRESS_FILE).read_text())
     except (OSError, ValueError):

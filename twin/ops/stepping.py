@@ -36,16 +36,10 @@ class NullRecorder:
     def __getitem__(self, name: str) -> _NullTable:
         return _NullTable()
 
-    def flush(self) -> None:
-        pass
-
     def end_day(self, day: int) -> None:
         pass
 
     def discard(self) -> None:
-        pass
-
-    def close(self) -> None:
         pass
 
 

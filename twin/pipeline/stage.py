@@ -19,10 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from twin.ops.exposures import Exposure
-
-FLAG_NAMES = ("cloud", "bad_seeing", "tracking", "focus", "sensor", "trail", "bright_sky")
-"""The frame-quality flags (issue 11): every quality stage reports a probability for
-each, so the centre and the envs read the same fields whichever model made them."""
+from twin.ops.records import FLAG_NAMES  # noqa: F401  (the flags, declared with the table)
 
 FLAG_THRESHOLD = 0.5
 """A flag is *active* when its probability is at least this."""
@@ -52,7 +49,6 @@ class StageResult:
     | seeing_arcsec  | arcsec  | measured image FWHM                                    |
     | flags          | 0..1    | probability per name of :data:`FLAG_NAMES`             |
     | anomaly        | any     | anomaly score (higher: more unusual)                   |
-    | processing_s   | s       | compute time the stage took at the site (wall clock)   |
     """
 
     stage: str
@@ -61,7 +57,6 @@ class StageResult:
     seeing_arcsec: float = math.nan
     flags: Mapping[str, float] = field(default_factory=dict)
     anomaly: float = math.nan
-    processing_s: float = 0.0
 
     def active_flags(self) -> tuple[str, ...]:
         return tuple(name for name, p in self.flags.items() if p >= FLAG_THRESHOLD)

@@ -6,6 +6,7 @@ the dataset forces them (:func:`models.quality.dataset.perturb`), with severe va
 
 import json
 import math
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -92,6 +93,10 @@ def test_stages_follow_the_protocol_and_are_fast(stage, problem_frames):
     assert isinstance(stage, PipelineStage) and stage.name == "quality"
     assert isinstance(ClassicalQualityStage(), PipelineStage)
     frame = problem_frames["cloud"]
-    results = [stage.process(frame) for _ in range(5)]
-    assert np.median([r.processing_s for r in results]) < 0.05  # >= 20 frames/s on a core
+    results, seconds = [], []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        results.append(stage.process(frame))
+        seconds.append(time.perf_counter() - t0)
+    assert np.median(seconds) < 0.05  # >= 20 frames/s on a core (the figure: benchmarks/)
     assert all(v == results[0].flags[k] for r in results for k, v in r.flags.items())
