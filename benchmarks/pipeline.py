@@ -70,7 +70,7 @@ def stage_speed(run_dir: Path, n_frames: int, size: int) -> list[dict]:
                 "frames_per_s": round(1 / s, 1),
             }
         )
-    sep = rows[1]["frames_per_s"]
+    sep = next(r["frames_per_s"] for r in rows if r["what"] == "stage quality-sep")
     for row in rows:
         row["vs_sep"] = round(row["frames_per_s"] / sep, 2)
     return rows

@@ -49,7 +49,6 @@ class SitePipeline:
         self.stages = stages
         self.spec = spec
         self.frames_dir = run_dir if spec.keep_frames else None
-        self.alerts = {a.alert_id: a for a in twin.world.alerts}
         scenario = twin.world.scenario
         self.options = options_for(scenario.imaging)
         self.thresholds = {p.name: p.min_frame_quality for p in scenario.programmes
@@ -108,7 +107,12 @@ class SitePipeline:
         from twin.imaging.frames import frame_path, render_arrays, spec_for_row
 
         world = self.twin.world
-        spec = spec_for_row(row, tw, self.alerts, world.seed, world.scenario.imaging,
+        # The centre's alerts, not the world's: one raised during the run renders too.
+        alert_id = row.get("alert_id")
+        alerts = (
+            {alert_id: self.twin.alerts[alert_id].alert} if alert_id in self.twin.alerts else {}
+        )
+        spec = spec_for_row(row, tw, alerts, world.seed, world.scenario.imaging,
                             self.spec.frame_size_pix)  # fmt: skip
         detector, truth = render_arrays(spec, self.options)
         if self.frames_dir is not None:

@@ -223,3 +223,43 @@ def test_a_persistent_focus_flag_makes_the_telescope_refocus(tmp_path):
     before = obs[obs["mjd_start"] < t]["focus_offset_um"].abs()
     just_after = obs[obs["mjd_start"] >= t].head(1)["focus_offset_um"].abs()
     assert float(just_after.iloc[0]) < float(before.iloc[-1])
+
+
+class RejectFirstVisit:
+    """Rejects the first visit's frames; reports each frame's obs_id as its seeing."""
+
+    name, version = "reject-first", "test-1"
+
+    def process(self, frame: Frame) -> StageResult:
+        score = 10.0 if frame.exposure.visit_id == 1 else 80.0
+        return StageResult(self.name, self.version, score=score,
+                           seeing_arcsec=frame.exposure.obs_id / 100.0)  # fmt: skip
+
+
+def test_a_rejection_during_its_visit_repeats_the_visit_once_it_ends(tmp_path):
+    """With 60-s exposures and no processing time, the first frame's result reaches the
+    centre while the visit is still exposing: the repeat waits for the visit's end (else
+    the visit, recorded after it, would cancel it)."""
+    path = tmp_path / "long.yaml"
+    path.write_text(TINY.replace("exptime_s: 30, count: 2", "exptime_s: 60, count: 4")
+                    .replace("processing_s: 10", "processing_s: 0"))  # fmt: skip
+    out = tmp_path / "run"
+    result = run_scenario(load_scenario(path), out, "greedy", progress=False, plots=False,
+                          stages=[RejectFirstVisit()])  # fmt: skip
+    pipe = pd.read_parquet(out / "pipeline.parquet")
+    obs = pd.read_parquet(out / "observations.parquet")
+    events = pd.read_parquet(out / "events.parquet")
+    first = obs[obs["visit_id"] == 1]
+    assert len(first) == 4
+    first_result = pipe[pipe["obs_id"] == first["obs_id"].min()]["mjd_received"].iloc[0]
+    assert first_result < first["mjd_end"].max()  # it arrived mid-visit
+    repeated = events[events["kind"] == "visit_repeated"]
+    assert len(repeated) == 1
+    assert repeated["mjd"].iloc[0] >= first["mjd_end"].max()  # applied at the visit's end
+    request = first["request_id"].iloc[0]
+    assert obs[obs["request_id"] == request]["visit_id"].nunique() == 2  # visited again
+    # The centre's measurement is the last frame it received, not any frame.
+    last = pipe.sort_values("mjd_received").iloc[-1]
+    measured = result.twin.measured["pachon-1m"]
+    assert measured.obs_id == last["obs_id"]
+    assert measured.seeing_arcsec == pytest.approx(last["obs_id"] / 100.0)
