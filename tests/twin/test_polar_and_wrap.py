@@ -76,6 +76,12 @@ def test_a_site_at_lon_350_is_the_site_at_minus_10(tmp_path):
     nights_east, nights_west = World(east).sites[0].nights, World(west).sites[0].nights
     assert nights_east == nights_west
     assert nights_east[0].start_mjd > east.start_mjd + 0.5  # the evening of the 10th
+    # What the wrap protects: unwrapped, local noon would fall 350/360 of a day early.
+    from twin.astro.almanac import local_noon_mjd
+
+    noon = local_noon_mjd(east.network[0], east.start_mjd)
+    assert noon == local_noon_mjd(west.network[0], west.start_mjd)
+    assert abs(noon - (east.start_mjd + 0.5 - 350.0 / 360.0)) > 0.5
     a, b = _run(east, tmp_path / "east"), _run(west, tmp_path / "west")
     assert len(a["observations"]) > 0
     for name in TABLES:

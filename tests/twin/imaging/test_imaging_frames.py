@@ -100,3 +100,17 @@ def test_a_stopped_render_resumes_skipping_finished_frames(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in first if p != lost} == kept
     assert lost.read_bytes() == original
     assert not list(lost.parent.glob(".*.tmp"))  # a kill's leftovers are cleared
+
+
+def test_clean_frames_are_the_frames_of_the_code_before_faults(run_dir, tmp_path):
+    """Digests of the first three 96² frames of this run, rendered with the code of commit
+    c89a600 (before rare faults, the in-loop pipeline and render_arrays existed): a run
+    with no fault rates renders exactly what it did."""
+    import hashlib
+
+    frames = RunFrames(run_dir, size=96)
+    got = []
+    for spec in frames.specs(max_frames=3):
+        path = render_frame(spec, tmp_path / f"{spec.obs_id}.fits", frames.options)
+        got.append(hashlib.sha256(fits.getdata(path).tobytes()).hexdigest()[:16])
+    assert got == ["6aa6b245789080d8", "b23013876e364488", "759fd4017fb16ffa"]
