@@ -104,21 +104,12 @@ def _run_frames(run_dir: str):
 
 def render_window(run_dir: str | Path, obs_id: int, faults: Sequence[str] = ()):
     """``(raw_adu, header, spec)`` of one exposure's central window with ``faults``."""
-    from twin.imaging.catalog import TrailModel
-    from twin.imaging.detector import apply_detector
     from twin.imaging.fits import frame_header
-    from twin.imaging.render import render_expected
+    from twin.imaging.frames import render_arrays
 
     frames = _run_frames(str(run_dir))
     spec = replace(frames.spec(int(obs_id)), faults=tuple(faults))
-    o = frames.options
-    rendered = render_expected(
-        spec,
-        sky_seed=o.sky_seed,
-        defocus_model=o.defocus_model,
-        trails=TrailModel(rate_per_hour_deg2=o.trail_rate_per_hour_deg2),
-    )
-    detector = apply_detector(rendered.image_e, spec, np.random.default_rng(spec.seed))
+    detector, _ = render_arrays(spec, frames.options)
     return detector.raw_adu, frame_header(spec), spec
 
 

@@ -26,27 +26,14 @@ import numpy as np
 
 from models.anomaly.dataset import CLASSES, DEFAULT_OUT, load
 from models.anomaly.train import WEIGHTS_DIR, calibrate, split_tensors
+from models.metrics import precision_at_k
+from models.metrics import roc_auc as _roc_auc
 
 
 def roc_auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """Mann-Whitney AUC: P(score of a positive > score of a negative), ties counted half."""
+    """ROC AUC of positive scores ``pos`` against negative scores ``neg``."""
     pos, neg = np.asarray(pos, float), np.asarray(neg, float)
-    allv = np.concatenate([pos, neg])
-    order = allv.argsort(kind="stable")
-    ranks = np.empty(len(allv))
-    ranks[order] = np.arange(1, len(allv) + 1)
-    for v in np.unique(allv):  # average ranks of ties
-        tie = allv == v
-        if tie.sum() > 1:
-            ranks[tie] = ranks[tie].mean()
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-
-
-def precision_at_k(pos: np.ndarray, neg: np.ndarray, k: int) -> float:
-    scores = np.concatenate([pos, neg])
-    labels = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
-    top = np.argsort(-scores, kind="stable")[: min(k, len(scores))]
-    return float(labels[top].mean())
+    return _roc_auc(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg])
 
 
 def class_metrics(scores: np.ndarray, cls: np.ndarray) -> dict[str, dict[str, float]]:

@@ -223,7 +223,9 @@ def make_frame(job: tuple) -> dict:
     run_dir, obs_id, size, seed, index = job
     frames = _run_frames(run_dir, size)
     rng = np.random.default_rng([seed, index, 0x9A])
-    spec, rate = perturb(frames.spec(obs_id), rng)
+    # No rare faults: the quality model's labels do not describe them, and the anomaly
+    # model must find them without having seen them.
+    spec, rate = perturb(replace(frames.spec(obs_id), faults=()), rng)
     options = replace(frames.options, defocus_model=DEFOCUS_MODEL)
     frame = render_in_memory(spec, options, trail_rate_per_hour_deg2=rate)
     _image, side = frame_inputs(frame.data_adu, frame.header)

@@ -20,22 +20,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import rankdata
 
+from models.metrics import roc_auc
 from twin.pipeline.stage import FLAG_NAMES
 
 TARGETS = {"auc_heldout": 0.97, "auc_unseen": 0.93, "seeing_mae_arcsec": 0.08, "score_mae": 5.0}
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (ties count half); NaN when a class is missing."""
-    labels = np.asarray(labels).astype(bool)
-    scores = np.asarray(scores, dtype=float)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def model_outputs(weights_dir, data: dict, batch: int = 64) -> dict[str, np.ndarray]:

@@ -9,7 +9,7 @@ the disk round trip is skipped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -35,25 +35,18 @@ def render_in_memory(spec: FrameSpec, options: RenderOptions | None = None,
 
     ``trail_rate_per_hour_deg2`` overrides the options' trail rate (to force trails).
     """
-    from twin.imaging.catalog import TrailModel
-    from twin.imaging.detector import apply_detector
     from twin.imaging.fits import frame_header, truth_table
-    from twin.imaging.render import render_expected
+    from twin.imaging.frames import render_arrays
 
     options = options or RenderOptions()
-    rate = (
-        options.trail_rate_per_hour_deg2
-        if trail_rate_per_hour_deg2 is None
-        else trail_rate_per_hour_deg2
-    )
-    rendered = render_expected(spec, sky_seed=options.sky_seed, defocus_model=options.defocus_model,
-                               trails=TrailModel(rate_per_hour_deg2=rate))  # fmt: skip
-    detector = apply_detector(rendered.image_e, spec, np.random.default_rng(spec.seed))
+    if trail_rate_per_hour_deg2 is not None:
+        options = replace(options, trail_rate_per_hour_deg2=trail_rate_per_hour_deg2)
+    detector, truth = render_arrays(spec, options)
     header = dict(frame_header(spec))
     return RenderedFrame(
         data_adu=np.asarray(detector.raw_adu, dtype=np.uint16),
         header=header,
-        truth=truth_table(rendered.truth, detector, spec),
+        truth=truth_table(truth, detector, spec),
         n_hot_pixels_in_frame=len(detector.hot_pixels),
         n_bad_columns_in_frame=len(detector.bad_columns),
     )
