@@ -60,12 +60,6 @@ class ConvAutoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-def error_map(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Squared reconstruction error per pixel, ``(n, 128, 128)``."""
-    with torch.no_grad():
-        return ((model(x) - x) ** 2)[:, 0]
-
-
 FEATURES = ("mean", "local", "lowfreq")
 """Per-frame summaries of the error: the whole frame's mean (stripes, halos), the
 brightest 5×5 patch (a streak, a halo), the energy of the 16×16-smoothed residual (a

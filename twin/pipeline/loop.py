@@ -100,7 +100,7 @@ class SitePipeline:
         self.frames += 1
         done = exposure.mjd_end + (tw.telescope.readout_s + self.spec.processing_s) / S_PER_DAY
         arrival = tw.site.link.message_arrival_mjd(done)
-        twin.at(arrival, lambda: self._received(exposure, row, results, done, arrival))
+        twin.at(arrival, lambda: self._received(tw, exposure, row, results, done, arrival))
 
     def render(self, tw, row: dict, exposure: Exposure) -> Frame:
         from twin.imaging.fits import frame_header, write_frame
@@ -127,7 +127,7 @@ class SitePipeline:
         return {k: (v[0].item() if isinstance(v, np.ndarray) else v[0]) for k, v in cols.items()}
 
     # -- at the centre --------------------------------------------------------------------
-    def _received(self, exposure: Exposure, row: dict, results: list[StageResult],
+    def _received(self, tw, exposure: Exposure, row: dict, results: list[StageResult],
                   done_mjd: float, mjd: float) -> None:  # fmt: skip
         twin = self.twin
         threshold = self.thresholds.get(row["program"], self.spec.min_quality)
@@ -140,7 +140,7 @@ class SitePipeline:
                        row["request_id"], f"obs {exposure.obs_id}: score {scores[0]:.1f} < "
                        f"{100 * threshold:.1f}", scores[0])  # fmt: skip
             action = self._ask_repeat(exposure, mjd)
-        self._watch_focus(exposure, results, mjd)
+        self._watch_focus(tw, exposure, results, mjd)
         for r in results:
             if math.isfinite(r.score) or math.isfinite(r.seeing_arcsec) or r.flags:
                 self.measured[exposure.telescope] = MeasuredFrame(
@@ -157,7 +157,8 @@ class SitePipeline:
                 list(r.active_flags()), done_mjd, mjd, accepted, action,
             ))  # fmt: skip
 
-    def _watch_focus(self, exposure: Exposure, results: list[StageResult], mjd: float) -> None:
+    def _watch_focus(self, tw, exposure: Exposure, results: list[StageResult],
+                     mjd: float) -> None:  # fmt: skip
         """A focus flag on ``refocus_after`` consecutive frames of a telescope: the centre
         orders a refocus, which takes effect when the order reaches the site. Drift is
         caught from pixels, not from the equipment's truth."""
@@ -170,7 +171,6 @@ class SitePipeline:
             return
         self._focus_run[name] = 0
         self.refocus_orders += 1
-        tw = next(t for t in self.twin.world.telescopes if t.name == name)
         arrival = tw.site.link.message_arrival_mjd(mjd)
         why = f"focus flagged on {self.spec.refocus_after} frames up to obs {exposure.obs_id}"
 

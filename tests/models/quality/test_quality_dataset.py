@@ -41,6 +41,12 @@ def test_unseen_site_only_in_its_split(tiny_dataset):
     for split in SPLITS:
         sites = set(load_split(out, split)["sites"])
         assert (UNSEEN_SITE in sites) == (split == "unseen") or not sites
+    # Every split has frames, and the unseen site's telescopes never reach the others.
+    for split in SPLITS:
+        data = load_split(out, split)
+        assert len(data["sites"]) > 0, split
+        if split != "unseen":
+            assert UNSEEN_SITE not in set(data["sites"]), split
 
 
 def test_flag_thresholds_by_hand():
