@@ -7,7 +7,9 @@ comparison is like for like; they differ only in how they rank them.
 - ``greedy``: the highest expected value per unit of telescope time, counting the slew:
   ``value x share_factor / (slew_s + visit_s)``, where ``value`` is priority times the
   expected quality and ``share_factor`` nudges programmes toward their time share
-  (between 1/2 and 2: the ratio of target share to share used so far).
+  (between 1/2 and 2: the ratio of target share to share used so far). With a pipeline
+  on, greedy also uses what the network measured on this telescope's own frames (see
+  :class:`GreedyPolicy`).
 - ``priority``: dispatch by priority, as astroplan's PriorityScheduler orders blocks;
   equal priorities go to the candidate that sets soonest (it will be lost first), then
   to the shorter slew.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from twin.ops.conditions import Conditions, Observe, Wait
+from twin.ops.measured import expected_rejected
 
 
 class _Baseline:
@@ -57,10 +60,31 @@ def share_factor(conditions: Conditions, program_index: np.ndarray) -> np.ndarra
 
 
 class GreedyPolicy(_Baseline):
+    """The highest ``value x share_factor / (slew_s + visit_s)`` (:func:`greedy_rate`).
+
+    How it uses measured quality (a pipeline on, ``Conditions.measured``): the expected
+    quality of every candidate is corrected by the telescope's measured/expected ratio of
+    its latest frame in the last 30 minutes (:func:`twin.ops.measured.quality_ratio`:
+    the quality stage's score over what the monitors promised for that frame: a drifted
+    focus, a tracking fault or a cloud the all-sky camera missed pull it below 1).
+    Candidates whose corrected quality is below their programme's ``min_frame_quality``
+    are skipped while another candidate is feasible: the centre would reject their frames
+    and repeat the visit, so the time is better spent on a programme that accepts them.
+    The ratio is one factor for all of this telescope's candidates, so on its own it does
+    not reorder them; it acts through the thresholds. When every candidate is expected to
+    be rejected greedy still observes the best (the score is a measurement, not a
+    certainty). Without a pipeline the ratio is 1 and no programme has a threshold:
+    greedy is exactly the rate's argmax.
+    """
+
     name = "greedy"
 
     def choose(self, conditions: Conditions, feasible: np.ndarray) -> int:
-        return int(np.argmax(greedy_rate(conditions, feasible)))
+        rate = greedy_rate(conditions, feasible)
+        rejected = expected_rejected(conditions, feasible)
+        if rejected.any() and not rejected.all():
+            rate = np.where(rejected, -np.inf, rate)
+        return int(np.argmax(rate))
 
 
 def greedy_rate(conditions: Conditions, feasible: np.ndarray,

@@ -49,6 +49,8 @@ class LearnedPolicy:
         self.k = section["n_candidates"]
         self.n_telescopes = section["n_telescopes"]
         self.n_sites = section["n_sites"]
+        self.measured = section.get("measured", False)  # trained with a pipeline's measurements
+        self._names: list[str] = []
         self._index: dict[str, int] = {}
         self._nights: dict[str, list] = {}
 
@@ -60,7 +62,8 @@ class LearnedPolicy:
                 f"trained on a network of {self.n_telescopes} telescopes at {self.n_sites} "
                 f"sites; scenario {world.scenario.name!r} has {n_tel} at {n_sites}: train "
                 "a policy on it with `skytwin train --scenario ...`"))  # fmt: skip
-        self._index = {tw.name: i for i, tw in enumerate(world.telescopes)}
+        self._names = [tw.name for tw in world.telescopes]
+        self._index = {name: i for i, name in enumerate(self._names)}
         self._nights = {tw.name: tw.site.nights for tw in world.telescopes}
 
     def reset(self, seed: np.random.SeedSequence) -> None:
@@ -87,7 +90,8 @@ class LearnedPolicy:
                     ) -> dict[str, np.ndarray]:  # fmt: skip
         """The env's observation of this decision (what the network is given)."""
         return F.observation(conditions, self._telescope_index(conditions), self.n_telescopes,
-                             self.k, self._night_start(conditions), chosen)  # fmt: skip
+                             self.k, self._night_start(conditions), chosen,
+                             self._names if self.measured else None)  # fmt: skip
 
     def _telescope_index(self, conditions: Conditions) -> int:
         if not self._index:

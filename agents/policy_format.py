@@ -22,6 +22,7 @@ The ``policy`` section holds everything needed to rebuild the network:
 | n_sites           |                                                                |
 | n_candidates      | candidates offered per decision (actions: ``n_candidates + 1``)|
 | observation_space | shape of each observation key, checked against the env's       |
+| measured          | optional, true: trained with a pipeline (the ``measured`` key) |
 | action_space      | ``{"n": n_candidates + 1}``                                    |
 | policy_kwargs     | the network: ``net_arch`` etc., plain JSON (:data:`KWARGS`)    |
 
@@ -55,12 +56,14 @@ KWARGS = ("net_arch", "activation_fn", "ortho_init", "share_features_extractor",
 """Keys allowed in ``policy_kwargs``: the ones expressible in JSON."""
 
 
-def observation_space(n_telescopes: int, n_sites: int, n_candidates: int):
+def observation_space(n_telescopes: int, n_sites: int, n_candidates: int,
+                      measured: bool = False):  # fmt: skip
     """The ``skytwin/Network-v0`` observation space of a network of this size (the env's
-    own definition, so a manifest is checked against what the env gives)."""
+    own definition, so a manifest is checked against what the env gives); ``measured``:
+    with the pipeline's per-telescope measurements."""
     from envs.network_env import observation_space as env_space
 
-    return env_space(n_telescopes, n_sites, n_candidates)
+    return env_space(n_telescopes, n_sites, n_candidates, measured)
 
 
 def space_shapes(space) -> dict[str, list[int]]:
@@ -84,26 +87,29 @@ def export_model(model, out_dir: str | Path, manifest: dict[str, Any] | None = N
     path. Refuses a model whose observation space is not the env's, or whose
     ``policy_kwargs`` JSON cannot express."""
     n_tel, n_sites, k = network_size(model.observation_space)
-    expected = space_shapes(observation_space(n_tel, n_sites, k))
+    measured = "measured" in model.observation_space.spaces
+    expected = space_shapes(observation_space(n_tel, n_sites, k, measured))
     if space_shapes(model.observation_space) != expected:
         raise ValueError(f"the model's observation space {space_shapes(model.observation_space)}"
                          f" is not skytwin/Network-v0's {expected}")  # fmt: skip
     return save_policy(model.policy, out_dir, n_tel, n_sites, k,
-                       kwargs_to_json(model.policy_kwargs), manifest)  # fmt: skip
+                       kwargs_to_json(model.policy_kwargs), manifest, measured)  # fmt: skip
 
 
 def save_policy(policy, out_dir: str | Path, n_telescopes: int, n_sites: int,
                 n_candidates: int, policy_kwargs: dict[str, Any],
-                manifest: dict[str, Any] | None = None) -> Path:  # fmt: skip
+                manifest: dict[str, Any] | None = None,
+                measured: bool = False) -> Path:  # fmt: skip
     """Write ``policy``'s weights (policy.pt) and manifest.json in ``out_dir``, with the
-    ``manifest`` fields (how it was trained) kept beside the ``policy`` section."""
+    ``manifest`` fields (how it was trained) kept beside the ``policy`` section.
+    ``measured``: trained with a pipeline, its observation has the ``measured`` key."""
     import torch
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / WEIGHTS
     torch.save({k: v.detach().cpu() for k, v in policy.state_dict().items()}, weights)
-    space = observation_space(n_telescopes, n_sites, n_candidates)
+    space = observation_space(n_telescopes, n_sites, n_candidates, measured)
     section = {
         "class": POLICY_CLASS,
         "weights": WEIGHTS,
@@ -112,6 +118,7 @@ def save_policy(policy, out_dir: str | Path, n_telescopes: int, n_sites: int,
         "n_sites": n_sites,
         "n_candidates": n_candidates,
         "observation_space": space_shapes(space),
+        **({"measured": True} if measured else {}),
         "action_space": {"n": n_candidates + 1},
         "policy_kwargs": policy_kwargs,
     }
@@ -193,8 +200,11 @@ def _check_section(section: dict[str, Any], source: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
             raise ConfigError(source, f"policy.{key}", f"must be a whole number from 1 to "
                               f"10000, got {excerpt(str(value))}")  # fmt: skip
+    if not isinstance(section.get("measured", False), bool):
+        raise ConfigError(source, "policy.measured", "must be true or false, got "
+                          f"{excerpt(str(section.get('measured')))}")  # fmt: skip
     space = observation_space(section["n_telescopes"], section["n_sites"],
-                              section["n_candidates"])  # fmt: skip
+                              section["n_candidates"], section.get("measured", False))  # fmt: skip
     if section.get("observation_space") != space_shapes(space):
         raise ConfigError(source, "policy.observation_space", "differs from skytwin/Network-v0"
                           f"'s for this network ({space_shapes(space)}): the env's features "
@@ -256,7 +266,9 @@ def build_policy(manifest: Path, section: dict[str, Any], device: str = "cpu"):
     state = load_weights(Path(source), section["weights_sha256"], device)
     k = section["n_candidates"]
     policy = MaskableMultiInputActorCriticPolicy(
-        observation_space(section["n_telescopes"], section["n_sites"], k),
+        observation_space(
+            section["n_telescopes"], section["n_sites"], k, section.get("measured", False)
+        ),
         spaces.Discrete(k + 1),
         lambda _: 0.0,  # no training here: the optimizer is never stepped
         **kwargs_from_json(section.get("policy_kwargs", {}), str(manifest)),

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from twin.ops.conditions import Conditions
+from twin.ops.measured import frame_ratio
 from twin.ops.nights import NightWindow
+from twin.pipeline.stage import FLAG_NAMES
 
 CANDIDATE_FEATURES = (
     "priority",  # priority / 10
@@ -35,6 +37,16 @@ SITE_FEATURES = ("seeing", "transparency", "cloud_cover", "sun_alt", "moon_alt",
 FORECAST_LEADS_H = (1.0, 2.0, 4.0)
 FORECAST_FIELDS = ("seeing_fwhm_arcsec", "transparency")
 NETWORK_FEATURES = ("is_night", "dome_open", "transparency")
+MEASURED_FEATURES = (
+    "measured",  # 1 once the centre has a measurement of this telescope's frames
+    "age",  # hours since it was received / MEASURED_AGE_H, clipped at 1 (1: none)
+    "score",  # quality score / 100 (0: none)
+    "seeing",  # measured image FWHM / 2" (0: none)
+    "quality_ratio",  # measured / expected quality - 1 (twin.ops.measured.frame_ratio)
+    *(f"flag_{name}" for name in FLAG_NAMES),  # 1 where the stage raised the flag
+)
+"""Per telescope, what the pipeline measured on its latest frame (envs with a pipeline)."""
+MEASURED_AGE_H = 2.0
 
 
 def rank_candidates(conditions: Conditions, k: int) -> np.ndarray:
@@ -111,6 +123,24 @@ def telescope_vector(conditions: Conditions, index: int, n_telescopes: int) -> n
     return np.concatenate([onehot, [t.alt_deg / 90.0, t.az_deg / 360.0]]).astype(np.float32)
 
 
+def measured_matrix(conditions: Conditions, telescope_names: Sequence[str]) -> np.ndarray:
+    """(n_telescopes, len(MEASURED_FEATURES)) float32: every telescope's latest
+    measurement as the centre received it (``Conditions.measured``: pixels, not truth)."""
+    out = np.zeros((len(telescope_names), len(MEASURED_FEATURES)), dtype=np.float32)
+    out[:, 1] = 1.0
+    for i, name in enumerate(telescope_names):
+        m = conditions.measured.get(name)
+        if m is None:
+            continue
+        age_h = max(conditions.mjd - m.mjd, 0.0) * 24.0
+        score = m.score / 100.0 if math.isfinite(m.score) else 0.0
+        seeing = m.seeing_arcsec / 2.0 if math.isfinite(m.seeing_arcsec) else 0.0
+        flags = [float(f in m.active_flags) for f in FLAG_NAMES]
+        out[i] = [1.0, min(age_h / MEASURED_AGE_H, 1.0), score, min(seeing, 5.0),
+                  frame_ratio(m) - 1.0, *flags]  # fmt: skip
+    return out
+
+
 def night_start_mjd(nights: Sequence[NightWindow], mjd: float) -> float:
     """Start of the latest of a site's night windows begun by ``mjd`` (``mjd`` if none)."""
     return max((n.start_mjd for n in nights if n.start_mjd <= mjd), default=mjd)
@@ -125,19 +155,20 @@ def action_mask(n_offered: int, k: int) -> np.ndarray:
 
 
 def observation(conditions: Conditions, unit_index: int, n_telescopes: int, k: int,
-                night_start_mjd: float, chosen: np.ndarray | None = None
-                ) -> dict[str, np.ndarray]:  # fmt: skip
+                night_start_mjd: float, chosen: np.ndarray | None = None,
+                measured_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """The ``skytwin/Network-v0`` observation of a decision, from its Conditions only.
 
     ``unit_index`` is the deciding telescope's index in the scenario's order,
     ``night_start_mjd`` the start of its site's current night window (see
     :func:`night_start_mjd`); ``chosen`` the candidates offered (default
-    :func:`rank_candidates`). A trained policy running in the twin builds its input here,
-    exactly as the env does in training.
+    :func:`rank_candidates`). ``measured_names`` (the telescopes in order; envs with a
+    pipeline) adds the ``measured`` key (:func:`measured_matrix`). A trained policy
+    running in the twin builds its input here, exactly as the env does in training.
     """
     if chosen is None:
         chosen = rank_candidates(conditions, k)
-    return {
+    out = {
         "time": time_vector(conditions, night_start_mjd),
         "site": site_vector(conditions),
         "forecast": forecast_vector(conditions),
@@ -146,3 +177,6 @@ def observation(conditions: Conditions, unit_index: int, n_telescopes: int, k: i
         "candidates": candidate_matrix(conditions, chosen, k),
         "action_mask": action_mask(chosen.size, k),
     }
+    if measured_names is not None:
+        out["measured"] = measured_matrix(conditions, measured_names)
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,6 +19,7 @@ from twin.ops.conditions import Observe, Wait
 from twin.ops.exposures import Exposure
 from twin.ops.stepping import Decision, SteppedTwin
 from twin.ops.world import World
+from twin.pipeline.stage import PipelineStage
 from twin.scenario import Scenario
 
 MAX_CYCLES = 5000
@@ -60,6 +62,9 @@ class NetworkParallelEnv(ParallelEnv):
     | candidates  | (n_candidates, 13)     | per candidate: see ``envs.features.CANDIDATE_FEATURES`` |
     | action_mask | (n_candidates + 1,)    | 1 where the action is valid (the last entry: wait); a busy agent: only the last |
 
+    With a pipeline the observation gains ``measured`` (n_telescopes, 12), as in
+    ``skytwin/Network-v0``: every telescope's latest frame measurement.
+
     A busy agent's features are those of its last decision (zeros before its first).
 
     ## Action space
@@ -97,6 +102,7 @@ class NetworkParallelEnv(ParallelEnv):
     | reward_weights | DEFAULT_REWARD_WEIGHTS | overrides of the term weights (``envs.network_env``) |
     | seed_worlds    | True                 | each reset draws a new weather/equipment seed from the env's RNG; False reuses the scenario's seed |
     | max_cycles     | 5000                 | steps before truncation                        |
+    | pipeline       | scenario's stages    | stage names or ``PipelineStage`` objects run on every frame; [] for none |
 
     ## Version history
     * v0: first version.
@@ -108,15 +114,18 @@ class NetworkParallelEnv(ParallelEnv):
     def __init__(self, scenario: str | Path | Scenario = DEFAULT_SCENARIO, nights: int = 1,
                  start: str | None = None, n_candidates: int = 16,
                  reward_weights: dict[str, float] | None = None, seed_worlds: bool = True,
-                 max_cycles: int = MAX_CYCLES, render_mode: str | None = None) -> None:  # fmt: skip
+                 max_cycles: int = MAX_CYCLES, render_mode: str | None = None,
+                 pipeline: Sequence[str | PipelineStage] | None = None) -> None:  # fmt: skip
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {render_mode!r}; allowed: "
                              f"{self.metadata['render_modes']} or None")  # fmt: skip
         # The single-agent env checks the arguments and defines the spaces, so a telescope
         # sees the same observation and actions in both envs.
         single = NetworkEnv(scenario, nights=nights, start=start, n_candidates=n_candidates,
-                            reward_weights=reward_weights, seed_worlds=seed_worlds)  # fmt: skip
+                            reward_weights=reward_weights, seed_worlds=seed_worlds,
+                            pipeline=pipeline)  # fmt: skip
         self.scenario = single.scenario
+        self.stages = single.stages
         self.k = single.k
         self.weights = single.weights
         self.seed_worlds = seed_worlds
@@ -194,7 +203,7 @@ class NetworkParallelEnv(ParallelEnv):
         self._conflicts = np.zeros(n, dtype=np.int64)
         self._cycles = 0
         self._last_obs = {a: self._empty_observation() for a in self.possible_agents}
-        self._stepped = SteppedTwin(self.world, observer=self._on_exposure)
+        self._stepped = SteppedTwin(self.world, observer=self._on_exposure, stages=self.stages)
         self.agents = list(self.possible_agents)
         self._advance()
 
@@ -283,7 +292,8 @@ class NetworkParallelEnv(ParallelEnv):
         c, unit = decision.conditions, decision.unit
         night_start = F.night_start_mjd(unit.world.site.nights, c.mjd)
         return F.observation(c, unit.index, len(self.possible_agents), self.k, night_start,
-                             self._chosen[unit.world.name])  # fmt: skip
+                             self._chosen[unit.world.name],
+                             self.possible_agents if self.stages else None)  # fmt: skip
 
     def _empty_observation(self) -> dict[str, np.ndarray]:
         space = self.observation_spaces[self.possible_agents[0]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,6 +16,7 @@ from twin.ops.conditions import Observe, Wait
 from twin.ops.exposures import Exposure
 from twin.ops.stepping import Decision, SteppedTwin
 from twin.ops.world import World
+from twin.pipeline.stage import PipelineStage
 from twin.scenario import Scenario, load_scenario
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "global-3site.yaml"
@@ -24,14 +26,16 @@ FEATURE_BOUND = 100.0  # features are scaled to about [-2, 2]; the bound only gu
 _REPLAYED = ("world", "_stepped", "_decision")  # rebuilt by replaying the actions on unpickling
 
 
-def observation_space(n_telescopes: int, n_sites: int, n_candidates: int) -> spaces.Dict:
+def observation_space(n_telescopes: int, n_sites: int, n_candidates: int,
+                      measured: bool = False) -> spaces.Dict:  # fmt: skip
     """The observation space of a network of this size (the env's, and what a saved
-    policy's manifest is checked against when it is loaded)."""
+    policy's manifest is checked against when it is loaded); ``measured`` adds the
+    per-telescope pipeline measurements (an env with a pipeline)."""
 
     def box(*shape: int) -> spaces.Box:
         return spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, shape=shape, dtype=np.float32)
 
-    return spaces.Dict({
+    keys = {
         "time": box(len(F.TIME_FEATURES)),
         "site": box(len(F.SITE_FEATURES)),
         "forecast": box(len(F.FORECAST_LEADS_H) * len(F.FORECAST_FIELDS)),
@@ -39,7 +43,21 @@ def observation_space(n_telescopes: int, n_sites: int, n_candidates: int) -> spa
         "telescope": box(n_telescopes + 2),
         "candidates": box(n_candidates, len(F.CANDIDATE_FEATURES)),
         "action_mask": spaces.MultiBinary(n_candidates + 1),
-    })  # fmt: skip
+    }  # fmt: skip
+    if measured:
+        keys["measured"] = box(n_telescopes, len(F.MEASURED_FEATURES))
+    return spaces.Dict(keys)
+
+
+def _stages(scenario: Scenario, pipeline: Sequence[str | PipelineStage] | None
+            ) -> list[PipelineStage]:  # fmt: skip
+    """The env's pipeline stages: ``pipeline`` (names or stage objects) or, when None, the
+    scenario's ``pipeline.stages``, found through the ``skytwin.stages`` entry points."""
+    from twin.pipeline.registry import resolve_stage
+
+    names = scenario.pipeline.stages if pipeline is None else pipeline
+    source = "pipeline.stages" if pipeline is None else "pipeline"
+    return [resolve_stage(s, source) if isinstance(s, str) else s for s in names]
 
 
 class NetworkEnv(gym.Env):
@@ -65,6 +83,13 @@ class NetworkEnv(gym.Env):
     | telescope   | (n_telescopes + 2,)    | one-hot of the deciding telescope, its alt/90, az/360  |
     | candidates  | (n_candidates, 13)     | per candidate: see ``envs.features.CANDIDATE_FEATURES`` |
     | action_mask | (n_candidates + 1,)    | 1 where the action is valid (the last entry: wait)     |
+    | measured    | (n_telescopes, 12)     | with a pipeline only: per telescope, the latest frame measurement the centre received (``envs.features.MEASURED_FEATURES``) |
+
+    With a pipeline (``pipeline=`` or the scenario's ``pipeline:`` section) every
+    exposure's frame is rendered and scored by the stages as in ``skytwin run
+    --pipeline``; the centre rejects frames below their programme's threshold and
+    repeats the visit, and the observation gains ``measured``: what the network measured
+    from its own pixels, the "recent data quality per telescope" a real scheduler sees.
 
     ## Action space
     ``Discrete(n_candidates + 1)``: ``k < n_candidates`` observes candidate ``k``; the
@@ -99,6 +124,7 @@ class NetworkEnv(gym.Env):
     | n_candidates   | 16                   | candidates offered per decision                |
     | reward_weights | DEFAULT_REWARD_WEIGHTS | overrides of the term weights               |
     | seed_worlds    | True                 | each reset draws a new weather/equipment seed from the env's RNG; False reuses the scenario's seed |
+    | pipeline       | scenario's stages    | stage names or ``PipelineStage`` objects run on every frame; [] for none |
 
     ## Version history
     * v0: first version.
@@ -109,7 +135,8 @@ class NetworkEnv(gym.Env):
     def __init__(self, scenario: str | Path | Scenario = DEFAULT_SCENARIO, nights: int = 1,
                  start: str | None = None, n_candidates: int = 16,
                  reward_weights: dict[str, float] | None = None, seed_worlds: bool = True,
-                 render_mode: str | None = None) -> None:  # fmt: skip
+                 render_mode: str | None = None,
+                 pipeline: Sequence[str | PipelineStage] | None = None) -> None:  # fmt: skip
         if isinstance(scenario, Scenario):
             base = scenario.model_copy(update={"nights": nights, **({"start": start} if start
                                                                     else {})})  # fmt: skip
@@ -129,7 +156,8 @@ class NetworkEnv(gym.Env):
         self.telescope_names = [t.name for s in base.sites for t in s.telescopes]
         self.site_names = [s.resolved.name for s in base.sites]
         n_tel, n_sites = len(self.telescope_names), len(self.site_names)
-        self.observation_space = observation_space(n_tel, n_sites, self.k)
+        self.stages = _stages(base, pipeline)
+        self.observation_space = observation_space(n_tel, n_sites, self.k, bool(self.stages))
         self.action_space = spaces.Discrete(self.k + 1)
         self._stepped: SteppedTwin | None = None
         self._decision: Decision | None = None
@@ -209,7 +237,7 @@ class NetworkEnv(gym.Env):
         self._actions: list[int] = []
         self.world = World(self.scenario, seed=world_seed)
         self._visit_quality = np.zeros(len(self.world.telescopes))
-        self._stepped = SteppedTwin(self.world, observer=self._on_exposure)
+        self._stepped = SteppedTwin(self.world, observer=self._on_exposure, stages=self.stages)
         self._invalid = 0
         self._earned = {"science": 0.0, "alert": 0.0}
         self._advance()
@@ -243,7 +271,7 @@ class NetworkEnv(gym.Env):
         c, unit = self._decision.conditions, self._decision.unit
         night_start = F.night_start_mjd(unit.world.site.nights, c.mjd)
         return F.observation(c, unit.index, len(self.telescope_names), self.k, night_start,
-                             self._chosen)  # fmt: skip
+                             self._chosen, self.telescope_names if self.stages else None)  # fmt: skip
 
     def _empty_observation(self) -> dict[str, np.ndarray]:
         obs = {key: np.zeros(space.shape, dtype=np.float32)

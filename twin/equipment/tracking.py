@@ -62,6 +62,20 @@ class TrackingModel:
         last = np.searchsorted(starts, times, side="right") - 1
         return last - 1, times < ends[last]
 
+    def service_at(self, mjd: float) -> bool:
+        """A mount service (guider re-acquired, drive reset) completed at ``mjd``: the
+        fault in progress then ends there; later faults are untouched. True if one ended.
+
+        Ordered by the operations when the pipeline flags trailed frames, so a fault is
+        caught from pixels; without a service a fault lasts its drawn duration.
+        """
+        t = float(checked_mjd(mjd, self.start_mjd, self.end_mjd, "TrackingModel"))
+        index, active = self._active(np.array([t]))
+        if not active[0]:
+            return False
+        self.end_fault_mjd[int(index[0])] = t
+        return True
+
     def at(self, mjd: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """``(tracking_error_arcsec, tracking_pa_deg)`` at each time."""
         index, active = self._active(mjd)

@@ -113,6 +113,10 @@ class MeasuredFrame:
     score: float  # 0..100, NaN if no stage scores frames
     seeing_arcsec: float  # measured image FWHM, NaN if not measured
     active_flags: tuple[str, ...]  # e.g. ("focus",), see twin.pipeline.stage.FLAG_NAMES
+    expected_quality: float = float("nan")
+    """The quality 0..1 the scheduler expected of the frame's visit from the site's
+    monitors when it chose it (not the truth): ``score / 100 / expected_quality`` says how
+    much worse (or better) the telescope delivers than its monitors promise."""
 
 
 @dataclass
@@ -142,6 +146,9 @@ class Conditions:
     measured: Mapping[str, MeasuredFrame] = field(default_factory=dict)
     """By telescope name, the latest frame measurement the centre has received from the
     site pipeline (empty without a pipeline): measured from pixels, never the truth."""
+    program_min_quality: np.ndarray | None = None
+    """Per programme (order of ``program_names``), the quality 0..1 below which the centre
+    rejects a frame and repeats its visit (zeros or None: nothing is rejected)."""
 
     @cached_property
     def _network_now(self) -> tuple[tuple[SiteStatus, ...], tuple[TelescopeStatus, ...]]:

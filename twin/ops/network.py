@@ -60,6 +60,7 @@ class TelescopeRun:
     busy_until_mjd: float = -math.inf
     night: int = -1
     index: int = 0
+    expected_quality: float = math.nan  # the scheduler's expectation for the current visit
 
 
 CONFLICT_WAIT_S = 1.0
@@ -112,6 +113,9 @@ class NetworkTwin:
         # policies see it read-only as Conditions.measured.
         self.measured: dict = {}
         self._measured_view = MappingProxyType(self.measured)
+        # Per programme, the frame quality below which the centre rejects a frame (0
+        # without a pipeline: nothing is rejected); a pipeline sets it, policies read it.
+        self.program_min_quality = np.zeros(len(self.queue.program_names))
         self.record_truth = True  # False: skip the log's truth columns (training)
         self._pending: list[list[tuple]] = [[] for _ in self.units]
         for i, unit in enumerate(self.units):
@@ -374,7 +378,7 @@ class NetworkTwin:
             program_names=tuple(self.queue.program_names),
             program_share_target=self.share_target, program_share_used=used,
             open_alerts=self.centre.open_alerts, forecast=forecast, network=network,
-            measured=self._measured_view,
+            measured=self._measured_view, program_min_quality=self.program_min_quality,
         )  # fmt: skip
 
     # -- a visit -------------------------------------------------------------------------
@@ -384,6 +388,7 @@ class NetworkTwin:
         request = queue.requests[row]
         queue.in_progress[row] = True
         unit.state = "observing"
+        unit.expected_quality = float(cand.quality[k])
         unit.busy_until_mjd = self.mjd() + (cand.slew_s[k] + cand.visit_s[k]) / S_PER_DAY
         self._visit_id += 1
         visit_id = self._visit_id

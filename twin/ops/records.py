@@ -96,6 +96,7 @@ EVENT_KINDS = (
     "frame_rejected",  # a pipeline stage's result put a frame below its programme's threshold
     "visit_repeated",  # the centre asked for the visit again (ref: request_id)
     "refocus",  # the centre's refocus order reached the telescope (detail: why)
+    "mount_service",  # a service the centre ordered for tracking flags (detail: why, outcome)
 )
 
 EVENT_SCHEMA = pa.schema(

@@ -65,16 +65,22 @@ class SteppedTwin:
     """A NetworkTwin advanced decision by decision.
 
     ``recorder`` defaults to discarding tables; pass a :class:`~twin.ops.recorder.Recorder`
-    to keep them. ``observer(unit, exposure)`` is called after every exposure.
+    to keep them. ``observer(unit, exposure)`` is called after every exposure. ``stages``
+    (pipeline stages, :mod:`twin.pipeline`) run on every frame, as in ``skytwin run
+    --pipeline``, so the decisions see ``Conditions.measured``.
     """
 
-    def __init__(self, world: World, recorder=None, observer=None) -> None:
+    def __init__(self, world: World, recorder=None, observer=None, stages=None) -> None:
         self.world = world
         self.twin = NetworkTwin(world, _External(), recorder or NullRecorder())
         self.twin.decisions = []
         self.twin.record_truth = recorder is not None
         if observer is not None:
             self.twin.add_observer(observer)
+        if stages:
+            from twin.pipeline.loop import SitePipeline
+
+            self.twin.pipeline = SitePipeline(self.twin, list(stages), world.scenario.pipeline)
         self.twin.start()
         self.current: Decision | None = None
         self._claimed_at, self._claimed = -1.0, set()  # requests chosen at this instant

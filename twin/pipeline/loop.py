@@ -60,8 +60,13 @@ class SitePipeline:
         self._repeats = Counter()  # queue row -> repeats asked
         self._to_repeat: dict[int, str] = {}  # row in progress -> reason, applied at its end
         self._repeated_visits: set[int] = set()
-        self._focus_run = Counter()  # telescope -> consecutive frames flagged "focus"
+        self._flag_run = Counter()  # (flag, telescope) -> consecutive frames flagged
         self.refocus_orders = 0
+        self.service_orders = 0
+        # What the centre rejects, per programme in the queue's order: policies see it
+        # (Conditions.program_min_quality) and can avoid visits whose frames would fail.
+        names = twin.queue.program_names
+        twin.program_min_quality[:] = [self.thresholds.get(n, spec.min_quality) for n in names]
         twin.add_observer(self.on_exposure)
         twin.add_visit_observer(self._visit_ended)
 
@@ -76,6 +81,7 @@ class SitePipeline:
             "rejected": self.rejected,
             "visits_repeated": self.twin.centre.visits_repeated,
             "refocus_orders": self.refocus_orders,
+            "service_orders": self.service_orders,
             "frame_size_pix": self.spec.frame_size_pix,
             "render_s_per_frame": round(self.wall_s["render"] / n, 4),
             "models_s_per_frame": round(models_s / n, 4),
@@ -100,7 +106,9 @@ class SitePipeline:
         self.frames += 1
         done = exposure.mjd_end + (tw.telescope.readout_s + self.spec.processing_s) / S_PER_DAY
         arrival = tw.site.link.message_arrival_mjd(done)
-        twin.at(arrival, lambda: self._received(tw, exposure, row, results, done, arrival))
+        expected = unit.expected_quality  # what the scheduler expected when it chose the visit
+        twin.at(arrival, lambda: self._received(tw, exposure, row, results, done, arrival,
+                                                expected))  # fmt: skip
 
     def render(self, tw, row: dict, exposure: Exposure) -> Frame:
         from twin.imaging.fits import frame_header, write_frame
@@ -128,7 +136,7 @@ class SitePipeline:
 
     # -- at the centre --------------------------------------------------------------------
     def _received(self, tw, exposure: Exposure, row: dict, results: list[StageResult],
-                  done_mjd: float, mjd: float) -> None:  # fmt: skip
+                  done_mjd: float, mjd: float, expected: float) -> None:  # fmt: skip
         twin = self.twin
         threshold = self.thresholds.get(row["program"], self.spec.min_quality)
         scores = [r.score for r in results if math.isfinite(r.score)]
@@ -140,11 +148,11 @@ class SitePipeline:
                        row["request_id"], f"obs {exposure.obs_id}: score {scores[0]:.1f} < "
                        f"{100 * threshold:.1f}", scores[0])  # fmt: skip
             action = self._ask_repeat(exposure, mjd)
-        self._watch_focus(tw, exposure, results, mjd)
+        self._watch_equipment(tw, exposure, results, mjd)
         for r in results:
             if math.isfinite(r.score) or math.isfinite(r.seeing_arcsec) or r.flags:
                 self.measured[exposure.telescope] = MeasuredFrame(
-                    mjd, exposure.obs_id, r.score, r.seeing_arcsec, r.active_flags()
+                    mjd, exposure.obs_id, r.score, r.seeing_arcsec, r.active_flags(), expected
                 )
                 break
         table = twin.rec["pipeline"]
@@ -157,28 +165,45 @@ class SitePipeline:
                 list(r.active_flags()), done_mjd, mjd, accepted, action,
             ))  # fmt: skip
 
-    def _watch_focus(self, tw, exposure: Exposure, results: list[StageResult],
-                     mjd: float) -> None:  # fmt: skip
-        """A focus flag on ``refocus_after`` consecutive frames of a telescope: the centre
-        orders a refocus, which takes effect when the order reaches the site. Drift is
-        caught from pixels, not from the equipment's truth."""
-        if not self.spec.refocus_after:
+    def _watch_equipment(self, tw, exposure: Exposure, results: list[StageResult],
+                         mjd: float) -> None:  # fmt: skip
+        """A ``focus`` flag on ``refocus_after`` consecutive frames of a telescope makes the
+        centre order a refocus; a ``tracking`` flag on ``service_after`` frames a mount
+        service, which clears the fault ``service_min`` after the order reaches the site.
+        Drift and faults are caught from pixels, not from the equipment's truth."""
+        flags = {f for r in results for f in r.active_flags()}
+        self._watch(tw, exposure, mjd, "focus", "focus" in flags, self.spec.refocus_after)
+        self._watch(tw, exposure, mjd, "tracking", "tracking" in flags, self.spec.service_after)
+
+    def _watch(self, tw, exposure: Exposure, mjd: float, flag: str, flagged: bool,
+               after: int) -> None:  # fmt: skip
+        if not after:
             return
-        name = exposure.telescope
-        flagged = any("focus" in r.active_flags() for r in results)
-        self._focus_run[name] = self._focus_run[name] + 1 if flagged else 0
-        if self._focus_run[name] < self.spec.refocus_after:
+        key = (flag, exposure.telescope)
+        self._flag_run[key] = self._flag_run[key] + 1 if flagged else 0
+        if self._flag_run[key] < after:
             return
-        self._focus_run[name] = 0
-        self.refocus_orders += 1
+        self._flag_run[key] = 0
         arrival = tw.site.link.message_arrival_mjd(mjd)
-        why = f"focus flagged on {self.spec.refocus_after} frames up to obs {exposure.obs_id}"
+        why = f"{flag} flagged on {after} frames up to obs {exposure.obs_id}"
+        site, name = exposure.site, exposure.telescope
+        if flag == "focus":
+            self.refocus_orders += 1
 
-        def refocus() -> None:
-            tw.equipment.focus.refocus_at(arrival)
-            self.twin.event(arrival, "refocus", exposure.site, name, "pipeline", why)
+            def act() -> None:
+                tw.equipment.focus.refocus_at(arrival)
+                self.twin.event(arrival, "refocus", site, name, "pipeline", why)
 
-        self.twin.at(arrival, refocus)
+            self.twin.at(arrival, act)
+            return
+        self.service_orders += 1
+        done = min(arrival + self.spec.service_min / 1440.0, tw.equipment.tracking.end_mjd)
+
+        def service() -> None:
+            found = "fault cleared" if tw.equipment.tracking.service_at(done) else "no fault"
+            self.twin.event(done, "mount_service", site, name, "pipeline", f"{why}; {found}")
+
+        self.twin.at(done, service)
 
     def _ask_repeat(self, exposure: Exposure, mjd: float) -> str:
         """Repeat the frame's visit once (per visit, up to ``max_repeats`` per request)."""

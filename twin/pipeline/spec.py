@@ -9,6 +9,8 @@
 | keep_frames       | false   | also write each frame as FITS under ``frames/``              |
 | max_repeats       | 1       | times the centre repeats one visit for rejected frames       |
 | refocus_after     | 2       | frames in a row flagged ``focus`` before a refocus (0: never) |
+| service_after     | 2       | frames in a row flagged ``tracking`` before a mount service |
+| service_min       | 5.0     | minutes from the service order's arrival to the fault cleared |
 
 ``min_quality`` is the default of every programme; a programme's own
 ``min_frame_quality`` overrides it. Why a simulated ``processing_s`` rather than the
@@ -32,6 +34,8 @@ class PipelineSpec(BaseModel):
     keep_frames: bool = False
     max_repeats: int = Field(default=1, ge=0, le=10)
     refocus_after: int = Field(default=2, ge=0, le=100)
+    service_after: int = Field(default=2, ge=0, le=100)
+    service_min: float = Field(default=5.0, ge=0.0, le=1440.0)
 
     @property
     def enabled(self) -> bool:

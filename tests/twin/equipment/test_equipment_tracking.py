@@ -43,3 +43,17 @@ def test_no_faults_at_zero_rate():
     assert model.intervals() == []
     assert error == pytest.approx(np.full(100, config.tracking_jitter_arcsec))
     assert pa == pytest.approx(np.full(100, 90.0))
+
+
+def test_a_service_ends_the_fault_in_progress_and_no_other():
+    model, config = _model()
+    (s10, e10), (s11, e11) = model.intervals()[10:12]
+    t = 0.5 * (s10 + e10)
+    assert model.service_at(t) is True
+    assert model.intervals()[10] == (s10, t) and model.intervals()[11] == (s11, e11)
+    error, _ = model.at(np.array([t - 1e-6, t + 1e-9]))
+    assert error[0] > config.tracking_jitter_arcsec
+    assert error[1] == pytest.approx(config.tracking_jitter_arcsec)
+    # Between faults there is nothing to clear.
+    assert model.service_at(0.5 * (t + s11)) is False
+    assert model.intervals()[11] == (s11, e11)
