@@ -5,14 +5,17 @@ labelled (DOMAIN.md Layer 1), so the autoencoder never sees one; the rare faults
 :mod:`twin.imaging.faults` are kept for evaluation, one class at a time, on runs whose
 seeds training never used.
 
-Splits (each from its own one-night runs of ``scenarios/global-3site.yaml``, so frames,
-sky, weather and equipment differ; run seeds in :data:`SPLIT_SEEDS`):
+Splits (each from its own one-night runs of ``scenarios/global-3site.yaml``, with their
+own run seeds *and* start dates, :data:`SPLIT_RUNS`, so that no split shares a night with
+another: frames, sky, weather and equipment differ, and no (site, night, pointing) of a
+test frame was seen in training; :func:`plan` checks it and refuses otherwise):
 
-| split       | frames                        | use                                    |
-|-------------|-------------------------------|----------------------------------------|
-| train       | normal                        | fit the autoencoder                    |
-| val         | normal                        | early stopping, score calibration       |
-| test        | normal + each fault (one each) | ROC AUC, precision@k per class         |
+| split | frames                         | use                                            |
+|-------|--------------------------------|------------------------------------------------|
+| train | normal                         | fit the autoencoder                            |
+| val   | normal + each fault (dev set)  | early stopping and calibration (normal only);  |
+|       |                                | its faults choose the score, never the test's  |
+| test  | normal + each fault (one each) | ROC AUC, precision@k per class                 |
 
 Each frame is the exposure's central :data:`FRAME_SIZE`² window, rendered as
 ``skytwin frame`` renders it (same seed, same noise), then :func:`preprocess`-ed to
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 FRAME_SIZE = 512
 """Frame window rendered (pixels): 200 arcsec on a 1-m (0.389 arcsec/pixel)."""
@@ -45,10 +50,28 @@ ASINH_SCALE = 3.0
 
 CLASSES = ("normal", "dew", "banding", "vignetting", "glint")
 SCENARIO = "scenarios/global-3site.yaml"
-SPLIT_SEEDS = {"train": (101, 102, 103, 104, 105, 106), "val": (201,), "test": (301, 302)}
-SPLIT_STARTS = ("2026-01-10", "2026-03-15", "2026-05-20", "2026-07-25", "2026-09-30", "2026-11-30")
+SPLIT_RUNS = {
+    "train": (
+        (101, "2026-01-10"),
+        (102, "2026-03-15"),
+        (103, "2026-05-20"),
+        (104, "2026-07-25"),
+        (105, "2026-09-30"),
+        (106, "2026-11-30"),
+    ),
+    "val": ((201, "2026-02-12"),),
+    "test": ((301, "2026-04-17"), (302, "2026-10-28")),
+}
+"""``(run seed, start date)`` of each split's one-night runs: seeds and nights both apart."""
+SPLIT_SEEDS = {split: tuple(seed for seed, _ in runs) for split, runs in SPLIT_RUNS.items()}
 SPLITS = ("train", "val", "test")
-DEFAULT_COUNTS = {"train": 1000, "val": 150, "test_normal": 250, "test_fault": 125}
+DEFAULT_COUNTS = {
+    "train": 1000,
+    "val": 150,
+    "val_fault": 50,
+    "test_normal": 250,
+    "test_fault": 125,
+}
 DEFAULT_OUT = Path("outputs/models/anomaly")
 
 
@@ -89,9 +112,13 @@ def make_run(seed: int, start: str, runs_dir: Path) -> Path:
     from twin.scenario import load_scenario
 
     out = runs_dir / f"run-{seed}"
-    if not (out / "observations.parquet").exists():
-        scenario = load_scenario(SCENARIO, nights=1, seed=seed, start=start)
-        run_scenario(scenario, out, "greedy", progress=False, plots=False)
+    if (out / "observations.parquet").exists():
+        kept = yaml.safe_load((out / "scenario.yaml").read_text())
+        if str(kept.get("start")) == str(start) and int(kept.get("seed", -1)) == seed:
+            return out
+        shutil.rmtree(out)  # another night under this seed: a cached run must not leak in
+    scenario = load_scenario(SCENARIO, nights=1, seed=seed, start=start)
+    run_scenario(scenario, out, "greedy", progress=False, plots=False)
     return out
 
 
@@ -119,42 +146,107 @@ def _render_job(job: tuple[str, int, str]) -> np.ndarray:
     return preprocess(raw, header).astype(np.float16)
 
 
+def night_mjd(mjd: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
+    """The night an exposure belongs to: the integer MJD of the local noon that starts it
+    (local mean solar time, so a night never straddles two labels at any longitude)."""
+    return np.floor(np.asarray(mjd, float) + np.asarray(lon_deg, float) / 360.0 - 0.5).astype(int)
+
+
+POOL_COLUMNS = ["obs_id", "site", "target_id", "ra_deg", "dec_deg", "mjd_start", "site_lon_deg"]
+
+
+def pointing(target_id, ra_deg, dec_deg) -> pd.Series:
+    """``TARGET@RA,DEC`` (degrees to 0.01): a field by its name *and* place, so two runs'
+    ``alert-0002`` (other alerts, other places) differ while a survey field or a
+    monitoring target is the same pointing whichever night observes it."""
+    ra = pd.Series(np.asarray(ra_deg, float)).map("{:.2f}".format)
+    dec = pd.Series(np.asarray(dec_deg, float)).map("{:.2f}".format)
+    return pd.Series(np.asarray(target_id, str)) + "@" + ra + "," + dec
+
+
+KEY = ("site", "night", "pointing")
+"""What two splits must never share: a site's exposure of one pointing on one night."""
+
+
+def _pool(split: str, dirs: Sequence[Path]) -> pd.DataFrame:
+    frames = []
+    for d in dirs:
+        obs = pd.read_parquet(Path(d) / "observations.parquet", columns=POOL_COLUMNS)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "split": split,
+                    "run_dir": str(d),
+                    "obs_id": obs["obs_id"].astype(int),
+                    "run_seed": int(Path(d).name.split("-")[-1]),
+                    "site": obs["site"].astype(str),
+                    "night": night_mjd(obs["mjd_start"], obs["site_lon_deg"]),
+                    "pointing": pointing(obs["target_id"], obs["ra_deg"], obs["dec_deg"]),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def shared_keys(pools: Mapping[str, pd.DataFrame], a: str, b: str, key=KEY) -> set[tuple]:
+    """The ``key`` tuples (default (site, night, pointing)) found in both splits ``a``, ``b``."""
+    ka = set(pools[a][list(key)].itertuples(index=False, name=None))
+    kb = set(pools[b][list(key)].itertuples(index=False, name=None))
+    return ka & kb
+
+
+def check_disjoint(pools: Mapping[str, pd.DataFrame]) -> None:
+    """Raise ``ValueError`` when two splits share a (site, night, pointing), or a night
+    at all: a test frame must come from a night training never saw."""
+    names = list(pools)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            nights = shared_keys(pools, a, b, ("site", "night"))
+            triples = shared_keys(pools, a, b)
+            if nights or triples:
+                raise ValueError(
+                    f"splits {a} and {b} share {len(nights)} (site, night) and "
+                    f"{len(triples)} (site, night, pointing), e.g. "
+                    f"{sorted(triples or nights)[:3]}; give them other start dates (SPLIT_RUNS)"
+                )
+
+
 def plan(
     runs: Mapping[str, Sequence[Path]], counts: Mapping[str, int], data_seed: int
 ) -> pd.DataFrame:
-    """Which exposure goes where: ``split``, ``cls``, ``run_dir``, ``obs_id``, ``run_seed``.
+    """Which exposure goes where: ``split``, ``cls``, ``run_dir``, ``obs_id``, ``run_seed``,
+    ``site``, ``night``, ``pointing``.
 
     Exposures are drawn without replacement within each split's runs (``data_seed``), so a
-    test exposure appears once, either normal or with one fault.
+    val or test exposure appears once, either normal or with one fault. The splits' runs
+    must not share a night (:func:`check_disjoint`).
     """
     rng = np.random.default_rng(data_seed)
-    rows = []
     wanted = {
         "train": [("normal", counts["train"])],
-        "val": [("normal", counts["val"])],
+        "val": [("normal", counts["val"])] + [(c, counts["val_fault"]) for c in CLASSES[1:]],
         "test": [("normal", counts["test_normal"])]
         + [(c, counts["test_fault"]) for c in CLASSES[1:]],
     }
-    for split, dirs in runs.items():
-        pool = [
-            (str(d), int(o), int(d.name.split("-")[-1]))
-            for d in dirs
-            for o in pd.read_parquet(d / "observations.parquet", columns=["obs_id"])["obs_id"]
-        ]
+    pools = {split: _pool(split, dirs) for split, dirs in runs.items()}
+    check_disjoint(pools)
+    rows = []
+    for split, pool in pools.items():
         need = sum(n for _, n in wanted[split])
         if need > len(pool):
             raise ValueError(
                 f"{split}: {need} frames wanted, its runs hold {len(pool)}; "
-                "add seeds to SPLIT_SEEDS or ask for fewer"
+                "add runs to SPLIT_RUNS or ask for fewer"
             )
         picks = rng.permutation(len(pool))[:need]
         k = 0
         for cls, n in wanted[split]:
-            for i in picks[k : k + n]:
-                d, o, s = pool[i]
-                rows.append({"split": split, "cls": cls, "run_dir": d, "obs_id": o, "run_seed": s})
+            chosen = pool.iloc[picks[k : k + n]].copy()
+            chosen.insert(1, "cls", cls)
+            rows.append(chosen)
             k += n
-    return pd.DataFrame(rows)
+    cols = ["split", "cls", "run_dir", "obs_id", "run_seed", "site", "night", "pointing"]
+    return pd.concat(rows, ignore_index=True)[cols]
 
 
 def build(
@@ -175,14 +267,15 @@ def build(
     out = Path(out)
     t0 = time.perf_counter()
     runs = {
-        split: [
-            make_run(seed, SPLIT_STARTS[i % len(SPLIT_STARTS)], out / "runs")
-            for i, seed in enumerate(seeds)
-        ]
-        for split, seeds in SPLIT_SEEDS.items()
+        split: [make_run(seed, start, out / "runs") for seed, start in split_runs]
+        for split, split_runs in SPLIT_RUNS.items()
     }
     full = plan(runs, counts, data_seed)
+    train_pointings = set(full.loc[full["split"] == "train", "pointing"])
     out.mkdir(parents=True, exist_ok=True)
+    # The whole plan, every split, whichever are rendered now: shipped beside the weights
+    # (weights/splits.parquet) so a test can check the splits without the frames.
+    full.drop(columns="run_dir").to_parquet(out / "anomaly-plan.parquet", index=False)
     for split in splits:
         # Grouped by run so each worker's cached RunFrames and flat fields are reused.
         meta = full[full["split"] == split].sort_values(["run_dir", "obs_id"], kind="stable")
@@ -203,8 +296,13 @@ def build(
         "frame_size": FRAME_SIZE,
         "input_size": INPUT_SIZE,
         "scenario": SCENARIO,
-        "split_seeds": SPLIT_SEEDS,
+        "split_runs": SPLIT_RUNS,
         "frames": len(full),
+        "shared_site_night_pointing_train_test": 0,  # plan() refuses otherwise
+        # Another night, the same field (the monitoring targets recur every night):
+        "test_frames_on_a_train_pointing": int(
+            full.loc[full["split"] == "test", "pointing"].isin(train_pointings).sum()
+        ),
         "processes": processes,
     }
     info_path = out / "anomaly.json"

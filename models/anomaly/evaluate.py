@@ -1,18 +1,32 @@
 """Evaluate the shipped anomaly model on the test split: ROC AUC and precision@k per fault.
 
-The test split comes from runs whose seeds neither training nor calibration saw; each
-faulted frame has exactly one fault. Per class, the class's frames are ranked against the
-normal test frames by the anomaly score:
+The test split comes from runs whose seeds *and nights* neither training nor calibration
+saw (no (site, night, pointing) shared; :mod:`models.anomaly.dataset`); each faulted
+frame has exactly one fault. Per class, the class's frames are ranked against the normal
+test frames by the anomaly score:
 
 - ROC AUC: the probability that a faulted frame scores above a normal one (ties half).
 - precision@k: the fraction of faulted frames among the ``k`` highest scores, for
   ``k`` = 50 and ``k`` = the number of faulted frames (R-precision).
 
-Beside it, the classical baseline: the same features and calibration with the
-"reconstruction" a flat sky at 0 (the frame's own pixel statistics, no model), and the
-AUC of each feature alone. A gallery PNG shows, per class, inputs, reconstructions and
-heat maps. The metrics go into ``weights/manifest.json`` (``metrics``) and
-``OUT/evaluation.json``.
+Beside it:
+
+- ``model_novel_pointings``: the same, on the test frames (normal and faulted) whose
+  field no training frame showed on any night (the survey fields and monitoring targets
+  recur from night to night; stars the autoencoder might have memorised are not there).
+- ``model_mse_score``: the textbook score, the z-score of the mean squared error alone.
+- ``baseline_flat_sky``: the classical baseline, the same features, score and
+  calibration with the "reconstruction" a flat sky at 0: residual statistics of the
+  preprocessed frame itself, no model.
+- ``per_feature_auc``: each feature alone (model residual).
+- ``dev_val``: the score on the validation split's faulted frames against its normal
+  ones (which are also the calibration frames, so a little flattering): what chose the
+  score's features, reported so the choice can be checked.
+
+A gallery PNG (``OUT/anomaly_gallery.png``) shows, per class, inputs, reconstructions
+and heat maps; ``weights/roc.png`` the ROC curves per class of the model, the baseline
+and the mean-squared-error score. The metrics go into ``weights/manifest.json``
+(``metrics``), ``weights/evaluation.json`` and ``OUT/evaluation.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from models.anomaly.dataset import CLASSES, DEFAULT_OUT, load
 from models.anomaly.train import WEIGHTS_DIR, calibrate, split_tensors
@@ -52,11 +67,12 @@ def class_metrics(scores: np.ndarray, cls: np.ndarray) -> dict[str, dict[str, fl
     return out
 
 
-def score_all(model, x, mu, sd, flat: bool = False):
-    """``(scores, features)`` of ``x`` (``flat``: against a reconstruction of 0)."""
+def score_all(model, x, mu, sd, flat: bool = False, use=None):
+    """``(scores, features)`` of ``x`` (``flat``: against a reconstruction of 0; ``use``:
+    the features the score takes, default :data:`~models.anomaly.model.SCORE_FEATURES`)."""
     import torch
 
-    from models.anomaly.model import anomaly_score, features
+    from models.anomaly.model import SCORE_FEATURES, anomaly_score, features
 
     model.eval()
     feats = []
@@ -64,7 +80,7 @@ def score_all(model, x, mu, sd, flat: bool = False):
         for xb in x.split(128):
             feats.append(features(xb, torch.zeros_like(xb) if flat else model(xb))[0])
     f = torch.cat(feats)
-    return anomaly_score(f, mu, sd).numpy(), f.numpy()
+    return anomaly_score(f, mu, sd, tuple(use or SCORE_FEATURES)).numpy(), f.numpy()
 
 
 def gallery(model, x, cls: np.ndarray, scores: np.ndarray, path: Path, per_class: int = 4) -> None:
@@ -94,7 +110,7 @@ def gallery(model, x, cls: np.ndarray, scores: np.ndarray, path: Path, per_class
                 [
                     (xb[0, 0].numpy(), {"vmin": -0.3, "vmax": 1.0}),
                     (recon[0, 0].numpy(), {"vmin": -0.3, "vmax": 1.0}),
-                    (heat, {"vmin": 0.0, "vmax": 0.05, "cmap": "inferno"}),
+                    (heat, {"vmin": 0.0, "vmax": 4.0, "cmap": "inferno"}),
                 ]
             ):
                 ax = axes[3 * r + k, j]
@@ -106,6 +122,33 @@ def gallery(model, x, cls: np.ndarray, scores: np.ndarray, path: Path, per_class
             axes[3 * r, 0].set_ylabel("input", fontsize=8)
             axes[3 * r + 1, 0].set_ylabel("reconstruction", fontsize=8)
             axes[3 * r + 2, 0].set_ylabel("heat map", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def roc_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+    """One panel per fault class: ROC curves of each named score (``curves``: name →
+    ``(scores, classes)`` of the test frames), the AUC in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CLASSES) - 1, figsize=(3.0 * (len(CLASSES) - 1), 3.2))
+    for ax, c in zip(axes, CLASSES[1:], strict=True):
+        for name, (scores, cls) in curves.items():
+            pos, neg = scores[cls == c], scores[cls == "normal"]
+            cuts = np.unique(np.r_[pos, neg])[::-1]
+            tpr = np.r_[0.0, [(pos >= t).mean() for t in cuts]]
+            fpr = np.r_[0.0, [(neg >= t).mean() for t in cuts]]
+            ax.plot(fpr, tpr, label=f"{name} {roc_auc(pos, neg):.3f}")
+        ax.plot([0, 1], [0, 1], color="0.8", lw=0.8)
+        ax.set_title(c)
+        ax.set_xlabel("false positive rate")
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0].set_ylabel("true positive rate")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
@@ -129,13 +172,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     manifest = json.loads(manifest_path.read_text())
     model = ConvAutoencoder(**manifest["config"])
     model.load_state_dict(torch.load(args.weights / manifest["weights"], weights_only=True))
+    use = tuple(manifest.get("score_features") or ())
     images, meta = load(args.data, ("val", "test"))
-    test = (meta["split"] == "test").to_numpy()
-    x = torch.from_numpy(images[test].astype(np.float32))[:, None]
-    cls = meta.loc[test, "cls"].to_numpy()
+    train_meta = pd.read_parquet(args.data / "anomaly-train.meta.parquet")
     mu, sd = (torch.tensor(manifest["calibration"][k]) for k in ("mu", "sd"))
-    scores, feats = score_all(model, x, mu, sd)
+
+    def tensors(split):
+        m = (meta["split"] == split).to_numpy()
+        x = torch.from_numpy(images[m].astype(np.float32))[:, None]
+        return x, meta.loc[m, "cls"].to_numpy(), meta.loc[m].reset_index(drop=True)
+
+    x, cls, test_meta = tensors("test")
+    scores, feats = score_all(model, x, mu, sd, use=use)
     metrics = {"model": class_metrics(scores, cls)}
+    novel = ~test_meta["pointing"].isin(set(train_meta["pointing"])).to_numpy()
+    metrics["model_novel_pointings"] = class_metrics(scores[novel], cls[novel])
+    mse, _ = score_all(model, x, mu, sd, use=("mean",))
+    metrics["model_mse_score"] = class_metrics(mse, cls)
     metrics["per_feature_auc"] = {
         name: {
             c: round(roc_auc(feats[cls == c, i], feats[cls == "normal", i]), 4) for c in CLASSES[1:]
@@ -144,18 +197,45 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     val_x = split_tensors(images, meta, "val")
     flat_cal = calibrate_flat(val_x)
-    base_scores, _ = score_all(model, x, *flat_cal, flat=True)
+    base_scores, _ = score_all(model, x, *flat_cal, flat=True, use=use)
     metrics["baseline_flat_sky"] = class_metrics(base_scores, cls)
+    dev_x, dev_cls, _ = tensors("val")
+    dev_scores, _ = score_all(model, dev_x, mu, sd, use=use)
+    metrics["dev_val"] = class_metrics(dev_scores, dev_cls)
     metrics["normal_score_quantiles"] = {
         q: round(float(np.quantile(scores[cls == "normal"], q)), 3) for q in (0.5, 0.9, 0.99)
     }
+    metrics["test_frames"] = {"all": len(cls), "novel_pointings": int(novel.sum())}
     gallery(model, x, cls, scores, args.data / "anomaly_gallery.png")
+    curves = {"autoencoder": (scores, cls), "flat-sky baseline": (base_scores, cls),
+              "AE mean sq. error": (mse, cls)}  # fmt: skip
+    roc_figure(curves, args.weights / "roc.png")
     (args.data / "evaluation.json").write_text(json.dumps(metrics, indent=2))
+    (args.weights / "evaluation.json").write_text(json.dumps(metrics, indent=2))
     manifest["metrics"] = metrics
     manifest_path.write_text(json.dumps(manifest, indent=2))
-    for c, m in metrics["model"].items():
-        print(c, m, "baseline", metrics["baseline_flat_sky"][c])
-    print(f"gallery: {args.data / 'anomaly_gallery.png'}")
+    print(table(metrics))
+    print(f"gallery: {args.data / 'anomaly_gallery.png'}, ROC: {args.weights / 'roc.png'}")
+
+
+def table(metrics: dict) -> str:
+    """A Markdown table: per class, ROC AUC and R-precision of each score on test."""
+    rows = [
+        ("model", "autoencoder, local+stripes"),
+        ("model_novel_pointings", "same, fields never in training"),
+        ("model_mse_score", "autoencoder, mean squared error"),
+        ("baseline_flat_sky", "flat-sky baseline, local+stripes"),
+    ]
+    head = "| score | " + " | ".join(f"{c} AUC / P@n" for c in CLASSES[1:]) + " |"
+    lines = [head, "|" + "---|" * (len(CLASSES))]
+    for key, label in rows:
+        cells = []
+        for c in CLASSES[1:]:
+            m = metrics[key][c]
+            r = m[f"precision_at_{m['n']}"]
+            cells.append(f"{m['roc_auc']:.3f} / {r:.2f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def calibrate_flat(val_x):

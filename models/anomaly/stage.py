@@ -3,13 +3,15 @@
 For each :data:`~models.anomaly.dataset.FRAME_SIZE`² tile of the frame (one for a
 512² window; 64 for a 4k frame) the tile is preprocessed exactly as in training, passed
 through the autoencoder, and summarised by the error features of
-:func:`~models.anomaly.model.features`; the tile's score is the largest of their
-z-scores against normal validation frames (the calibration in ``manifest.json``), and
-the frame's :attr:`StageResult.anomaly` the largest over tiles: about 0-3 for normal
-frames, more when something looks like nothing in training. A frame smaller than a
-tile gets NaN (the model was trained at this pixel scale and size only).
+:func:`~models.anomaly.model.features`; the tile's score is the largest z-score of the
+manifest's ``score_features`` against normal validation frames (the calibration in
+``manifest.json``), and the frame's :attr:`StageResult.anomaly` the largest over tiles:
+about 0-3 for normal frames, more when something looks like nothing in training. A
+frame smaller than a tile gets NaN (the model was trained at this pixel scale and size
+only).
 
-:meth:`AnomalyStage.heat_map` returns the 5×5-smoothed squared error, tiles in place
+:meth:`AnomalyStage.heat_map` returns the 5×5-smoothed squared error in units of the
+tile's residual noise (≈ 1 where the tile looks normal), tiles in place
 (128² per tile), for galleries and for a person to see where the frame is odd.
 """
 
@@ -39,7 +41,7 @@ class AnomalyStage:
             raise ImportError(
                 "the anomaly stage needs torch: pip install 'skytwin[models]'"
             ) from err
-        from models.anomaly.model import ConvAutoencoder
+        from models.anomaly.model import SCORE_FEATURES, ConvAutoencoder
 
         weights_dir = Path(weights_dir)
         manifest_path = weights_dir / "manifest.json"
@@ -59,6 +61,7 @@ class AnomalyStage:
         cal = self.manifest["calibration"]
         self._mu = torch.tensor(cal["mu"])
         self._sd = torch.tensor(cal["sd"])
+        self._use = tuple(self.manifest.get("score_features") or SCORE_FEATURES)
         self.version = f"{self.manifest['version']}-{self.manifest['sha256'][:8]}"
 
     def score_tiles(self, data_adu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +76,7 @@ class AnomalyStage:
         x = torch.from_numpy(np.stack([preprocess(w) for w in windows]))[:, None]
         with torch.no_grad():
             feats, heat = features(x, self.model(x))
-            scores = anomaly_score(feats, self._mu, self._sd)
+            scores = anomaly_score(feats, self._mu, self._sd, self._use)
         return scores.numpy().astype(float), heat.numpy()
 
     def heat_map(self, data_adu: np.ndarray) -> np.ndarray:

@@ -9,7 +9,9 @@ At the end the weights of the epoch with the lowest validation loss go to
 ``models/anomaly/weights/anomaly.pt`` (a plain ``state_dict``, loadable with
 ``torch.load(weights_only=True)``) and ``manifest.json`` records the command, the data
 seed, the losses and the score calibration (means and spreads of the error features
-on the *normal* validation frames; no faulted frame is used here).
+on the *normal* validation frames; no faulted frame is used here); ``splits.parquet``
+beside them lists every planned frame (split, class, run seed, obs id, site, night,
+pointing) so that the split's disjointness is checked without the frames.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -31,7 +34,8 @@ from models.anomaly.dataset import DEFAULT_OUT, load
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_FILE = "anomaly.pt"
-MODEL_VERSION = "anomaly-ae-v1"
+MODEL_VERSION = "anomaly-ae-v2"
+SPLITS_FILE = "splits.parquet"
 
 
 def _device(name: str):
@@ -71,10 +75,18 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     stop_after: int | None = None,
+    crop: int | None = None,
 ) -> dict:
     """Train ``model`` with Adam on MSE (cosine learning rate over ``epochs``); returns
     ``{"history": [...], "best_state": ..., "best_epoch": ...}``. ``stop_after``: return
-    after that many epochs in all, as a killed run would (tests)."""
+    after that many epochs in all, as a killed run would (tests).
+
+    ``crop``: train on a random ``crop``² window of each frame, flipped at random along
+    either axis (never rotated: rows stay rows, as the readout has a direction), drawn
+    from the epoch's generator, so a resumed run draws the same. The network is fully
+    convolutional, so a crop costs a fraction of a frame and many more optimiser steps
+    fit in the same time: with whole frames and ~500 steps the autoencoder never got
+    past predicting the flat sky. Validation is always on whole frames."""
     import torch
 
     device = device or torch.device("cpu")
@@ -105,7 +117,10 @@ def fit(
         order = torch.randperm(len(train_x), generator=g)
         total = 0.0
         for i in range(0, len(order), batch):
-            xb = train_x[order[i : i + batch]].to(device)
+            xb = train_x[order[i : i + batch]]
+            if crop:
+                xb = _augment(xb, crop, g)
+            xb = xb.to(device)
             loss = torch.mean((model(xb) - xb) ** 2)
             opt.zero_grad()
             loss.backward()
@@ -131,6 +146,22 @@ def fit(
         if checkpoint is not None:
             _save_checkpoint(checkpoint, model, opt, sched, epoch, history, best)
     return {"history": history, "best_state": best["state"], "best_epoch": best["epoch"]}
+
+
+def _augment(xb, crop: int, g):
+    """One random ``crop``² window per frame, flipped up-down and left-right at random."""
+    import torch
+
+    n, _, h, w = xb.shape
+    ys = torch.randint(0, h - crop + 1, (n,), generator=g)
+    xs = torch.randint(0, w - crop + 1, (n,), generator=g)
+    flips = torch.randint(0, 2, (n, 2), generator=g)
+    out = []
+    for k in range(n):
+        t = xb[k, :, ys[k] : ys[k] + crop, xs[k] : xs[k] + crop]
+        dims = [d for d, f in zip((1, 2), flips[k].tolist(), strict=True) if f]
+        out.append(t.flip(dims) if dims else t)
+    return torch.stack(out)
 
 
 def evaluate_loss(model, x, device, batch: int = 128) -> float:
@@ -190,28 +221,31 @@ def _log(progress: bool, message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     import torch
 
-    from models.anomaly.model import ConvAutoencoder
+    from models.anomaly.model import FEATURES, SCORE_FEATURES, ConvAutoencoder
 
     p = argparse.ArgumentParser(
         prog="skytwin models train anomaly", description=__doc__.split("\n")[0]
     )
     p.add_argument("--data", type=Path, default=DEFAULT_OUT, help="dataset folder")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=64, help="train on random crops (0: whole)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--width", type=int, default=8)
     p.add_argument("--latent", type=int, default=8)
+    p.add_argument("--depth", type=int, default=2, help="stride-2 stages (code 128/2^depth)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="CPU threads (torch)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--resume", action="store_true", help="continue from DATA/checkpoint.pt")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--checkpoint", type=Path, help="default: DATA/checkpoint.pt")
     p.add_argument("--weights", type=Path, default=WEIGHTS_DIR)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     _seed_all(args.seed)
     images, meta = load(args.data, ("train", "val"))
     train_x, val_x = split_tensors(images, meta, "train"), split_tensors(images, meta, "val")
-    model = ConvAutoencoder(args.width, args.latent)
+    model = ConvAutoencoder(args.width, args.latent, args.depth)
     device = _device(args.device)
     print(f"{len(train_x)} train / {len(val_x)} val normal frames on {device}", flush=True)
     out = fit(
@@ -223,14 +257,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         lr=args.lr,
         seed=args.seed,
         device=device,
-        checkpoint=args.data / "checkpoint.pt",
+        checkpoint=args.checkpoint or args.data / "checkpoint.pt",
         resume=args.resume,
+        crop=args.crop or None,
     )
     model.load_state_dict(out["best_state"])
     args.weights.mkdir(parents=True, exist_ok=True)
     wpath = args.weights / WEIGHTS_FILE
     torch.save(out["best_state"], wpath)
     info = json.loads((args.data / "anomaly.json").read_text())
+    plan_path = args.data / "anomaly-plan.parquet"
+    if plan_path.is_file():
+        shutil.copyfile(plan_path, args.weights / SPLITS_FILE)
     argv_clean = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--resume"]
     manifest = {
         "model": "anomaly",
@@ -239,7 +277,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "sha256": sha256(wpath),
         "config": model.config,
         "command": "skytwin models dataset anomaly --data-seed "
-        f"{info['data_seed']} && skytwin models train anomaly " + shlex.join(argv_clean),
+        f"{info['data_seed']} --processes 1 && skytwin models train anomaly "
+        + shlex.join(argv_clean),
         "data_seed": info["data_seed"],
         "dataset": info,
         "train_seed": args.seed,
@@ -247,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "best_epoch": out["best_epoch"],
         "history": out["history"],
         "calibration": calibrate(model, val_x, device),
+        "features": list(FEATURES),
+        "score_features": list(SCORE_FEATURES),
     }
     # New weights, no metrics yet: `skytwin models evaluate anomaly` adds them.
     (args.weights / "manifest.json").write_text(json.dumps(manifest, indent=2))

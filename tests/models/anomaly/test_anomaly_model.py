@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from models.anomaly.dataset import FRAME_SIZE, INPUT_SIZE, preprocess, render_window  # noqa: E402
 from models.anomaly.evaluate import precision_at_k, roc_auc  # noqa: E402
-from models.anomaly.model import ConvAutoencoder, anomaly_score, features  # noqa: E402
+from models.anomaly.model import FEATURES, ConvAutoencoder, anomaly_score, features  # noqa: E402
 from models.anomaly.train import WEIGHTS_DIR, fit  # noqa: E402
 from twin.imaging.faults import FAULT_KINDS  # noqa: E402
 
@@ -79,9 +79,57 @@ def test_preprocess_and_features_shapes():
     assert abs(float(np.median(x))) < 0.05
     t = torch.from_numpy(x)[None, None]
     f, heat = features(t, torch.zeros_like(t))
-    assert f.shape == (1, 3) and heat.shape == (1, INPUT_SIZE, INPUT_SIZE)
-    assert anomaly_score(f, f[0], torch.ones(3)).item() == 0.0
-    assert anomaly_score(f, f[0] + 2.0, torch.ones(3)).item() == pytest.approx(2.0)
+    assert f.shape == (1, len(FEATURES)) and heat.shape == (1, INPUT_SIZE, INPUT_SIZE)
+    ones = torch.ones(len(FEATURES))
+    assert anomaly_score(f, f[0], ones).item() == 0.0
+    assert anomaly_score(f, f[0] - 2.0, ones).item() == pytest.approx(2.0)
+    # one-sided: a frame quieter than normal on every feature is not anomalous
+    assert anomaly_score(f, f[0] + 2.0, ones).item() == pytest.approx(-2.0)
+
+
+def _feature(x: np.ndarray, name: str) -> float:
+    t = torch.from_numpy(x.astype(np.float32))[None, None]
+    return float(features(t, torch.zeros_like(t))[0][0, FEATURES.index(name)])
+
+
+def test_features_are_in_units_of_the_frame_noise_and_see_stripes_and_streaks():
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0.0, 0.1, (INPUT_SIZE, INPUT_SIZE))
+    # per-frame normalisation: three times the noise, the same frame (but the raw MSE)
+    for name in ("local", "stripes", "lowfreq"):
+        assert _feature(3 * noise, name) == pytest.approx(_feature(noise, name), abs=1e-4)
+    assert _feature(3 * noise, "mean") > _feature(noise, "mean") + 2.0
+    # white noise: the stripe statistic is ~1 (log ~0); row offsets of 0.5 σ: far above
+    assert abs(_feature(noise, "stripes")) < 1.0
+    banded = noise + rng.normal(0.0, 0.05, (INPUT_SIZE, 1))
+    assert _feature(banded, "stripes") > _feature(noise, "stripes") + 2.0
+    # a short bright streak: local, not stripes
+    streak = noise.copy()
+    for k in range(12):
+        streak[40 + k, 60 + k] += 1.0
+    assert _feature(streak, "local") > _feature(noise, "local") + 2.0
+    assert _feature(streak, "stripes") < _feature(noise, "stripes") + 0.5
+
+
+def test_a_reconstructed_gradient_is_still_a_fault_a_reconstructed_star_is_not():
+    rng = np.random.default_rng(2)
+    noise = rng.normal(0.0, 0.1, (INPUT_SIZE, INPUT_SIZE))
+    yy, xx = np.mgrid[0:INPUT_SIZE, 0:INPUT_SIZE] / INPUT_SIZE
+    gradient = 0.2 * (xx + yy)  # a vignetting-like slope, 4 σ corner to corner
+    star = np.zeros_like(noise)
+    star[60:63, 70:73] = 2.0
+
+    def feats(x, recon):
+        t = lambda a: torch.from_numpy(a.astype(np.float32))[None, None]  # noqa: E731
+        f, _ = features(t(x), t(recon))
+        return dict(zip(FEATURES, f[0].tolist(), strict=True))
+
+    clean = feats(noise + star, star)  # the star reconstructed: a normal frame
+    slope = feats(noise + star + gradient, star + gradient)  # the slope reconstructed too
+    assert slope["stripes"] > clean["stripes"] + 2.0  # measured against the point sources
+    assert abs(slope["local"] - clean["local"]) < 0.5
+    unrecon = feats(noise + star, np.zeros_like(star))  # the star left in the residual
+    assert unrecon["local"] > clean["local"] + 2.0
 
 
 # --- the shipped weights ------------------------------------------------------------------------

@@ -1,0 +1,272 @@
+"""The replay page in a real browser: headless Chromium driven by Selenium.
+
+Why a browser and not just the payload: what breaks a page (a JavaScript error, a request
+to a CDN, marks that are drawn but not placed, a state computed in Python and shown
+wrong) only shows when the page runs. The driver is Debian's ``chromedriver`` named
+explicitly, so Selenium Manager never downloads one; without Chromium the tests skip.
+
+``SKYTWIN_DOCS_SCREENSHOTS=1`` also copies the screenshots of the teaching scenarios to
+``docs/`` for the README (off by default, so a test run leaves the tree clean).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from twin.ops.run import run_scenario
+from twin.reports.replay import build_payload, header_comment, write_replay
+from twin.scenario import load_scenario
+
+try:
+    import selenium
+except ImportError:  # a dev dependency; the payload tests run without it
+    selenium = None
+
+ROOT = Path(__file__).resolve().parents[3]
+TEACHING = sorted((ROOT / "scenarios" / "teaching").glob("*.yaml"))
+DOCS = ROOT / "docs"
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+    None,
+)
+CHROMEDRIVER = shutil.which("chromedriver")
+needs_browser = pytest.mark.skipif(
+    selenium is None or CHROMIUM is None or CHROMEDRIVER is None,
+    reason="no headless browser: needs selenium (pip install -e '.[dev]') and Debian's "
+    "chromium and chromium-driver (make test installs them where it can)",
+)
+LOAD_LIMIT_S = 3.0
+CLICK = "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+
+
+def _run(scenario_path: Path, out: Path, **overrides) -> Path:
+    scenario = load_scenario(scenario_path, **overrides)
+    run_scenario(scenario, out, progress=False, plots=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def relay_run(tmp_path_factory) -> Path:
+    return _run(ROOT / "scenarios/teaching/relay.yaml", tmp_path_factory.mktemp("relay"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1500,1000",
+        "--disable-extensions",
+    ):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    # browser: console messages; performance: the DevTools Network events of every request.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def _open(driver, page: Path) -> float:
+    """Load ``page``; the seconds until the page had drawn its first frame."""
+    driver.get_log("browser")
+    driver.get_log("performance")
+    driver.get(page.resolve().as_uri())
+    return driver.execute_script("return window.replay.readyMs") / 1000.0
+
+
+def _requests(driver, page: Path) -> list[str]:
+    """URLs the page asked for, other than itself and inline data."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    urls += driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    return [u for u in urls if u != page.resolve().as_uri() and not u.startswith("data:")]
+
+
+def _console_problems(driver) -> list[dict]:
+    return [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+
+
+def _move_slider(driver, t_s: float) -> None:
+    driver.execute_script(
+        "const s = document.getElementById('slider'); s.value = arguments[0];"
+        "s.dispatchEvent(new Event('input', {bubbles: true}));",
+        t_s,
+    )
+
+
+def _site(driver, name: str) -> dict:
+    item = driver.find_element("css selector", f'#site-list li[data-site="{name}"]')
+    return {name: item.get_attribute(f"data-{name}") for name in ("state", "targets")}
+
+
+def _t0_mjd(driver) -> float:
+    """The page's time origin: slider values are seconds from it."""
+    script = "return JSON.parse(document.getElementById('replay-data').textContent).meta.t0_mjd"
+    return driver.execute_script(script)
+
+
+# --------------------------------------------------------------------------- payload
+
+
+def test_payload_is_compact_columns(relay_run):
+    payload = build_payload(relay_run, ROOT / "scenarios/teaching/relay.yaml")
+    obs = pd.read_parquet(relay_run / "observations.parquet")
+    assert len(payload["obs"]["t"]) == len(obs) == 30
+    assert {len(v) for v in payload["obs"].values()} == {30}, "every column one entry per exposure"
+    assert [payload["strings"][i] for i in set(payload["obs"]["target"])] == ["M83"]
+    hand = payload["handoffs"]
+    moves = [
+        (payload["sites"][a]["name"], payload["sites"][b]["name"])
+        for a, b in zip(hand["from"], hand["to"], strict=True)
+    ]
+    assert moves == [("siding-spring", "sutherland"), ("sutherland", "cerro-pachon")]
+    assert "Look at:" in payload["meta"]["notes"]
+    assert payload["previews"] == {}, "no frames were rendered, so none are embedded"
+
+
+def test_header_comment_reflows_paragraphs(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("# title: what.\n# one\n# two\n#\n# Look at: this\n# and that\nname: s\n")
+    assert header_comment(path) == "title: what.\n\none two\n\nLook at: this and that"
+
+
+def _with_frames(relay_run: Path, out: Path) -> Path:
+    """A copy of the relay run with a preview PNG for exposure 15 and a bare FITS frame
+    for 16 (what ``skytwin frame --png`` and ``skytwin night --frames`` leave)."""
+    from astropy.io import fits
+    from PIL import Image
+
+    shutil.copytree(relay_run, out)
+    noise = np.random.default_rng(0).normal(1000.0, 30.0, (64, 64))
+    (out / "frames/single").mkdir(parents=True)
+    Image.fromarray(np.clip(noise / 8, 0, 255).astype(np.uint8)).save(
+        out / "frames/single/sutherland-1m_0000015.png"
+    )
+    (out / "frames/sutherland").mkdir()
+    fits.writeto(out / "frames/sutherland/sutherland-1m_0000016.fits", noise.astype(np.float32))
+    return out
+
+
+def test_rendered_frames_are_embedded(relay_run, tmp_path):
+    previews = build_payload(_with_frames(relay_run, tmp_path / "run"))["previews"]
+    assert set(previews) == {"15", "16"}
+    assert all(uri.startswith("data:image/jpeg;base64,") for uri in previews.values())
+
+
+# --------------------------------------------------------------------------- browser
+
+
+@needs_browser
+def test_relay_replay_in_browser(relay_run, browser, tmp_path):
+    page = write_replay(relay_run, tmp_path / "relay.html")
+    _open(browser, page)
+    assert _console_problems(browser) == [], "the page logged errors or warnings"
+    assert _requests(browser, page) == [], "the page must not fetch anything"
+    n_exposures = len(pd.read_parquet(relay_run / "observations.parquet"))
+    marks = browser.find_elements("css selector", "#tl-svg rect.exp")
+    assert len(marks) == n_exposures == 30
+
+    nights = pd.read_parquet(relay_run / "nights.parquet").set_index("site")
+    middle_mjd = nights.loc["sutherland", ["mjd_start", "mjd_end"]].mean()
+    _move_slider(browser, (middle_mjd - _t0_mjd(browser)) * 86400.0)
+    sutherland = _site(browser, "sutherland")
+    assert sutherland["state"] == "observing" and sutherland["targets"] == "M83", sutherland
+    for other in ("siding-spring", "cerro-pachon"):
+        assert _site(browser, other)["state"] != "observing", other
+
+    # Sutherland's first exposure (marks are in time order); a mark is ~1 px wide, so the
+    # click is dispatched on it rather than aimed with the mouse.
+    browser.execute_script(CLICK, marks[10])
+    detail = browser.find_element("id", "detail-table").text
+    assert "M83" in detail and "sutherland" in detail and "airmass" in detail
+    assert _console_problems(browser) == []
+    shot = tmp_path / "replay-relay.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 20_000
+
+
+@needs_browser
+def test_clicked_exposure_shows_its_frame(relay_run, browser, tmp_path):
+    run = _with_frames(relay_run, tmp_path / "run")
+    page = write_replay(run, tmp_path / "relay.html")
+    _open(browser, page)
+    marks = {
+        m.get_attribute("data-obs-id"): m for m in browser.find_elements("css selector", "rect.exp")
+    }
+    for obs_id, has_frame in (("15", True), ("17", False)):
+        browser.execute_script(CLICK, marks[obs_id])
+        images = browser.find_elements("css selector", "#detail img")
+        assert len(images) == has_frame, obs_id
+    # Play at 1 h per second for half a second, then pause: the clock moves, then stops.
+    slider = browser.find_element("id", "slider")
+    before = float(slider.get_attribute("value"))
+    browser.execute_script("document.getElementById('speed').value = '3600'")
+    browser.find_element("id", "play").click()
+    time.sleep(0.5)
+    browser.find_element("id", "play").click()
+    paused = float(slider.get_attribute("value"))
+    time.sleep(0.3)
+    assert before + 600 < paused == float(slider.get_attribute("value"))
+    assert _console_problems(browser) == [] and _requests(browser, page) == []
+
+
+@needs_browser
+@pytest.mark.parametrize("scenario", TEACHING, ids=lambda p: p.stem)
+def test_teaching_screenshots(scenario, browser, tmp_path):
+    """Every teaching scenario's page loads cleanly; its screenshot is the README's."""
+    run = _run(scenario, tmp_path / "run")
+    page = write_replay(run, tmp_path / "replay.html", scenario_file=scenario)
+    _open(browser, page)
+    assert _console_problems(browser) == [] and _requests(browser, page) == []
+    notes = browser.find_element("id", "notes").text
+    assert notes.startswith(header_comment(scenario)[:40])
+    _move_slider(browser, _teaching_moment(run, browser))
+    shot = tmp_path / f"replay-{scenario.stem}.png"
+    assert browser.save_screenshot(str(shot))
+    if os.environ.get("SKYTWIN_DOCS_SCREENSHOTS") == "1":
+        shutil.copy(shot, DOCS / shot.name)
+
+
+def _teaching_moment(run: Path, driver) -> float:
+    """A time worth a picture: the middle exposure of the run (a relay in full swing, the
+    open site at work, the supernova followed)."""
+    obs = pd.read_parquet(run / "observations.parquet").sort_values("mjd_start")
+    alert = obs[obs["alert_id"] != ""]
+    row = alert.iloc[-1] if len(alert) else obs.iloc[len(obs) // 2]
+    return (float(row["mjd_start"]) - _t0_mjd(driver)) * 86400.0 + 60.0
+
+
+@needs_browser
+def test_dense_week_loads_fast(browser, tmp_path):
+    """A week of the 8-site network (~10 000 exposures): ~35 s, most of it the simulation."""
+    run = _run(ROOT / "scenarios/dense-8site.yaml", tmp_path / "run", nights=7)
+    page = write_replay(run, tmp_path / "dense.html")
+    size_mb = page.stat().st_size / 1e6
+    start = time.perf_counter()
+    ready_s = _open(browser, page)
+    wall_s = time.perf_counter() - start
+    print(f"dense-8site, 7 nights: {size_mb:.2f} MB, ready {ready_s:.2f} s, get() {wall_s:.2f} s")
+    assert ready_s < LOAD_LIMIT_S and wall_s < LOAD_LIMIT_S
+    assert _console_problems(browser) == [] and _requests(browser, page) == []
+    n_exposures = len(pd.read_parquet(run / "observations.parquet"))
+    assert browser.execute_script("return window.replay.exposureMarks()") == n_exposures
+    assert size_mb < 5.0
