@@ -124,6 +124,11 @@ def _cmd_run(args: argparse.Namespace) -> None:
           "(one Parquet part per day: read each with pandas.read_parquet), alerts.parquet, "
           "requests.parquet, nights.parquet, weather.parquet, metrics.json, scenario.yaml, "
           "progress.json, plots/")  # fmt: skip
+    if args.replay:
+        from twin.reports.replay import write_replay
+
+        page = write_replay(out, scenario_file=None if args.resume else args.scenario)
+        print(f"replay: {page} ({page.stat().st_size / 1e6:.2f} MB): open it in a browser")
 
 
 def _with_pipeline(scenario, args: argparse.Namespace):
@@ -220,7 +225,7 @@ def _cmd_night(args: argparse.Namespace) -> None:
         with stop_on_signals():
             written = render_run(out, sites=sites, max_frames=args.max_frames, size=args.size,
                                  processes=args.processes, ray_address=args.ray,
-                                 progress=not args.quiet)  # fmt: skip
+                                 progress=not args.quiet, galaxies=args.galaxies)  # fmt: skip
     except RunStopped as stop:
         n = len(list((out / "frames").rglob("*.fits")))
         text = (
@@ -237,7 +242,7 @@ def _cmd_frame(args: argparse.Namespace) -> None:
     from twin.imaging.frames import RunFrames, render_frame
     from twin.imaging.preview import write_preview
 
-    frames = RunFrames(args.run, size=args.size)
+    frames = RunFrames(args.run, size=args.size, galaxies=args.galaxies)
     spec = frames.spec(args.obs_id)
     out = Path(args.out or Path(args.run) / "frames" / "single")
     path = render_frame(spec, out / f"{spec.telescope.name}_{spec.obs_id:07d}.fits",
@@ -253,6 +258,11 @@ def _cmd_frame(args: argparse.Namespace) -> None:
                  f"moon {spec.moon_illum:.0%} T={spec.transparency:.2f}")  # fmt: skip
         write_preview(png, data, header, truth, mark_truth=args.mark_truth, title=title)
         print(f"preview: {png}")
+
+
+_GALAXIES_HELP = ("parametric | diffusion: what galaxies look like (default: the scenario's "
+                  "imaging.galaxies; diffusion needs torch and caches stamps in "
+                  "RUN/galaxy_bank/)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-plots", action="store_true", help="skip the plots (faster)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--replay", action="store_true",
+                   help="also write RUN/replay.html, a page that plays the run back")  # fmt: skip
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("night", help="simulate the scenario and render its exposures (FITS)")
@@ -333,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default runs/NAME-night-sSEED)")
     p.add_argument("--rerun", action="store_true", help="simulate again even if the run exists")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--galaxies", help=_GALAXIES_HELP)
     p.set_defaults(func=_cmd_night)
 
     p = sub.add_parser("frame", help="render one exposure of a run, optionally as a PNG")
@@ -342,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mark-truth", action="store_true", help="circle the injected sources")
     p.add_argument("--size", type=int, help="render N x N pixels instead of the full detector")
     p.add_argument("--out", help="folder (default RUN/frames/single)")
+    p.add_argument("--galaxies", help=_GALAXIES_HELP)
     p.set_defaults(func=_cmd_frame)
 
     p = sub.add_parser("compare", help="metrics of several runs side by side")
