@@ -26,6 +26,7 @@ from twin.ops.policies import resolve_policy
 from twin.ops.recorder import Recorder, part_days, remove_parts_from
 from twin.ops.stopping import RunStopped, critical, stop_on_signals
 from twin.ops.world import World
+from twin.programme import constraints
 from twin.scenario import Scenario, dump_scenario, scenario_yaml
 
 STREAMED = {
@@ -158,7 +159,7 @@ def _finish(out: Path, world: World, twin: NetworkTwin, sim_wall_s: float, plots
     """The end-of-run tables, metrics.json and plots (only for a run that finished)."""
     scenario, counters = world.scenario, twin.counters
     _write(out / "alerts.parquet", records.ALERT_SCHEMA, _alert_rows(twin))
-    _write(out / "requests.parquet", records.REQUEST_SCHEMA, _request_rows(twin))
+    _write(out / "requests.parquet", records.request_schema(), _request_rows(twin))
     _atomic(out / "weather.parquet", lambda p: _write_weather(p, world))
     run_info = {
         "scenario": scenario.name, "policy": twin.policy.name, "seed": world.seed,
@@ -314,13 +315,11 @@ def _alert_rows(twin: NetworkTwin) -> list[tuple]:
 def _request_rows(twin: NetworkTwin) -> list[tuple]:
     q = twin.queue
     rows = []
+    rules = constraints.rules()
     for i, r in enumerate(q.requests):
-        c = r.constraints
         rows.append((
             r.request_id, r.program, r.target_id, r.alert_id, r.ra_deg, r.dec_deg, r.priority,
-            c.max_airmass, c.min_moon_sep_deg, c.max_moon_illum,
-            math.inf if c.max_seeing_arcsec is None else c.max_seeing_arcsec,
-            c.min_transparency, c.max_sun_alt_deg,
+            *(rule.limit_of(r.constraints) for rule in rules),
             [w.start_mjd for w in r.windows], [w.end_mjd for w in r.windows], list(r.sites),
             r.visits, math.nan if r.cadence_days is None else r.cadence_days,
             r.total_exptime_s, float(q.created_mjd[i]), int(q.visits_done[i]),

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 
 from twin.ops.records import TIMELINE_STATES
+from twin.programme import constraints
+from twin.reports import rule_checks
 from twin.reports.rule_checks import (  # noqa: F401  (re-exported: the audit's old home)
     RULES,
     HorizonFn,
@@ -66,9 +68,21 @@ TIMELINE_COLUMNS = ("telescope", "site", "state", "mjd_start", "mjd_end")
 EVENT_COLUMNS = ("mjd", "kind", "site", "telescope", "ref")
 INTERVAL_KINDS = ("dome_close", "dome_open", "failure", "repair")  # all the checks use
 ALERT_COLUMNS = ("issued_mjd", "first_followup_mjd", "detected_mjd", "confirmed_mjd")
-REQUEST_COLUMNS = ("request_id", "max_airmass", "min_moon_sep_deg", "max_moon_illum",
-                   "max_seeing_arcsec", "min_transparency", "max_sun_alt_deg",
-                   "window_start_mjd", "window_end_mjd", "sites")  # fmt: skip
+
+
+def request_columns() -> tuple[str, ...]:
+    """The requests table's columns the audit reads: one limit per rule in force."""
+    return ("request_id", *constraints.limit_fields(), "window_start_mjd", "window_end_mjd",
+            "sites")  # fmt: skip
+
+
+def observation_columns() -> tuple[str, ...]:
+    """The observations' columns the metrics and the audit read (with every rule's)."""
+    logged = (c for rule in constraints.rules() for c in rule.columns)
+    return tuple(dict.fromkeys((*STAT_COLUMNS, *CHECK_COLUMNS, *logged)))
+
+
+REQUEST_COLUMNS = request_columns()
 
 Layout = Mapping[str, Sequence[str]]
 """The run's sites and their telescopes, ``{site: [telescope, ...]}`` (from the scenario)."""
@@ -110,14 +124,14 @@ def stream_metrics(
     at a time (the result does not depend on it)."""
     require_tables(run_dir, [n for n in TABLES if n not in OPTIONAL_TABLES])
     totals = RunTotals(
-        requests=read_table(run_dir, "requests", REQUEST_COLUMNS),
+        requests=read_table(run_dir, "requests", request_columns()),
         events=_interval_events(run_dir, batch_rows),
         nights=read_table(run_dir, "nights", ("site", "mjd_start", "mjd_end")),
         horizon_fn=horizon_fn,
     )
     for frame in iter_frames(run_dir, "timeline", TIMELINE_COLUMNS, batch_rows):
         totals.add_timeline(frame)
-    for frame in iter_frames(run_dir, "observations", OBSERVATION_COLUMNS, batch_rows):
+    for frame in iter_frames(run_dir, "observations", observation_columns(), batch_rows):
         totals.add_observations(frame)
     return totals.metrics(read_table(run_dir, "alerts", ALERT_COLUMNS), layout)
 
@@ -352,7 +366,7 @@ class RunTotals:
 
 def _by_obs_and_rule(violations: pd.DataFrame) -> pd.DataFrame:
     """Sorted as ``constraint_violations`` reports them, with the rule's rank in ``_o``."""
-    rank = violations["rule"].map({r: i for i, r in enumerate(RULES)})
+    rank = violations["rule"].map({r: i for i, r in enumerate(rule_checks.rules())})
     return violations.assign(_o=rank).sort_values(["obs_id", "_o"], kind="stable")
 
 
