@@ -28,6 +28,7 @@ import numpy as np
 import simpy
 
 from twin.ops.candidates import CandidateBuilder
+from twin.ops.candidates_fast import ENGINES
 from twin.ops.centre import Centre
 from twin.ops.conditions import (
     Candidates,
@@ -83,7 +84,8 @@ class NetworkTwin:
     """Runs a :class:`World` under a policy, writing the run's tables to ``recorder``."""
 
     def __init__(self, world: World, policy: Policy, recorder: Recorder,
-                 on_day: Callable[[int], None] | None = None) -> None:  # fmt: skip
+                 on_day: Callable[[int], None] | None = None,
+                 engine: str = "incremental") -> None:  # fmt: skip
         self.world = world
         self.policy = policy
         self.rec = recorder
@@ -95,8 +97,12 @@ class NetworkTwin:
         self.queue = RequestQueue([s.site.name for s in world.sites], program_names)
         self.queue.add(world.requests, np.full(len(world.sites), -math.inf), self.t0_mjd)
         self.share_target = np.array([world.program_shares.get(n, 0.0) for n in program_names])
+        if engine not in ENGINES:
+            raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
+        self.engine = engine
+        builder = ENGINES[engine]
         self.units = [
-            TelescopeRun(t, CandidateBuilder(self.queue, t.site.visibility, t.telescope, t.quality))
+            TelescopeRun(t, builder(self.queue, t.site.visibility, t.telescope, t.quality))
             for t in world.telescopes
         ]
         self.centre = Centre(self)
@@ -432,7 +438,7 @@ class NetworkTwin:
                 ),
                 "transparency": sw.weather.at(t0, "transparency"),
             }
-            if not all(rule.ok(measured[rule.quantity], limit) for rule, limit in measured_rules):
+            if not all(r.holds(measured[r.quantity], limit) for r, limit in measured_rules):
                 detail = ", ".join(
                     f"{rule.name} {measured[rule.quantity]:.2f} ({rule.sense} {limit})"
                     for rule, limit in measured_rules

@@ -72,6 +72,7 @@ def run_scenario(
     plots: bool = True,
     resume: bool = False,
     stages: list | None = None,
+    engine: str = "incremental",
 ) -> RunResult:
     """Simulate ``scenario`` under ``policy`` (default: the scenario's) into ``out_dir``.
 
@@ -89,6 +90,10 @@ def run_scenario(
     scenario's ``pipeline.stages``, found through the ``skytwin.stages`` entry points.
     With any, each exposure's frame is rendered as it ends and ``pipeline.parquet`` is
     written beside the other tables.
+
+    ``engine``: the constraint engine, ``"incremental"`` (the fast path) or
+    ``"reference"`` (:class:`~twin.ops.candidates.CandidateBuilder`); both give the same
+    run (:mod:`twin.ops.candidates_fast`).
     """
     out = Path(out_dir)
     source = "--policy" if policy else "operations.policy"
@@ -116,7 +121,7 @@ def run_scenario(
                 dump_scenario(scenario, out / "scenario.yaml")
                 day_written(0)
             recorder = Recorder(out, tables, skip_days=kept, on_day_written=day_written)
-            twin = _simulate(world, policy, recorder, progress, kept, stages)
+            twin = _simulate(world, policy, recorder, progress, kept, stages, engine)
             metrics = _finish(out, world, twin, time.perf_counter() - wall0, plots,
                               resumed_after=kept if resume else None)  # fmt: skip
             _write_progress(out, spec, policy.name, days_total, days_total, True)
@@ -128,8 +133,8 @@ def run_scenario(
     return RunResult(out, metrics, twin)
 
 
-def _simulate(world: World, policy: Policy, recorder: Recorder, progress: bool,
-              kept: int, stages: list | None) -> NetworkTwin:  # fmt: skip
+def _simulate(world: World, policy: Policy, recorder: Recorder, progress: bool, kept: int,
+              stages: list | None, engine: str = "incremental") -> NetworkTwin:  # fmt: skip
     scenario = world.scenario
     bar = None
     if progress:
@@ -137,7 +142,8 @@ def _simulate(world: World, policy: Policy, recorder: Recorder, progress: bool,
 
         desc = f"{scenario.name} [{policy.name}]" + (f" (replaying {kept} d)" if kept else "")
         bar = tqdm(total=scenario.nights + 1, unit="day", desc=desc)
-    twin = NetworkTwin(world, policy, recorder, on_day=(lambda d: bar.update(1)) if bar else None)
+    twin = NetworkTwin(world, policy, recorder, on_day=(lambda d: bar.update(1)) if bar else None,
+                       engine=engine)  # fmt: skip
     if stages:
         from twin.pipeline.loop import SitePipeline
 

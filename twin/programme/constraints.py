@@ -98,6 +98,10 @@ class Rule:
         value = getattr(constraints, self.field, None)
         return self.no_limit if value is None else float(value)
 
+    def holds(self, value: float, limit: float) -> bool:
+        """:meth:`ok` for one pair of plain floats (the loop's per-exposure check)."""
+        return value <= limit if self.sense == "max" else value >= limit
+
     def ok(self, value: np.ndarray | float, limit: np.ndarray | float) -> np.ndarray:
         """Where ``value`` meets ``limit`` (NaN never does)."""
         if self.sense == "max":
