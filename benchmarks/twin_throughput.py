@@ -20,10 +20,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import report
 
+from twin.ops.candidates_fast import ENGINES
 from twin.ops.run import run_scenario
 from twin.scenario import load_scenario
 
@@ -54,6 +56,53 @@ def measure(policy: str, nights: int, seed: int, engine: str = "incremental") ->
     }
 
 
+class _Paired:
+    """Both engine paths at every decision, in alternating order, each timed: the two
+    see the same inputs and load, so their ratio holds on a busy machine."""
+
+    seconds: ClassVar[dict[str, float]] = {"incremental": 0.0, "reference": 0.0}
+    calls = 0
+
+    def __new__(cls, *args, **kwargs):
+        fast = ENGINES["incremental"](*args, **kwargs)
+        ref = ENGINES["reference"](*args, **kwargs)
+        build_fast, build_ref = fast.build, ref.build
+
+        def build(*a):
+            cls.calls += 1
+            order = (("incremental", build_fast), ("reference", build_ref))
+            out = {}
+            for name, fn in order if cls.calls % 2 else order[::-1]:
+                t0 = time.perf_counter()
+                out[name] = fn(*a)
+                cls.seconds[name] += time.perf_counter() - t0
+            return out["incremental"]
+
+        fast.build = build
+        return fast
+
+
+def paired(nights: int, seed: int) -> dict:
+    """Seconds per decision of each path, timed call by call in one greedy run."""
+    ENGINES["paired"] = _Paired
+    try:
+        scenario = load_scenario(SCENARIO, nights=nights, seed=seed)
+        with tempfile.TemporaryDirectory() as out:
+            run_scenario(scenario, out, "greedy", progress=False, plots=False, engine="paired")
+    finally:
+        del ENGINES["paired"]
+    n = _Paired.calls
+    fast_us = 1e6 * _Paired.seconds["incremental"] / n
+    ref_us = 1e6 * _Paired.seconds["reference"] / n
+    return {
+        "nights": nights,
+        "builds": n,
+        "incremental_us_per_build": round(fast_us, 1),
+        "reference_us_per_build": round(ref_us, 1),
+        "speedup": round(ref_us / fast_us, 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nights", type=int, default=365)
@@ -64,6 +113,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )  # fmt: skip
     parser.add_argument("--random-nights", type=int, default=0,
                         help="nights of a random-policy run (0: none)")  # fmt: skip
+    parser.add_argument("--paired-nights", type=int, default=7,
+                        help="nights timing both paths call by call (0: none)")  # fmt: skip
     args = parser.parse_args(argv)
     greedy = measure("greedy", args.nights, args.seed)
     reference = measure("greedy", args.reference_nights or args.nights, args.seed, "reference")
@@ -75,7 +126,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
             row["exposures_per_s"] / reference["exposures_per_s"], 3
         )
     name = "twin_throughput" if args.nights == 365 else f"twin_throughput_{args.nights}n"
-    report(name, rows, {"scenario": str(SCENARIO.name), "target_exposures_per_s": 10_000})
+    extra = {"scenario": str(SCENARIO.name), "target_exposures_per_s": 10_000}
+    if args.paired_nights:
+        extra["engine_paired"] = paired(args.paired_nights, args.seed)
+        print("constraint engine, call by call:", extra["engine_paired"])
+    report(name, rows, extra)
     return rows
 
 

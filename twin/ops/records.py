@@ -173,6 +173,7 @@ NIGHT_SCHEMA = pa.schema(
 )
 """The night windows of each site (``nights.parquet``)."""
 
+
 def request_schema() -> pa.Schema:
     """The requests table's schema, with one limit column per rule in force
     (:func:`twin.programme.constraints.rules`)."""
