@@ -262,3 +262,61 @@ def _night_violations(obs: pd.DataFrame, nights: pd.DataFrame) -> pd.DataFrame:
     m, end, inside = _inside_latest(obs, n, "site", "night_start", "night_end")
     t0, t1 = m["t0"].to_numpy(float), m["t1"].to_numpy(float)
     return _flag(m["obs_id"], "night", np.where(t0 < end, t1, t0), end, ~inside)
+
+
+# -- over batches: what metrics.json reports ------------------------------------------
+N_EXAMPLES = 5
+"""Violations ``metrics.json`` lists (the first ones, by ``obs_id`` and rule)."""
+
+
+class ViolationTally:
+    """Count per rule and the first ``N_EXAMPLES`` violations (by ``obs_id``, then rule
+    order) over batches of ``constraint_violations``."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.by_rule: dict[str, int] = {}
+        self.first_seen: dict[str, tuple[int, int]] = {}  # rule: its first (obs_id, rank)
+        self.examples: pd.DataFrame | None = None
+
+    def add(self, violations: pd.DataFrame) -> None:
+        if violations.empty:
+            return
+        self.count += len(violations)
+        for rule, n in violations["rule"].value_counts(sort=False).items():
+            self.by_rule[str(rule)] = self.by_rule.get(str(rule), 0) + int(n)
+        ranked = _by_obs_and_rule(violations)
+        first = ranked.drop_duplicates("rule")
+        for rule, obs_id, rank in zip(first["rule"], first["obs_id"], first["_o"], strict=True):
+            seen = (int(obs_id), int(rank))
+            self.first_seen[rule] = min(self.first_seen.get(rule, seen), seen)
+        head = ranked.drop(columns="_o").head(N_EXAMPLES)
+        both = head if self.examples is None else pd.concat([self.examples, head])
+        self.examples = _by_obs_and_rule(both).drop(columns="_o").head(N_EXAMPLES)
+
+    def summary(self) -> dict:
+        """For ``metrics.json``: rules by count (ties: the rule met first comes first)."""
+        rules = sorted(self.by_rule, key=lambda rule: self.first_seen[rule])
+        rules.sort(key=lambda rule: -self.by_rule[rule])  # stable, like value_counts
+        examples = [] if self.examples is None else self.examples.to_dict(orient="records")
+        return {
+            "count": self.count,
+            "by_rule": {str(rule): int(self.by_rule[rule]) for rule in rules},
+            "examples": examples,
+        }
+
+
+# --------------------------------------------------------------------------- small tables
+
+
+def _by_obs_and_rule(violations: pd.DataFrame) -> pd.DataFrame:
+    """Sorted as ``constraint_violations`` reports them, with the rule's rank in ``_o``."""
+    rank = violations["rule"].map({r: i for i, r in enumerate(rules())})
+    return violations.assign(_o=rank).sort_values(["obs_id", "_o"], kind="stable")
+
+
+def violation_summary(violations: pd.DataFrame) -> dict:
+    """Count per rule and the first few violating rows, for ``metrics.json``."""
+    tally = ViolationTally()
+    tally.add(violations)
+    return tally.summary()
