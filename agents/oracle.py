@@ -93,6 +93,8 @@ from twin.ops.world import SiteWorld, TelescopeWorld, World
 from twin.physics.etc import delivered_seeing_arcsec
 from twin.physics.extinction import airmass_from_alt
 from twin.physics.sky import sky_mag_arcsec2
+from twin.programme import constraints
+from twin.programme.constraints import Rule
 from twin.programme.feasibility import RequestTable
 from twin.programme.requests import Request, Window
 from twin.scenario import Scenario
@@ -340,12 +342,7 @@ class _RequestColumns:
 
     prepared: tuple
     priority: np.ndarray
-    max_airmass: np.ndarray
-    max_sun: np.ndarray
-    min_moon_sep: np.ndarray
-    max_moon_illum: np.ndarray
-    max_seeing: np.ndarray
-    min_transparency: np.ndarray
+    limits: dict[str, np.ndarray]  # one per rule (twin.programme.constraints), (R, 1, 1)
     window_start: np.ndarray  # (R, 1, 1, W)
     window_end: np.ndarray
     available: np.ndarray
@@ -362,12 +359,7 @@ class _RequestColumns:
         return cls(
             prepared=(*(a.reshape(-1, 1, 1) for a in p[:3]), p[3]),
             priority=table.priority,
-            max_airmass=col(table.max_airmass),
-            max_sun=col(table.max_sun_alt_deg),
-            min_moon_sep=col(table.min_moon_sep_deg),
-            max_moon_illum=col(table.max_moon_illum),
-            max_seeing=col(table.max_seeing_arcsec),
-            min_transparency=col(table.min_transparency),
+            limits={name: col(values) for name, values in table.limits.items()},
             window_start=table.window_start_mjd[:, None, None, :],
             window_end=table.window_end_mjd[:, None, None, :],
             available=col(available),
@@ -379,9 +371,24 @@ class _RequestColumns:
         return ((s >= self.window_start) & (e <= self.window_end)).any(axis=-1)
 
 
+def _optimistic(rule: Rule, ends: list[tuple], limit: np.ndarray) -> np.ndarray:
+    """Whether ``rule`` may hold: every end's (lowest, highest) range reaches its limit."""
+    if rule.sense == "max":
+        return np.maximum.reduce([lo for lo, _ in ends]) <= limit
+    return np.minimum.reduce([hi for _, hi in ends]) >= limit
+
+
+def _pessimistic(rule: Rule, ends: list[tuple], limit: np.ndarray) -> np.ndarray:
+    """Whether ``rule`` must hold: every end's whole range meets its limit."""
+    if rule.sense == "max":
+        return np.maximum.reduce([hi for _, hi in ends]) <= limit
+    return np.minimum.reduce([lo for lo, _ in ends]) >= limit
+
+
 @dataclass
 class _Geometry:
     alt0: np.ndarray
+    alt1: np.ndarray
     az0: np.ndarray
     horizon: np.ndarray  # least margin above the horizon mask at both ends, deg
     alt_low: np.ndarray  # lower altitude of both ends (the higher airmass)
@@ -402,6 +409,7 @@ class _Geometry:
         cos_sep = np.sum(enu_vectors(alt0, az0) * moon_enu[None], axis=-1)
         return cls(
             alt0,
+            alt1,
             az0,
             np.minimum(alt0 - mask(az0), alt1 - mask(az1)),
             np.minimum(alt0, alt1),
@@ -434,24 +442,47 @@ def _visit_start(
     ts = slots.samples
     te = ts + visit_s / S_PER_DAY
     g = _Geometry.of(tw, rc, ts, te, alm.moon_enu(ts))
-    sun = np.maximum(alm.sun_alt_deg(ts), alm.sun_alt_deg(te))
     # The moon is judged at the decision, up to one slew before the start: it may be that
     # much higher or lower, and have moved against the stars by up to 1 deg/h.
     moon_tol = tol + _alt_tol_deg(slew_max_s)
     moon_down = alm.moon_alt_deg(ts) - moon_tol < 0.0
-    moon_far = (g.moon_sep + moon_tol >= rc.min_moon_sep) & (
-        alm.moon_illum(ts) - 1e-3 <= rc.max_moon_illum
-    )
+    # (lowest, highest) each geometric quantity can be at each end for a start near a
+    # sample; a rule is met optimistically by the end of the range in its favour.
+    illum = alm.moon_illum(ts)
+    ranges = {
+        "alt_deg": lambda: {"start": (g.alt0 - tol, g.alt0 + tol),
+                            "end": (g.alt1 - tol, g.alt1 + tol)},
+        "airmass": lambda: {
+            "start": (airmass_from_alt(np.minimum(g.alt0 + tol, 90.0)),
+                      airmass_from_alt(g.alt0 - tol)),
+            "end": (airmass_from_alt(np.minimum(g.alt1 + tol, 90.0)),
+                    airmass_from_alt(g.alt1 - tol)),
+        },
+        "sun_alt_deg": lambda: {
+            "start": (alm.sun_alt_deg(ts) - tol, alm.sun_alt_deg(ts) + tol),
+            "end": (alm.sun_alt_deg(te) - tol, alm.sun_alt_deg(te) + tol),
+        },
+        "moon_sep_deg": lambda: {"start": (g.moon_sep - moon_tol, g.moon_sep + moon_tol)},
+        "moon_illum": lambda: {"start": (illum - 1e-3, illum + 1e-3)},
+    }  # fmt: skip
     visit_d = visit_s / S_PER_DAY
     ok = (
         (g.horizon + HORIZON_TOL_DEG >= 0.0)
-        & (airmass_from_alt(np.minimum(g.alt_low + tol, 90.0)) <= rc.max_airmass)
-        & (sun - tol <= rc.max_sun)
-        & (moon_down | moon_far)
         & rc.in_window(ts + slots.half_d, ts - slots.half_d + visit_d)
         & (ts - slots.half_d + visit_d <= win.end_mjd)
         & (ts + slots.half_d >= rc.available)
     )
+    moon_rules = np.ones_like(ok)
+    for rule in constraints.rules():
+        if rule.kind != "geometric":
+            continue
+        by_end = ranges[rule.quantity]()
+        passed = _optimistic(rule, [by_end[end] for end in rule.ends], rc.limits[rule.field])
+        if rule.moon_up_only:
+            moon_rules = moon_rules & passed
+        else:
+            ok = ok & passed
+    ok = ok & (moon_down | moon_rules)
     return _Start(ok, np.minimum(g.alt_low + tol, 90.0), g.alt_low - tol)
 
 
@@ -480,17 +511,21 @@ def _exposure(
     with np.errstate(divide="ignore"):
         sin_low = np.sin(np.radians(start.alt_low_lo))
         x_worst = np.where(sin_low > 0.0, 1.0 / sin_low, np.inf)
-    relaxed = (
-        (delivered_seeing_arcsec(f["seeing_lo"], x_best, centre) <= rc.max_seeing)
-        & (f["transparency_hi"] >= rc.min_transparency)
-        & f["open_relaxed"]
-        & f["before_end_relaxed"]
-    )
-    strict = (
-        (delivered_seeing_arcsec(f["seeing_hi"], x_worst, centre) <= rc.max_seeing)
-        & (f["transparency_lo"] >= rc.min_transparency)
-        & f["open_strict"]
-    )
+    # (lowest, highest) each measured quantity can be as the shutter opens.
+    ranges = {
+        "seeing_fwhm_arcsec": (
+            delivered_seeing_arcsec(f["seeing_lo"], x_best, centre),
+            delivered_seeing_arcsec(f["seeing_hi"], x_worst, centre),
+        ),
+        "transparency": (f["transparency_lo"], f["transparency_hi"]),
+    }
+    relaxed = f["open_relaxed"] & f["before_end_relaxed"]
+    strict = f["open_strict"]
+    for rule in constraints.rules():
+        if rule.kind == "measured":
+            limit = rc.limits[rule.field]
+            relaxed = relaxed & _optimistic(rule, [ranges[rule.quantity]], limit)
+            strict = strict & _pessimistic(rule, [ranges[rule.quantity]], limit)
     return relaxed, strict, _quality_bound(tw, f, g, band, exptime_s, tol)
 
 

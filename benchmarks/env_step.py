@@ -9,7 +9,9 @@ Rows, on the same scenario, date and drawn worlds (the env's episodes' world see
   (inverted control, no env): what handing decisions outside costs;
 - ``env random``: ``gymnasium.make("skytwin/Network-v0")`` stepped with random valid
   actions: inverted control plus features, mask, rewards and Gymnasium's wrappers;
-- ``ppo train``: sb3-contrib MaskablePPO learning on the env (rollouts and updates).
+- ``ppo train``: sb3-contrib MaskablePPO learning on the env (rollouts and updates);
+- ``twin greedy (reference path)``: the first row with the constraint engine's reference
+  path (``engine="reference"``), the same decisions: what the fast path buys.
 
 Every row counts world building and resets in its time. ``overhead_x`` is the twin's
 decisions per second over the row's.
@@ -60,13 +62,15 @@ def env_random(scenario: Path, start: str, episodes: int, seed: int) -> tuple[di
     return _row("env random", steps, time.perf_counter() - t0), world_seeds
 
 
-def twin_greedy(scenario, world_seeds: list[int]) -> dict:
+def twin_greedy(scenario, world_seeds: list[int], engine: str = "incremental") -> dict:
     decisions, t0 = 0, time.perf_counter()
     for ws in world_seeds:
-        twin = NetworkTwin(World(scenario, seed=ws), GreedyPolicy(), NullRecorder())
+        world = World(scenario, seed=ws)
+        twin = NetworkTwin(world, GreedyPolicy(), NullRecorder(), engine=engine)
         twin.record_truth = False  # as SteppedTwin without a recorder
         decisions += twin.run().decisions
-    return _row("twin greedy", decisions, time.perf_counter() - t0)
+    name = "twin greedy" if engine == "incremental" else f"twin greedy ({engine} path)"
+    return _row(name, decisions, time.perf_counter() - t0)
 
 
 def stepped_greedy(scenario, world_seeds: list[int]) -> dict:
@@ -107,6 +111,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = [twin_greedy(scenario, world_seeds), stepped_greedy(scenario, world_seeds), env_row]
     if args.ppo_steps:
         rows.append(ppo_train(args.scenario, start, args.ppo_steps, args.seed))
+    rows.append(twin_greedy(scenario, world_seeds, "reference"))
     base = rows[0]["decisions_per_s"]
     for row in rows:
         row["overhead_x"] = round(base / row["decisions_per_s"], 2)

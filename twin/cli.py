@@ -78,7 +78,7 @@ def _cmd_weather(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from twin.ops.run import run_scenario
-    from twin.reports.run_metrics import summary_rows
+    from twin.reports.run_summary import summary_rows
     from twin.reports.table import format_table
     from twin.scenario import load_scenario
 

@@ -21,6 +21,7 @@ from twin.ops.queue import RequestQueue
 from twin.ops.slew import slew_time_s
 from twin.physics.extinction import airmass_from_alt
 from twin.physics.sky import sky_mag_arcsec2
+from twin.programme import constraints
 from twin.world.telescope import Telescope
 
 S_PER_DAY = 86400.0
@@ -98,13 +99,20 @@ class CandidateBuilder:
             self._update_groups()
         return self._prepared
 
-    def _sin_alt_min(self, rows: np.ndarray, az_deg: np.ndarray) -> np.ndarray:
-        """sin of the lowest altitude allowed: the airmass limit or the horizon mask (with
-        margins), whichever is higher. A mask that is not flat is read at the current
-        azimuth, with a wider margin for the slew and the visit."""
-        if len(self._alt_min_airmass) < len(self.queue):
-            self._alt_min_airmass = alt_for_airmass(self.queue.max_airmass) + ANGLE_MARGIN_DEG
-        limit = self._alt_min_airmass[rows]
+    def _sin_alt_min(self, rows: np.ndarray, az_deg: np.ndarray, airmass_field: str | None
+                     ) -> np.ndarray:  # fmt: skip
+        """sin of the lowest altitude allowed: the airmass limit (the column
+        ``airmass_field``; None: none) or the horizon mask (with margins), whichever is
+        higher. A mask that is not flat is read at the current azimuth, with a wider
+        margin for the slew and the visit."""
+        if airmass_field is None:
+            limit = np.full(rows.size, -90.0)
+        else:
+            if len(self._alt_min_airmass) < len(self.queue):
+                self._alt_min_airmass = (
+                    alt_for_airmass(self.queue.limits[airmass_field]) + ANGLE_MARGIN_DEG
+                )
+            limit = self._alt_min_airmass[rows]
         if self._flat_horizon is not None:
             horizon = self._flat_horizon + ANGLE_MARGIN_DEG
         else:
@@ -231,18 +239,39 @@ class CandidateBuilder:
             & (t_end[:, None] <= queue.window_end[rows])
         ).any(axis=1)
         m = ANGLE_MARGIN_DEG + MOON_MOTION_DEG_PER_S * (slew + visit)
-        moon_ok = (moon_alt < -m).__or__(
-            (moon_sep >= queue.min_moon_sep_deg[rows] + m)
-            & (moon_illum <= queue.max_moon_illum[rows])
-        )
-        sun_max = queue.max_sun_alt_deg[rows] - ANGLE_MARGIN_DEG
-        sin_min = self._sin_alt_min(rows, az0)
-        feasible = (
-            (sin_alt0 >= sin_min) & (sin_alt1 >= sin_min) & (sun0 <= sun_max) & (sun1 <= sun_max)
-            & moon_ok & windows_ok & (t_end <= night_end_mjd)
-            & (seeing_worst <= queue.max_seeing_arcsec[rows])
-            & (transparency >= queue.min_transparency[rows])
-        )  # fmt: skip
+        # Each rule's value at the ends it holds at, and the margin that keeps the log
+        # inside it (the airmass limit is folded with the horizon mask, as an altitude).
+        values = {
+            "alt_deg": lambda: (alt0, np.degrees(np.arcsin(np.clip(sin_alt1, -1.0, 1.0)))),
+            "sun_alt_deg": lambda: (sun0, sun1),
+            "moon_sep_deg": lambda: (moon_sep,),
+            "moon_illum": lambda: (moon_illum,),
+            "seeing_fwhm_arcsec": lambda: (seeing_worst,),
+            "transparency": lambda: (transparency,),
+        }
+        margins = {"alt_deg": ANGLE_MARGIN_DEG, "sun_alt_deg": ANGLE_MARGIN_DEG, "moon_sep_deg": m}
+        feasible = windows_ok & (t_end <= night_end_mjd)
+        moon_rules = np.ones(n, dtype=bool)
+        airmass_field = None
+        for rule in constraints.rules():
+            if rule.quantity == "airmass":
+                airmass_field = rule.field
+                continue
+            limit = queue.limits[rule.field][rows]
+            margin = margins.get(rule.quantity)
+            if margin is not None:
+                limit = limit - margin if rule.sense == "max" else limit + margin
+            ends = values[rule.quantity]()
+            passed = rule.ok(ends[0], limit)
+            if "end" in rule.ends:
+                passed = passed & rule.ok(ends[1], limit)
+            if rule.moon_up_only:
+                moon_rules &= passed
+            else:
+                feasible &= passed
+        feasible &= (moon_alt < -m) | moon_rules
+        sin_min = self._sin_alt_min(rows, az0, airmass_field)
+        feasible &= (sin_alt0 >= sin_min) & (sin_alt1 >= sin_min)
         quality = np.zeros(rows.size)
         idx = np.flatnonzero(feasible)
         if idx.size:

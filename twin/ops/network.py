@@ -28,6 +28,7 @@ import numpy as np
 import simpy
 
 from twin.ops.candidates import CandidateBuilder
+from twin.ops.candidates_fast import ENGINES
 from twin.ops.centre import Centre
 from twin.ops.conditions import (
     Candidates,
@@ -42,6 +43,7 @@ from twin.ops.exposures import Exposure, exposure_columns, exposure_truth
 from twin.ops.queue import RequestQueue
 from twin.ops.recorder import Recorder
 from twin.ops.world import SiteWorld, TelescopeWorld, World
+from twin.programme import constraints
 
 S_PER_DAY = 86400.0
 EPS_S = 1e-6
@@ -82,7 +84,8 @@ class NetworkTwin:
     """Runs a :class:`World` under a policy, writing the run's tables to ``recorder``."""
 
     def __init__(self, world: World, policy: Policy, recorder: Recorder,
-                 on_day: Callable[[int], None] | None = None) -> None:  # fmt: skip
+                 on_day: Callable[[int], None] | None = None,
+                 engine: str = "incremental") -> None:  # fmt: skip
         self.world = world
         self.policy = policy
         self.rec = recorder
@@ -94,8 +97,12 @@ class NetworkTwin:
         self.queue = RequestQueue([s.site.name for s in world.sites], program_names)
         self.queue.add(world.requests, np.full(len(world.sites), -math.inf), self.t0_mjd)
         self.share_target = np.array([world.program_shares.get(n, 0.0) for n in program_names])
+        if engine not in ENGINES:
+            raise ValueError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
+        self.engine = engine
+        builder = ENGINES[engine]
         self.units = [
-            TelescopeRun(t, CandidateBuilder(self.queue, t.site.visibility, t.telescope, t.quality))
+            TelescopeRun(t, builder(self.queue, t.site.visibility, t.telescope, t.quality))
             for t in world.telescopes
         ]
         self.centre = Centre(self)
@@ -400,7 +407,11 @@ class NetworkTwin:
         unit.band = request.plan[0].band  # the filter changed during the slew
         exposures = [(p.band, p.exptime_s) for p in request.plan for _ in range(p.count)]
         n_done, first_start = 0, math.nan
-        max_seeing, min_transp = queue.max_seeing_arcsec[row], queue.min_transparency[row]
+        measured_rules = [
+            (rule, float(queue.limits[rule.field][row]))
+            for rule in constraints.rules()
+            if rule.kind == "measured"
+        ]
         for j, (band, exptime_s) in enumerate(exposures):
             if band != unit.band:
                 t = self.mjd()
@@ -420,14 +431,19 @@ class NetworkTwin:
                 break
             # The site's monitors measure the conditions as the shutter opens; the geometry
             # of the whole visit was checked by the constraint engine before the slew.
-            seeing = sw.weather.at(t0, "seeing_fwhm_arcsec") * unit.builder.seeing_factor(
-                band, float(cand.airmass[k]), float(cand.airmass_end[k])
-            )
-            transparency = sw.weather.at(t0, "transparency")
-            if seeing > max_seeing or transparency < min_transp:
-                self.event(t0, "visit_cut", sw.site.name, tw.name, request.request_id,
-                           f"seeing {seeing:.2f} (max {max_seeing}), transparency "
-                           f"{transparency:.2f} (min {min_transp})")  # fmt: skip
+            measured = {
+                "seeing_fwhm_arcsec": sw.weather.at(t0, "seeing_fwhm_arcsec")
+                * unit.builder.seeing_factor(
+                    band, float(cand.airmass[k]), float(cand.airmass_end[k])
+                ),
+                "transparency": sw.weather.at(t0, "transparency"),
+            }
+            if not all(r.holds(measured[r.quantity], limit) for r, limit in measured_rules):
+                detail = ", ".join(
+                    f"{rule.name} {measured[rule.quantity]:.2f} ({rule.sense} {limit})"
+                    for rule, limit in measured_rules
+                )
+                self.event(t0, "visit_cut", sw.site.name, tw.name, request.request_id, detail)
                 break
             yield self.env.timeout(exptime_s)
             self.span(unit, "science", t0, self.mjd())

@@ -13,26 +13,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from twin.programme import constraints
 from twin.programme.feasibility import RequestTable
 from twin.programme.requests import Request
 
 UNLIMITED = -1
-_TABLE_COLUMNS = (
-    "ra_deg",
-    "dec_deg",
-    "priority",
-    "max_airmass",
-    "min_moon_sep_deg",
-    "max_moon_illum",
-    "max_seeing_arcsec",
-    "min_transparency",
-    "max_sun_alt_deg",
-)
-"""Columns taken as they are from :class:`~twin.programme.feasibility.RequestTable`."""
+_TABLE_COLUMNS = ("ra_deg", "dec_deg", "priority")
+"""Columns taken as they are from :class:`~twin.programme.feasibility.RequestTable`, with
+its ``limits`` (one per rule of :mod:`twin.programme.constraints`)."""
 
 
 class RequestQueue:
-    """Requests and their progress. Site-dependent columns have shape (n_sites, n)."""
+    """Requests and their progress. Site-dependent columns have shape (n_sites, n).
+
+    ``limits`` maps each rule's field (:mod:`twin.programme.constraints`) to its column,
+    also read as an attribute (``queue.max_airmass``)."""
 
     def __init__(self, site_names: Sequence[str], program_names: Sequence[str]) -> None:
         self.site_names = tuple(site_names)
@@ -42,8 +37,7 @@ class RequestQueue:
         n_sites = len(self.site_names)
         f, i, b = np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
         self.ra_deg, self.dec_deg, self.priority = f, f, f
-        self.max_airmass, self.min_moon_sep_deg, self.max_moon_illum = f, f, f
-        self.max_seeing_arcsec, self.min_transparency, self.max_sun_alt_deg = f, f, f
+        self.limits: dict[str, np.ndarray] = {name: f for name in constraints.limit_fields()}
         self.window_start = np.empty((0, 1))
         self.window_end = np.empty((0, 1))
         self.cadence_days, self.exptime_s, self.created_mjd = f, f, f
@@ -55,6 +49,12 @@ class RequestQueue:
 
     def __len__(self) -> int:
         return len(self.requests)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        limits = self.__dict__.get("limits", {})
+        if name in limits:
+            return limits[name]
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
     def program_id(self, name: str) -> int:
         if name not in self.program_names:
@@ -84,6 +84,8 @@ class RequestQueue:
 
         for name in _TABLE_COLUMNS:
             setattr(self, name, col(getattr(self, name), getattr(table, name)))
+        for name, values in table.limits.items():
+            self.limits[name] = col(self.limits[name], values)
         self.window_start = _pad_concat(self.window_start, table.window_start_mjd)
         self.window_end = _pad_concat(self.window_end, table.window_end_mjd)
         self.cadence_days = col(self.cadence_days, [r.cadence_days or np.nan for r in requests])

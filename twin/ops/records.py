@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from twin.programme import constraints
+
 OBSERVATION_SCHEMA = pa.schema(
     [
         ("obs_id", pa.int64()),  # unique in the run, increasing with completion time
@@ -171,31 +173,34 @@ NIGHT_SCHEMA = pa.schema(
 )
 """The night windows of each site (``nights.parquet``)."""
 
-REQUEST_SCHEMA = pa.schema(
-    [
-        ("request_id", pa.string()),
-        ("program", pa.string()),
-        ("target_id", pa.string()),
-        ("alert_id", pa.string()),
-        ("ra_deg", pa.float64()),
-        ("dec_deg", pa.float64()),
-        ("priority", pa.float64()),
-        ("max_airmass", pa.float64()),
-        ("min_moon_sep_deg", pa.float64()),
-        ("max_moon_illum", pa.float64()),
-        ("max_seeing_arcsec", pa.float64()),  # +inf: no limit
-        ("min_transparency", pa.float64()),
-        ("max_sun_alt_deg", pa.float64()),
-        ("window_start_mjd", pa.list_(pa.float64())),  # empty lists: any time
-        ("window_end_mjd", pa.list_(pa.float64())),
-        ("sites", pa.list_(pa.string())),  # empty: any site
-        ("visits_wanted", pa.int64()),  # 0: repeat with the cadence for the whole run
-        ("cadence_days", pa.float64()),  # NaN: no cadence
-        ("visit_exptime_s", pa.float64()),
-        ("created_mjd", pa.float64()),
-        ("visits_done", pa.int64()),
-    ]
-)
+
+def request_schema() -> pa.Schema:
+    """The requests table's schema, with one limit column per rule in force
+    (:func:`twin.programme.constraints.rules`)."""
+    return pa.schema(
+        [
+            ("request_id", pa.string()),
+            ("program", pa.string()),
+            ("target_id", pa.string()),
+            ("alert_id", pa.string()),
+            ("ra_deg", pa.float64()),
+            ("dec_deg", pa.float64()),
+            ("priority", pa.float64()),
+            # +inf (a max) or -inf (a min) where the request sets no limit
+            *((field, pa.float64()) for field in constraints.limit_fields()),
+            ("window_start_mjd", pa.list_(pa.float64())),  # empty lists: any time
+            ("window_end_mjd", pa.list_(pa.float64())),
+            ("sites", pa.list_(pa.string())),  # empty: any site
+            ("visits_wanted", pa.int64()),  # 0: repeat with the cadence for the whole run
+            ("cadence_days", pa.float64()),  # NaN: no cadence
+            ("visit_exptime_s", pa.float64()),
+            ("created_mjd", pa.float64()),
+            ("visits_done", pa.int64()),
+        ]
+    )
+
+
+REQUEST_SCHEMA = request_schema()
 """Every request the run knew, including follow-ups created by alerts (``requests.parquet``).
 
 Seeing and transparency limits apply at the start of each exposure (the site's monitors

@@ -26,6 +26,7 @@ from twin.ops.policies import resolve_policy
 from twin.ops.recorder import Recorder, part_days, remove_parts_from
 from twin.ops.stopping import RunStopped, critical, stop_on_signals
 from twin.ops.world import World
+from twin.programme import constraints
 from twin.scenario import Scenario, dump_scenario, scenario_yaml
 
 STREAMED = {
@@ -71,6 +72,7 @@ def run_scenario(
     plots: bool = True,
     resume: bool = False,
     stages: list | None = None,
+    engine: str = "incremental",
 ) -> RunResult:
     """Simulate ``scenario`` under ``policy`` (default: the scenario's) into ``out_dir``.
 
@@ -88,6 +90,10 @@ def run_scenario(
     scenario's ``pipeline.stages``, found through the ``skytwin.stages`` entry points.
     With any, each exposure's frame is rendered as it ends and ``pipeline.parquet`` is
     written beside the other tables.
+
+    ``engine``: the constraint engine, ``"incremental"`` (the fast path) or
+    ``"reference"`` (:class:`~twin.ops.candidates.CandidateBuilder`); both give the same
+    run (:mod:`twin.ops.candidates_fast`).
     """
     out = Path(out_dir)
     source = "--policy" if policy else "operations.policy"
@@ -115,7 +121,7 @@ def run_scenario(
                 dump_scenario(scenario, out / "scenario.yaml")
                 day_written(0)
             recorder = Recorder(out, tables, skip_days=kept, on_day_written=day_written)
-            twin = _simulate(world, policy, recorder, progress, kept, stages)
+            twin = _simulate(world, policy, recorder, progress, kept, stages, engine)
             metrics = _finish(out, world, twin, time.perf_counter() - wall0, plots,
                               resumed_after=kept if resume else None)  # fmt: skip
             _write_progress(out, spec, policy.name, days_total, days_total, True)
@@ -127,8 +133,8 @@ def run_scenario(
     return RunResult(out, metrics, twin)
 
 
-def _simulate(world: World, policy: Policy, recorder: Recorder, progress: bool,
-              kept: int, stages: list | None) -> NetworkTwin:  # fmt: skip
+def _simulate(world: World, policy: Policy, recorder: Recorder, progress: bool, kept: int,
+              stages: list | None, engine: str = "incremental") -> NetworkTwin:  # fmt: skip
     scenario = world.scenario
     bar = None
     if progress:
@@ -136,7 +142,8 @@ def _simulate(world: World, policy: Policy, recorder: Recorder, progress: bool,
 
         desc = f"{scenario.name} [{policy.name}]" + (f" (replaying {kept} d)" if kept else "")
         bar = tqdm(total=scenario.nights + 1, unit="day", desc=desc)
-    twin = NetworkTwin(world, policy, recorder, on_day=(lambda d: bar.update(1)) if bar else None)
+    twin = NetworkTwin(world, policy, recorder, on_day=(lambda d: bar.update(1)) if bar else None,
+                       engine=engine)  # fmt: skip
     if stages:
         from twin.pipeline.loop import SitePipeline
 
@@ -158,7 +165,7 @@ def _finish(out: Path, world: World, twin: NetworkTwin, sim_wall_s: float, plots
     """The end-of-run tables, metrics.json and plots (only for a run that finished)."""
     scenario, counters = world.scenario, twin.counters
     _write(out / "alerts.parquet", records.ALERT_SCHEMA, _alert_rows(twin))
-    _write(out / "requests.parquet", records.REQUEST_SCHEMA, _request_rows(twin))
+    _write(out / "requests.parquet", records.request_schema(), _request_rows(twin))
     _atomic(out / "weather.parquet", lambda p: _write_weather(p, world))
     run_info = {
         "scenario": scenario.name, "policy": twin.policy.name, "seed": world.seed,
@@ -314,13 +321,11 @@ def _alert_rows(twin: NetworkTwin) -> list[tuple]:
 def _request_rows(twin: NetworkTwin) -> list[tuple]:
     q = twin.queue
     rows = []
+    rules = constraints.rules()
     for i, r in enumerate(q.requests):
-        c = r.constraints
         rows.append((
             r.request_id, r.program, r.target_id, r.alert_id, r.ra_deg, r.dec_deg, r.priority,
-            c.max_airmass, c.min_moon_sep_deg, c.max_moon_illum,
-            math.inf if c.max_seeing_arcsec is None else c.max_seeing_arcsec,
-            c.min_transparency, c.max_sun_alt_deg,
+            *(rule.limit_of(r.constraints) for rule in rules),
             [w.start_mjd for w in r.windows], [w.end_mjd for w in r.windows], list(r.sites),
             r.visits, math.nan if r.cadence_days is None else r.cadence_days,
             r.total_exptime_s, float(q.created_mjd[i]), int(q.visits_done[i]),

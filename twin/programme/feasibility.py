@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from twin.astro.visibility import Geometry
+from twin.programme import constraints
 from twin.programme.requests import Request
 
 
@@ -20,6 +21,8 @@ from twin.programme.requests import Request
 class RequestTable:
     """Per-request constraint values as arrays of length K (row i = request i).
 
+    ``limits`` holds one column per rule of :mod:`twin.programme.constraints`, named by
+    its field and also read as an attribute (``table.max_airmass``);
     ``max_seeing_arcsec`` is +inf where the request sets no seeing limit. Windows are
     padded (K, W) arrays of [start, end) MJD; padding is NaN (never inside) and a request
     with no windows gets the single window (-inf, +inf).
@@ -29,17 +32,18 @@ class RequestTable:
     ra_deg: np.ndarray
     dec_deg: np.ndarray
     priority: np.ndarray
-    max_airmass: np.ndarray
-    min_moon_sep_deg: np.ndarray
-    max_moon_illum: np.ndarray
-    max_seeing_arcsec: np.ndarray
-    min_transparency: np.ndarray
-    max_sun_alt_deg: np.ndarray
+    limits: dict[str, np.ndarray]
     window_start_mjd: np.ndarray
     window_end_mjd: np.ndarray
 
     def __len__(self) -> int:
         return len(self.request_ids)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        limits = self.__dict__.get("limits", {})
+        if name in limits:
+            return limits[name]
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
     @classmethod
     def from_requests(cls, requests: Sequence[Request]) -> RequestTable:
@@ -62,14 +66,7 @@ class RequestTable:
             ra_deg=column([r.ra_deg for r in requests]),
             dec_deg=column([r.dec_deg for r in requests]),
             priority=column([r.priority for r in requests]),
-            max_airmass=column([c.max_airmass for c in cons]),
-            min_moon_sep_deg=column([c.min_moon_sep_deg for c in cons]),
-            max_moon_illum=column([c.max_moon_illum for c in cons]),
-            max_seeing_arcsec=column(
-                [np.inf if c.max_seeing_arcsec is None else c.max_seeing_arcsec for c in cons]
-            ),
-            min_transparency=column([c.min_transparency for c in cons]),
-            max_sun_alt_deg=column([c.max_sun_alt_deg for c in cons]),
+            limits=constraints.limit_columns(cons),
             window_start_mjd=starts,
             window_end_mjd=ends,
         )
@@ -81,9 +78,10 @@ class RequestTable:
         arrays = {
             name: getattr(self, name)[index]
             for name in self.__dataclass_fields__
-            if name != "request_ids"
+            if name not in ("request_ids", "limits")
         }
-        return RequestTable(request_ids=ids, **arrays)
+        limits = {name: values[index] for name, values in self.limits.items()}
+        return RequestTable(request_ids=ids, limits=limits, **arrays)
 
 
 def feasible(
@@ -113,19 +111,25 @@ def feasible(
     def per_request(values: np.ndarray) -> np.ndarray:
         return values.reshape((len(table), *trailing))
 
-    moon_down = np.asarray(geometry.moon_alt_deg) < 0.0
-    moon_ok = moon_down | (
-        (np.asarray(geometry.moon_sep_deg) >= per_request(table.min_moon_sep_deg))
-        & (np.asarray(geometry.moon_illum) <= per_request(table.max_moon_illum))
-    )
-    ok = (
-        np.asarray(geometry.above_horizon, dtype=bool)
-        & (np.asarray(geometry.airmass) <= per_request(table.max_airmass))
-        & moon_ok
-        & (np.asarray(geometry.sun_alt_deg) <= per_request(table.max_sun_alt_deg))
-        & (np.asarray(seeing_arcsec) <= per_request(table.max_seeing_arcsec))
-        & (np.asarray(transparency) >= per_request(table.min_transparency))
-    )
+    values = {
+        "airmass": geometry.airmass,
+        "alt_deg": geometry.alt_deg,
+        "sun_alt_deg": geometry.sun_alt_deg,
+        "moon_sep_deg": geometry.moon_sep_deg,
+        "moon_illum": geometry.moon_illum,
+        "seeing_fwhm_arcsec": seeing_arcsec,
+        "transparency": transparency,
+    }
+    ok = np.asarray(geometry.above_horizon, dtype=bool)
+    moon_ok = np.asarray(geometry.moon_alt_deg) < 0.0  # moon limits waived while it is down
+    moon_rules = np.ones(shape, dtype=bool)
+    for rule in constraints.rules():
+        passed = rule.ok(values[rule.quantity], per_request(table.limits[rule.field]))
+        if rule.moon_up_only:
+            moon_rules = moon_rules & passed
+        else:
+            ok = ok & passed
+    ok = ok & (moon_ok | moon_rules)
     when = np.broadcast_to(np.asarray(mjd, dtype=float), shape)[..., None]
     starts = table.window_start_mjd.reshape((len(table), *trailing, -1))
     ends = table.window_end_mjd.reshape((len(table), *trailing, -1))

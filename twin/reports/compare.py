@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from twin.errors import ConfigError
-from twin.reports.run_metrics import fmt_number
+from twin.reports.run_summary import fmt_number
 from twin.reports.table import format_table
 
 COMPARE_FIELDS = (

@@ -14,33 +14,25 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from twin.programme import constraints
+
 HorizonFn = Callable[[str, np.ndarray], np.ndarray]
 """``horizon_fn(site_name, az_deg) -> lowest usable altitude (deg)`` at those azimuths."""
 
-RULES = (
-    "airmass",
-    "sun_alt",
-    "moon_sep",
-    "moon_illum",
-    "seeing",
-    "transparency",
-    "window",
-    "site",
-    "horizon",
-    "dome_closed",
-    "failure",
-    "night",
-)
-"""Every rule ``constraint_violations`` checks, in the order it reports them."""
+SITE_RULES = ("window", "site", "horizon", "dome_closed", "failure", "night")
+"""The rules that are not a request's limit (those are :mod:`twin.programme.constraints`)."""
 
-LIMIT_RULES = {  # rule: (logged values, request limit, kind of limit)
-    "airmass": (("airmass", "airmass_end"), "max_airmass", "max"),
-    "sun_alt": (("sun_alt_deg", "sun_alt_end_deg"), "max_sun_alt_deg", "max"),
-    "moon_sep": (("moon_sep_deg",), "min_moon_sep_deg", "min"),
-    "moon_illum": (("moon_illum",), "max_moon_illum", "max"),
-    "seeing": (("seeing_fwhm_arcsec",), "max_seeing_arcsec", "max"),
-    "transparency": (("transparency",), "min_transparency", "min"),
-}
+
+def rules() -> tuple[str, ...]:
+    """Every rule ``constraint_violations`` checks, in the order it reports them: the
+    request's limits (as declared), then the window, site, horizon, dome, failure and
+    night rules."""
+    return (*(r.name for r in constraints.rules()), *SITE_RULES)
+
+
+RULES = rules()
+"""The rules of :data:`twin.programme.constraints.RULES` and :data:`SITE_RULES`."""
+
 VIOLATION_COLUMNS = ("obs_id", "rule", "value", "limit", "detail")
 LIMIT_TOL = 1e-9  # limits are compared as written; this absorbs float rounding only
 TIME_TOL_DAYS = 1e-8  # ~1 ms: an exposure ending exactly as the dome closes is not inside
@@ -55,7 +47,7 @@ def constraint_violations(
 ) -> pd.DataFrame:
     """Every (exposure, rule) the log shows broken; empty for a run that kept every rule.
 
-    Columns: ``obs_id``, ``rule`` (one of ``RULES``), ``value`` (what the exposure had),
+    Columns: ``obs_id``, ``rule`` (one of ``rules()``), ``value`` (what the exposure had),
     ``limit`` (what was allowed), ``detail`` (text, for the rules a number does not tell).
     Geometric limits hold at both ends of an exposure, seeing and transparency at its start
     (as ``REQUEST_SCHEMA`` states); the horizon is checked at each end's azimuth, and is
@@ -76,7 +68,7 @@ def constraint_violations(
         _night_violations(obs, nights),
     ]
     out = _violations(parts)
-    order = out["rule"].map({r: i for i, r in enumerate(RULES)})
+    order = out["rule"].map({r: i for i, r in enumerate(rules())})
     return out.assign(_o=order).sort_values(["obs_id", "_o"], kind="stable").drop(columns="_o")
 
 
@@ -102,24 +94,26 @@ def _flag(obs_id, rule: str, value, limit, mask, detail=None) -> pd.DataFrame:
 
 
 def _limit_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> list[pd.DataFrame]:
-    """The request's numeric limits, judged at the worse end of the exposure."""
-    limits = [limit for _, limit, _ in LIMIT_RULES.values()]
+    """The request's limits (:mod:`twin.programme.constraints`), each judged at the worse
+    of the ends it holds at; a rule waived while the moon is down only while it is up."""
+    rules = constraints.rules()
+    limits = [rule.field for rule in rules]
     req = requests[["request_id", *limits]].drop_duplicates("request_id")
     m = obs.merge(req, on="request_id", how="left")  # keeps the order of obs
     moon_up = m["moon_alt_deg"].to_numpy(float) >= 0.0
     parts = []
-    for rule, (columns, limit_col, sense) in LIMIT_RULES.items():
-        values = [m[c].to_numpy(float) for c in columns]
-        limit = m[limit_col].to_numpy(float)
-        if sense == "max":
+    for rule in rules:
+        values = [m[c].to_numpy(float) for c in rule.columns]
+        limit = m[rule.field].to_numpy(float)
+        if rule.sense == "max":
             value = np.fmax.reduce(values)
             bad = value > limit + LIMIT_TOL
         else:
             value = np.fmin.reduce(values)
             bad = value < limit - LIMIT_TOL
-        if rule in ("moon_sep", "moon_illum"):  # the moon matters only above the horizon
+        if rule.moon_up_only:
             bad &= moon_up
-        parts.append(_flag(m["obs_id"], rule, value, limit, bad))
+        parts.append(_flag(m["obs_id"], rule.name, value, limit, bad))
     return parts
 
 
@@ -268,3 +262,61 @@ def _night_violations(obs: pd.DataFrame, nights: pd.DataFrame) -> pd.DataFrame:
     m, end, inside = _inside_latest(obs, n, "site", "night_start", "night_end")
     t0, t1 = m["t0"].to_numpy(float), m["t1"].to_numpy(float)
     return _flag(m["obs_id"], "night", np.where(t0 < end, t1, t0), end, ~inside)
+
+
+# -- over batches: what metrics.json reports ------------------------------------------
+N_EXAMPLES = 5
+"""Violations ``metrics.json`` lists (the first ones, by ``obs_id`` and rule)."""
+
+
+class ViolationTally:
+    """Count per rule and the first ``N_EXAMPLES`` violations (by ``obs_id``, then rule
+    order) over batches of ``constraint_violations``."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.by_rule: dict[str, int] = {}
+        self.first_seen: dict[str, tuple[int, int]] = {}  # rule: its first (obs_id, rank)
+        self.examples: pd.DataFrame | None = None
+
+    def add(self, violations: pd.DataFrame) -> None:
+        if violations.empty:
+            return
+        self.count += len(violations)
+        for rule, n in violations["rule"].value_counts(sort=False).items():
+            self.by_rule[str(rule)] = self.by_rule.get(str(rule), 0) + int(n)
+        ranked = _by_obs_and_rule(violations)
+        first = ranked.drop_duplicates("rule")
+        for rule, obs_id, rank in zip(first["rule"], first["obs_id"], first["_o"], strict=True):
+            seen = (int(obs_id), int(rank))
+            self.first_seen[rule] = min(self.first_seen.get(rule, seen), seen)
+        head = ranked.drop(columns="_o").head(N_EXAMPLES)
+        both = head if self.examples is None else pd.concat([self.examples, head])
+        self.examples = _by_obs_and_rule(both).drop(columns="_o").head(N_EXAMPLES)
+
+    def summary(self) -> dict:
+        """For ``metrics.json``: rules by count (ties: the rule met first comes first)."""
+        rules = sorted(self.by_rule, key=lambda rule: self.first_seen[rule])
+        rules.sort(key=lambda rule: -self.by_rule[rule])  # stable, like value_counts
+        examples = [] if self.examples is None else self.examples.to_dict(orient="records")
+        return {
+            "count": self.count,
+            "by_rule": {str(rule): int(self.by_rule[rule]) for rule in rules},
+            "examples": examples,
+        }
+
+
+# --------------------------------------------------------------------------- small tables
+
+
+def _by_obs_and_rule(violations: pd.DataFrame) -> pd.DataFrame:
+    """Sorted as ``constraint_violations`` reports them, with the rule's rank in ``_o``."""
+    rank = violations["rule"].map({r: i for i, r in enumerate(rules())})
+    return violations.assign(_o=rank).sort_values(["obs_id", "_o"], kind="stable")
+
+
+def violation_summary(violations: pd.DataFrame) -> dict:
+    """Count per rule and the first few violating rows, for ``metrics.json``."""
+    tally = ViolationTally()
+    tally.add(violations)
+    return tally.summary()

@@ -2,8 +2,9 @@
 
 Everything here reads the tables of ``twin.ops.records``, so the metrics of a run can be
 recomputed from its directory at any time, and tested on small hand-made tables.
-``metrics.json`` holds the result; ``summary_rows`` is the short table printed when a run
-ends.
+``metrics.json`` holds the result. The short table printed when a run ends is
+:mod:`twin.reports.run_summary`'s; the rule checks and their tally over batches are
+:mod:`twin.reports.rule_checks`'s (both re-exported here, their old home).
 
 Time accounting uses the timeline, which partitions every telescope's night windows: the
 night hours of a group are the summed timeline intervals of its telescopes, and the state
@@ -32,12 +33,22 @@ import numpy as np
 import pandas as pd
 
 from twin.ops.records import TIMELINE_STATES
+from twin.programme import constraints
 from twin.reports.rule_checks import (  # noqa: F401  (re-exported: the audit's old home)
+    N_EXAMPLES,
     RULES,
     HorizonFn,
+    ViolationTally,
     constraint_violations,
     dome_closed_intervals,
     failure_intervals,
+    violation_summary,
+)
+from twin.reports.run_summary import (  # noqa: F401  (re-exported: their old home)
+    fmt_number,
+    format_summary,
+    plain,
+    summary_rows,
 )
 from twin.reports.run_tables import (  # noqa: F401  (re-exported for notebooks and plots)
     BATCH_ROWS,
@@ -48,9 +59,7 @@ from twin.reports.run_tables import (  # noqa: F401  (re-exported for notebooks 
     records_frame,
     require_tables,
 )
-from twin.reports.table import format_table
 
-N_EXAMPLES = 5
 MAX_PARTS = 64  # partial aggregates kept before they are summed into one
 NO_NIGHT_NOTE = "no night: the sun never set below the observing limit during the run"
 NOTHING_RECORDED_NOTE = "no timeline or exposure recorded"
@@ -66,9 +75,21 @@ TIMELINE_COLUMNS = ("telescope", "site", "state", "mjd_start", "mjd_end")
 EVENT_COLUMNS = ("mjd", "kind", "site", "telescope", "ref")
 INTERVAL_KINDS = ("dome_close", "dome_open", "failure", "repair")  # all the checks use
 ALERT_COLUMNS = ("issued_mjd", "first_followup_mjd", "detected_mjd", "confirmed_mjd")
-REQUEST_COLUMNS = ("request_id", "max_airmass", "min_moon_sep_deg", "max_moon_illum",
-                   "max_seeing_arcsec", "min_transparency", "max_sun_alt_deg",
-                   "window_start_mjd", "window_end_mjd", "sites")  # fmt: skip
+
+
+def request_columns() -> tuple[str, ...]:
+    """The requests table's columns the audit reads: one limit per rule in force."""
+    return ("request_id", *constraints.limit_fields(), "window_start_mjd", "window_end_mjd",
+            "sites")  # fmt: skip
+
+
+def observation_columns() -> tuple[str, ...]:
+    """The observations' columns the metrics and the audit read (with every rule's)."""
+    logged = (c for rule in constraints.rules() for c in rule.columns)
+    return tuple(dict.fromkeys((*STAT_COLUMNS, *CHECK_COLUMNS, *logged)))
+
+
+REQUEST_COLUMNS = request_columns()
 
 Layout = Mapping[str, Sequence[str]]
 """The run's sites and their telescopes, ``{site: [telescope, ...]}`` (from the scenario)."""
@@ -110,14 +131,14 @@ def stream_metrics(
     at a time (the result does not depend on it)."""
     require_tables(run_dir, [n for n in TABLES if n not in OPTIONAL_TABLES])
     totals = RunTotals(
-        requests=read_table(run_dir, "requests", REQUEST_COLUMNS),
+        requests=read_table(run_dir, "requests", request_columns()),
         events=_interval_events(run_dir, batch_rows),
         nights=read_table(run_dir, "nights", ("site", "mjd_start", "mjd_end")),
         horizon_fn=horizon_fn,
     )
     for frame in iter_frames(run_dir, "timeline", TIMELINE_COLUMNS, batch_rows):
         totals.add_timeline(frame)
-    for frame in iter_frames(run_dir, "observations", OBSERVATION_COLUMNS, batch_rows):
+    for frame in iter_frames(run_dir, "observations", observation_columns(), batch_rows):
         totals.add_observations(frame)
     return totals.metrics(read_table(run_dir, "alerts", ALERT_COLUMNS), layout)
 
@@ -350,12 +371,6 @@ class RunTotals:
             table.update(ordered)
 
 
-def _by_obs_and_rule(violations: pd.DataFrame) -> pd.DataFrame:
-    """Sorted as ``constraint_violations`` reports them, with the rule's rank in ``_o``."""
-    rank = violations["rule"].map({r: i for i, r in enumerate(RULES)})
-    return violations.assign(_o=rank).sort_values(["obs_id", "_o"], kind="stable")
-
-
 _NO_EXPOSURES = (0, 0, 0.0, np.nan, None)  # exposures, visits, value, mean m5, median seeing
 
 
@@ -384,46 +399,6 @@ def _stats(exposures: int, visits: int, science_value: float, mean_m5: float,
         "mean_m5": float(mean_m5) if exposures else None,
         "median_seeing_arcsec": float(median_seeing) if exposures else None,
     }
-
-
-class ViolationTally:
-    """Count per rule and the first ``N_EXAMPLES`` violations (by ``obs_id``, then rule
-    order) over batches of ``constraint_violations``."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.by_rule: dict[str, int] = {}
-        self.first_seen: dict[str, tuple[int, int]] = {}  # rule: its first (obs_id, rank)
-        self.examples: pd.DataFrame | None = None
-
-    def add(self, violations: pd.DataFrame) -> None:
-        if violations.empty:
-            return
-        self.count += len(violations)
-        for rule, n in violations["rule"].value_counts(sort=False).items():
-            self.by_rule[str(rule)] = self.by_rule.get(str(rule), 0) + int(n)
-        ranked = _by_obs_and_rule(violations)
-        first = ranked.drop_duplicates("rule")
-        for rule, obs_id, rank in zip(first["rule"], first["obs_id"], first["_o"], strict=True):
-            seen = (int(obs_id), int(rank))
-            self.first_seen[rule] = min(self.first_seen.get(rule, seen), seen)
-        head = ranked.drop(columns="_o").head(N_EXAMPLES)
-        both = head if self.examples is None else pd.concat([self.examples, head])
-        self.examples = _by_obs_and_rule(both).drop(columns="_o").head(N_EXAMPLES)
-
-    def summary(self) -> dict:
-        """For ``metrics.json``: rules by count (ties: the rule met first comes first)."""
-        rules = sorted(self.by_rule, key=lambda rule: self.first_seen[rule])
-        rules.sort(key=lambda rule: -self.by_rule[rule])  # stable, like value_counts
-        examples = [] if self.examples is None else self.examples.to_dict(orient="records")
-        return {
-            "count": self.count,
-            "by_rule": {str(rule): int(self.by_rule[rule]) for rule in rules},
-            "examples": examples,
-        }
-
-
-# --------------------------------------------------------------------------- small tables
 
 
 def alert_stats(alerts: pd.DataFrame) -> dict:
@@ -466,72 +441,3 @@ def _program_dict(by_program: pd.DataFrame, total_s: float) -> dict[str, dict]:
         }
         for name, row in by_program.iterrows()
     }
-
-
-def violation_summary(violations: pd.DataFrame) -> dict:
-    """Count per rule and the first few violating rows, for ``metrics.json``."""
-    tally = ViolationTally()
-    tally.add(violations)
-    return tally.summary()
-
-
-def plain(value: object) -> object:
-    """A JSON-serialisable copy: numpy scalars to Python, NaN and inf to None."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [plain(v) for v in value]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if np.isfinite(value) else None
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
-# --------------------------------------------------------------------------- summary
-
-
-def summary_rows(metrics: dict) -> list[dict]:
-    """Per site, then the network: exposures, night hours, open-shutter %, hours lost,
-    science value; a ``note`` column when a site had no night (or recorded nothing)."""
-    rows = [_summary_row(site, stats) for site, stats in metrics["per_site"].items()]
-    rows.append(_summary_row("network", metrics["network"]))
-    if any("note" in stats for stats in metrics["per_site"].values()):
-        notes = [stats.get("note", "") for stats in metrics["per_site"].values()] + [""]
-        rows = [{**row, "note": note} for row, note in zip(rows, notes, strict=True)]
-    return rows
-
-
-def _summary_row(name: str, stats: dict) -> dict:
-    open_fraction = stats.get("open_shutter_fraction")
-    return {
-        "site": name,
-        "exposures": stats["exposures"],
-        "night h": stats["night_hours"],
-        "open %": None if open_fraction is None else 100.0 * open_fraction,
-        "weather h": stats["hours"].get("weather", 0.0),
-        "failure h": stats["hours"].get("failure", 0.0),
-        "value": stats["science_value"],
-    }
-
-
-def format_summary(metrics: dict) -> str:
-    """``summary_rows`` as a terminal table."""
-    return format_table([{k: fmt_number(v) for k, v in r.items()} for r in summary_rows(metrics)])
-
-
-def fmt_number(value: object) -> str:
-    """A number as a person reads it in a table: integers whole, no exponent below 10^9."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e9):
-        return str(int(value))
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:.2f}" if abs(value) >= 0.01 else f"{value:.3g}"

@@ -1,0 +1,94 @@
+"""The constraint engine's fast path gives the reference path's runs, bit for bit.
+
+:class:`~twin.ops.candidates_fast.IncrementalCandidateBuilder` keeps per-request state
+and inlines what :class:`~twin.ops.candidates.CandidateBuilder` (the reference) computes
+afresh at each decision; they must agree on every candidate at every decision (the
+shadow test), and runs of every shipped scenario must write identical tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import twin.ops.candidates_fast as fast
+from twin.ops.candidates import CandidateBuilder
+from twin.ops.run import run_scenario
+from twin.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[3]
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+TEACHING = sorted((ROOT / "scenarios" / "teaching").glob("*.yaml"))
+TABLES = ("observations", "events", "timeline", "requests", "alerts")
+QUICK = {"dense-8site"}  # the big network: one night in the default suite, two with -m slow
+
+
+def run_tables(path: Path, out: Path, engine: str, nights: int) -> dict[str, pd.DataFrame]:
+    scenario = load_scenario(path, nights=nights, seed=5)
+    run_scenario(scenario, out, "greedy", progress=False, plots=False, engine=engine)
+    return {
+        t: pd.read_parquet(out / f"{t}.parquet") for t in TABLES if (out / f"{t}.parquet").exists()
+    }
+
+
+def assert_same_runs(path: Path, tmp_path: Path, nights: int) -> None:
+    ref = run_tables(path, tmp_path / "reference", "reference", nights)
+    got = run_tables(path, tmp_path / "incremental", "incremental", nights)
+    assert sorted(got) == sorted(ref)
+    assert len(ref["observations"]) > 0
+    for table, frame in ref.items():
+        pd.testing.assert_frame_equal(got[table], frame, check_exact=True, obj=table)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_shipped_scenario_logs_identical(tmp_path, path):
+    assert_same_runs(path, tmp_path, nights=1 if path.stem in QUICK else 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SCENARIOS + TEACHING, ids=lambda p: p.stem)
+def test_shipped_scenario_logs_identical_longer(tmp_path, path):
+    assert_same_runs(path, tmp_path, nights=3)
+
+
+class Shadow(fast.IncrementalCandidateBuilder):
+    """Builds each decision's candidates with both paths and requires identical bytes."""
+
+    decisions = 0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.reference = CandidateBuilder(*args, **kwargs)
+
+    def build(self, *args):
+        got, want = super().build(*args), self.reference.build(*args)
+        Shadow.decisions += 1
+        for f in dataclasses.fields(got):
+            x, y = getattr(got, f.name), getattr(want, f.name)
+            assert x.dtype == y.dtype and x.shape == y.shape, f.name
+            assert x.tobytes() == y.tobytes(), f"{f.name} at decision {Shadow.decisions}"
+        return got
+
+
+def test_every_decision_has_identical_candidates(tmp_path, monkeypatch):
+    monkeypatch.setitem(fast.ENGINES, "shadow", Shadow)
+    Shadow.decisions = 0
+    scenario = load_scenario(ROOT / "scenarios" / "global-3site.yaml", nights=1, seed=11)
+    result = run_scenario(scenario, tmp_path, "random", progress=False, plots=False,
+                          engine="shadow")  # fmt: skip
+    assert Shadow.decisions >= result.metrics["run"]["decisions"] > 0
+
+
+def test_unknown_engine_is_refused(tmp_path):
+    scenario = load_scenario(ROOT / "scenarios" / "single-site.yaml", nights=1)
+    with pytest.raises(ValueError, match="incremental, reference"):
+        run_scenario(scenario, tmp_path, "greedy", progress=False, plots=False, engine="numba")
+
+
+def test_engines_registry_names_the_reference():
+    assert fast.ENGINES["reference"] is CandidateBuilder
+    assert np.all([issubclass(c, CandidateBuilder) for c in fast.ENGINES.values()])

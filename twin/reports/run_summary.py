@@ -1,0 +1,74 @@
+"""A run's metrics as people and JSON read them: plain values, the summary table.
+
+Why apart from :mod:`twin.reports.run_metrics`: computing the figures and printing them
+change for different reasons (a new metric, a new column in the terminal table);
+``skytwin run`` and ``skytwin compare`` print with these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from twin.reports.table import format_table
+
+
+def plain(value: object) -> object:
+    """A JSON-serialisable copy: numpy scalars to Python, NaN and inf to None."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [plain(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def summary_rows(metrics: dict) -> list[dict]:
+    """Per site, then the network: exposures, night hours, open-shutter %, hours lost,
+    science value; a ``note`` column when a site had no night (or recorded nothing)."""
+    rows = [_summary_row(site, stats) for site, stats in metrics["per_site"].items()]
+    rows.append(_summary_row("network", metrics["network"]))
+    if any("note" in stats for stats in metrics["per_site"].values()):
+        notes = [stats.get("note", "") for stats in metrics["per_site"].values()] + [""]
+        rows = [{**row, "note": note} for row, note in zip(rows, notes, strict=True)]
+    return rows
+
+
+def _summary_row(name: str, stats: dict) -> dict:
+    open_fraction = stats.get("open_shutter_fraction")
+    return {
+        "site": name,
+        "exposures": stats["exposures"],
+        "night h": stats["night_hours"],
+        "open %": None if open_fraction is None else 100.0 * open_fraction,
+        "weather h": stats["hours"].get("weather", 0.0),
+        "failure h": stats["hours"].get("failure", 0.0),
+        "value": stats["science_value"],
+    }
+
+
+def format_summary(metrics: dict) -> str:
+    """``summary_rows`` as a terminal table."""
+    return format_table([{k: fmt_number(v) for k, v in r.items()} for r in summary_rows(metrics)])
+
+
+def fmt_number(value: object) -> str:
+    """A number as a person reads it in a table: integers whole, no exponent below 10^9."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e9):
+        return str(int(value))
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.2f}" if abs(value) >= 0.01 else f"{value:.3g}"
