@@ -89,3 +89,12 @@ def frame_inputs(data: np.ndarray, header: Mapping[str, Any]) -> tuple[np.ndarra
     """``(image, side)`` for one frame: what :class:`~models.quality.model.QualityNet` takes."""
     med, sigma = robust_sky(data)
     return normalise_image(data, med, sigma), side_features(header, med, sigma)
+
+
+def model_inputs(data: np.ndarray, header: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(image, side)`` the network takes: :func:`frame_inputs` with the classical
+    measurements of :mod:`models.quality.classical` appended to the side vector."""
+    from models.quality.classical import classical_features
+
+    image, side = frame_inputs(data, header)
+    return image, np.concatenate([side, classical_features(data, header)]).astype(np.float32)

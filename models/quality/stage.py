@@ -3,8 +3,9 @@
 Loads ``weights/quality.pt`` with ``torch.load(weights_only=True)`` (a state dict: no
 code runs on load), checks its sha256 against ``weights/manifest.json``, and on each
 frame takes the central :data:`INPUT_SIZE` × :data:`INPUT_SIZE` pixels (the size it was
-trained at; a smaller frame is used whole), normalises them
-(:func:`models.quality.features.frame_inputs`) and runs the network on one CPU thread.
+trained at; a smaller frame is used whole), normalises them and measures the classical
+side inputs on the same pixels (:func:`models.quality.features.model_inputs`; the WCS of
+the header is shifted to the crop) and runs the network on one CPU thread.
 """
 
 from __future__ import annotations
@@ -22,9 +23,23 @@ INPUT_SIZE = 256
 
 
 def central_crop(data: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
-    ny, nx = data.shape
-    y0, x0 = max((ny - size) // 2, 0), max((nx - size) // 2, 0)
+    y0, x0 = crop_origin(data.shape, size)
     return data[y0 : y0 + size, x0 : x0 + size]
+
+
+def crop_origin(shape: tuple[int, int], size: int = INPUT_SIZE) -> tuple[int, int]:
+    ny, nx = shape
+    return max((ny - size) // 2, 0), max((nx - size) // 2, 0)
+
+
+def crop_header(header, shape: tuple[int, int], size: int = INPUT_SIZE) -> dict:
+    """The header with its WCS reference pixel moved to the central crop's origin."""
+    y0, x0 = crop_origin(shape, size)
+    out = dict(header)
+    if (x0 or y0) and "CRPIX1" in out:
+        out["CRPIX1"] = float(out["CRPIX1"]) - x0
+        out["CRPIX2"] = float(out["CRPIX2"]) - y0
+    return out
 
 
 def load_model(weights_dir: str | Path = WEIGHTS_DIR, check: bool = True):
@@ -44,7 +59,7 @@ def load_model(weights_dir: str | Path = WEIGHTS_DIR, check: bool = True):
     if check and manifest.get("sha256") and manifest["sha256"] != sha256(path):
         raise ValueError(f"{path} does not match the sha256 of {manifest_path}; retrain or "
                          "restore the shipped weights")  # fmt: skip
-    model = QualityNet()
+    model = QualityNet(stem_stride=int(manifest.get("stem_stride", 2)))
     model.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
     return model.eval(), manifest
 
@@ -65,9 +80,10 @@ class QualityStage:
 
     def predict(self, data_adu: np.ndarray, header) -> dict[str, np.ndarray]:
         """Raw outputs for one frame: score, seeing (″) and flag probabilities."""
-        from models.quality.features import frame_inputs
+        from models.quality.features import model_inputs
 
-        image, side = frame_inputs(central_crop(np.asarray(data_adu)), header)
+        data = np.asarray(data_adu)
+        image, side = model_inputs(central_crop(data), crop_header(header, data.shape))
         torch = self._torch
         with torch.inference_mode():
             out = self.model(torch.from_numpy(image)[None, None], torch.from_numpy(side)[None])

@@ -27,7 +27,7 @@ import numpy as np
 
 WEIGHTS_NAME = "quality.pt"
 CHECKPOINT_NAME = "checkpoint.pt"
-MODEL_VERSION = "quality-cnn-1"
+MODEL_VERSION = "quality-cnn-2"
 
 
 def prepare(data: dict) -> tuple[np.ndarray, np.ndarray]:

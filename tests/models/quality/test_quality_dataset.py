@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from models.quality.classical import N_CLASSICAL
 from models.quality.dataset import SPLITS, TRUTH_NAMES, UNSEEN_SITE, flags_from_truth, load_split
 from models.quality.features import N_SIDE
 from twin.pipeline.stage import FLAG_NAMES
@@ -14,7 +15,7 @@ def test_shards_shapes_and_dtypes(tiny_dataset):
     assert index["n"] == 8 and sum(index["splits"].values()) == 8
     data = load_split(out)
     assert data["image"].shape == (8, 48, 48) and data["image"].dtype == np.uint16
-    assert data["side"].shape == (8, N_SIDE) and np.isfinite(data["side"]).all()
+    assert data["side"].shape == (8, N_SIDE + N_CLASSICAL) and np.isfinite(data["side"]).all()
     assert data["flags"].shape == (8, len(FLAG_NAMES)) and data["flags"].dtype == np.uint8
     assert data["truth"].shape == (8, len(TRUTH_NAMES))
     assert np.all((data["score"] >= 0) & (data["score"] <= 100))

@@ -6,13 +6,13 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # tiny tensors: threads only add contention
 
-from models.quality.features import N_SIDE, normalise_image  # noqa: E402
-from models.quality.model import N_FLAGS, QualityNet, loss_terms  # noqa: E402
+from models.quality.features import normalise_image  # noqa: E402
+from models.quality.model import N_FLAGS, N_INPUT_SIDE, QualityNet, loss_terms  # noqa: E402
 
 
 def test_outputs_finite_and_in_range():
     torch.manual_seed(0)
-    out = QualityNet().eval()(torch.randn(3, 1, 64, 64) * 5, torch.randn(3, N_SIDE))
+    out = QualityNet().eval()(torch.randn(3, 1, 64, 64) * 5, torch.randn(3, N_INPUT_SIDE))
     assert out["score"].shape == (3,) and out["logits"].shape == (3, N_FLAGS)
     for v in out.values():
         assert torch.isfinite(v).all()
@@ -27,7 +27,7 @@ def test_normalisation_is_finite_on_flat_and_saturated_frames():
 def test_a_few_steps_lower_the_loss():
     torch.manual_seed(0)
     model = QualityNet()
-    x, s = torch.randn(8, 1, 24, 24), torch.randn(8, N_SIDE)
+    x, s = torch.randn(8, 1, 24, 24), torch.randn(8, N_INPUT_SIDE)
     score, seeing = torch.rand(8) * 100, 0.5 + torch.rand(8) * 2
     flags = (torch.rand(8, N_FLAGS) < 0.3).float()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)

@@ -73,8 +73,8 @@ def test_the_cnn_flags_the_defocused_frame_as_blurred(stage, problem_frames):
 
 
 FOCUS_GAP = (
-    "shipped CNN: focus AUC 0.74 held out; a 3 arcsec defocus is read as bad seeing "
-    "(p_focus 0.42), see weights/evaluation.json"
+    "shipped model: focus AUC 0.73 held out (weights/evaluation.json); it flags this 3 "
+    "arcsec defocus, but focus vs seeing on one frame is not yet reliable"
 )
 
 
