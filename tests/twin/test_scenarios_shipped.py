@@ -22,7 +22,10 @@ from twin.ops.run import run_scenario
 from twin.scenario import Scenario, WeatherSpec, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
-SHIPPED = sorted(SCENARIOS.rglob("*.yaml"))
+SWEEPS = sorted(p for p in (SCENARIOS / "sweeps").glob("*.yaml")
+                if "base" in (yaml.safe_load(p.read_text()) or {}))  # fmt: skip
+"""Sweep files (``skytwin sweep``), not scenarios: checked by their own test below."""
+SHIPPED = sorted(set(SCENARIOS.rglob("*.yaml")) - set(SWEEPS))
 TEACHING = SCENARIOS / "teaching"
 FIXED_START = "2027-04-07"
 """Files that start 'tonight' run on this date here, so the test does not change daily."""
@@ -87,6 +90,21 @@ def test_one_night_runs_clean(path, runs):
     assert violations["count"] == 0, violations["examples"]
     assert metrics["run"]["exposures"] > 0
     assert metrics["run"]["invalid_actions"] == 0
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.relative_to(SCENARIOS).as_posix())
+def test_shipped_sweeps_say_what_they_ask_and_expand(path):
+    from twin.sweeps.points import expand
+    from twin.sweeps.spec import load_sweep
+
+    header = list(itertools.takewhile(lambda line: line.startswith("#"),
+                                      path.read_text().splitlines()))  # fmt: skip
+    assert len(header) >= 3 and header[0].startswith(f"# {path.stem}")
+    assert "skytwin sweep" in " ".join(header), "the header should give the command"
+    spec, base = load_sweep(path)
+    assert spec.name == path.stem
+    points = expand(spec, base, str(path))  # every point's scenario validated
+    assert len(points) >= 20 and len({p.layout for p in points}) >= 2
 
 
 # -- relay -------------------------------------------------------------------------------
