@@ -203,6 +203,13 @@ class ImagingSpec(BaseModel):
         description="Probability per frame of each rare fault (twin.imaging.faults); missing: 0.",
     )
 
+    # None (= parametric) by default, for the same reason as faults.
+    galaxies: Literal["parametric", "diffusion"] | None = Field(
+        default=None,
+        description="What galaxies look like: 'parametric' (bulge + disk + knots, the "
+        "default) or 'diffusion' (the generator of models/generative; needs torch).",
+    )
+
     @field_validator("faults")
     @classmethod
     def _rates_are_probabilities(cls, rates):

@@ -210,6 +210,37 @@ def _cells_in_circle(ra_deg: float, dec_deg: float, radius_deg: float) -> list[_
     return cells
 
 
+def sky_cell(i_dec: int, i_ra: int) -> _Cell:
+    """The sky cell of strip ``i_dec`` (from the south pole) and RA index ``i_ra``."""
+    i_dec, i_ra = int(i_dec), int(i_ra)
+    dec_lo, dec_hi = i_dec * CELL_DEG - 90.0, (i_dec + 1) * CELL_DEG - 90.0
+    n_ra = max(1, int(360.0 * math.cos(math.radians(0.5 * (dec_lo + dec_hi))) / CELL_DEG))
+    width = 360.0 / n_ra
+    return _Cell(i_dec, i_ra, dec_lo, dec_hi, i_ra * width, (i_ra + 1) * width)
+
+
+def cell_of(source_id) -> tuple[np.ndarray, np.ndarray]:
+    """``(i_dec, i_ra)`` of the cell a star's or galaxy's ``source_id`` was drawn in."""
+    ids = np.asarray(source_id, dtype=np.int64)
+    return (ids >> 48) & 0xFFF, (ids >> 32) & 0xFFFF
+
+
+def cell_galaxies(i_dec: int, i_ra: int, faint_i: float, sky_seed: int = 0) -> pd.DataFrame:
+    """Every galaxy of one sky cell to ``faint_i`` (i band, rounded up to a whole bin), as
+    :func:`field_sources` draws them: the same ``source_id`` s and shapes, whatever the field.
+
+    Columns: ``source_id``, ``ra_deg``, ``dec_deg``, ``i_mag`` and the shape columns.
+    Why: a per-cell product (a learned source's bank of stamps) must not depend on which
+    exposure asked for the cell first.
+    """
+    cell = sky_cell(i_dec, i_ra)
+    table = _draw_kind("galaxy", [cell], [galaxy_counts_per_deg2], (GALAXY_MAG_RANGE_I[0],
+                       float(faint_i)), sky_seed, _galaxy_attributes)  # fmt: skip
+    if table.empty:
+        return table
+    return table.drop(columns=_NOISE_COLUMNS).rename(columns={"ref_mag": "i_mag"})
+
+
 def _source_ids(kind: str, cell: _Cell, n: int) -> np.ndarray:
     base = (_KIND[kind] << 60) | (cell.i_dec << 48) | (cell.i_ra << 32)
     return base + np.arange(n, dtype=np.int64)

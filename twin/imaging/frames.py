@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from twin.errors import ConfigError
+from twin.errors import ConfigError, excerpt
 from twin.imaging.faults import draw_faults
 from twin.imaging.spec import FrameSpec, Transient, frame_spec
 
 FRAME_DIR = "frames"
 CALIBRATION_DIR = "calibration"
+GALAXY_BANK_DIR = "galaxy_bank"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class RenderOptions:
     trail_rate_per_hour_deg2: float = 0.5
     defocus_model: str = "gaussian"
     sky_seed: int = 0
+    galaxies: str = "parametric"
+    galaxy_bank_dir: str | None = None  # a learned galaxy source's cache (None: its default)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ def frame_seed(run_seed: int, obs_id: int) -> int:
 class RunFrames:
     """The run's exposures as frame specs (the World rebuilt from the run's scenario)."""
 
-    def __init__(self, run_dir: str | Path, size: int | None = None) -> None:
+    def __init__(self, run_dir: str | Path, size: int | None = None,
+                 galaxies: str | None = None) -> None:  # fmt: skip
         from twin.ops.world import World
         from twin.scenario import load_scenario
 
@@ -72,7 +76,11 @@ class RunFrames:
         self.telescopes = {t.name: t for t in self.world.telescopes}
         self.alerts = {a.alert_id: a for a in self.world.alerts}
         self.size = size
-        self.options = options_for(self.scenario.imaging)
+        # A learned galaxy source caches its stamps per sky cell in the run directory.
+        self.options = replace(options_for(self.scenario.imaging),
+                               galaxy_bank_dir=str(self.run_dir / GALAXY_BANK_DIR))  # fmt: skip
+        if galaxies is not None:
+            self.options = replace(self.options, galaxies=check_galaxies(galaxies, "--galaxies"))
 
     def spec(self, obs_id: int) -> FrameSpec:
         rows = self.observations[self.observations["obs_id"] == int(obs_id)]
@@ -125,7 +133,17 @@ def spec_for_row(row: dict, tw, alerts: dict, run_seed: int, imaging, size: int 
 def options_for(imaging) -> RenderOptions:
     """The render options of a scenario's ``imaging`` section."""
     return RenderOptions(imaging.trail_rate_per_hour_deg2, imaging.defocus_model,
-                         imaging.sky_seed)  # fmt: skip
+                         imaging.sky_seed, imaging.galaxies or "parametric")  # fmt: skip
+
+
+def check_galaxies(kind: str, source: str) -> str:
+    """``kind`` if it names a galaxy source (:data:`~twin.imaging.galaxies.GALAXY_SOURCES`)."""
+    from twin.imaging.galaxies import GALAXY_SOURCES
+
+    if kind not in GALAXY_SOURCES:
+        raise ConfigError(source, "galaxies", f"{excerpt(kind)} is not a galaxy source; "
+                          f"allowed: {', '.join(GALAXY_SOURCES)}")  # fmt: skip
+    return kind
 
 
 def frame_path(run_dir: Path, spec: FrameSpec) -> Path:
@@ -150,6 +168,7 @@ def render_arrays(spec: FrameSpec, options: RenderOptions | None = None):
     rendered = render_expected(
         spec, sky_seed=options.sky_seed, defocus_model=options.defocus_model,
         trails=TrailModel(rate_per_hour_deg2=options.trail_rate_per_hour_deg2),
+        galaxies=options.galaxies, galaxy_bank_dir=options.galaxy_bank_dir,
     )  # fmt: skip
     rng = np.random.default_rng(spec.seed)
     return apply_detector(rendered.image_e, spec, rng), rendered.truth
@@ -207,12 +226,15 @@ def _render_ray(jobs: Sequence[RenderJob], address: str, bar) -> list[Path]:
 def render_run(
     run_dir: str | Path, *, sites: Sequence[str] | None = None, max_frames: int | None = None,
     size: int | None = None, processes: int | None = None, ray_address: str | None = None,
-    calibrations: bool = True, progress: bool = True,
+    calibrations: bool = True, progress: bool = True, galaxies: str | None = None,
 ) -> dict[str, list[Path]]:  # fmt: skip
-    """Render the run's exposures (and each night's calibration frames) into the run dir."""
+    """Render the run's exposures (and each night's calibration frames) into the run dir.
+
+    ``galaxies`` overrides the scenario's ``imaging.galaxies`` (``parametric``, ``diffusion``).
+    """
     from twin.imaging.calibration import write_calibrations
 
-    frames = RunFrames(run_dir, size=size)
+    frames = RunFrames(run_dir, size=size, galaxies=galaxies)
     specs = frames.specs(sites, max_frames)
     # By telescope, then time: consecutive frames share the detector's cached flat/bias.
     order = sorted(range(len(specs)), key=lambda i: (specs[i].telescope.name, specs[i].obs_id))

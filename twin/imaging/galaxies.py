@@ -11,7 +11,13 @@ angle. Knot positions come from a counter-based hash of the galaxy's ``knot_seed
 that with the PSF and draws it.
 
 Stamps go through the small :class:`GalaxyStampSource` protocol, so a learned generator
-(e.g. a diffusion model) can supply them instead. Two implementations:
+can supply them instead: :func:`galaxy_stamp_source` picks one by the scenario's
+``imaging.galaxies`` name — ``parametric`` (the default, below) or a source registered
+under the ``skytwin.galaxy_sources`` entry points, such as ``diffusion``
+(``models/generative``: stamps drawn by a diffusion model trained on the Hubble Deep
+Field). The twin never imports ``models``, so it runs without torch; asking for a source
+whose package cannot be imported is a :class:`~twin.errors.ConfigError` saying what to
+install. Two built-in implementations:
 
 - :class:`FourierGalaxyStamps` (the fast default): the profile evaluated in Fourier space
   with numpy — exponential ``(1 + k² r_s²)^-3/2``, knots ``exp(-i k·x_j)``, the de
@@ -29,14 +35,19 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import entry_points
 from typing import Protocol
 
 import galsim
 import numpy as np
 
+from twin.errors import ConfigError
 from twin.imaging.psf import image_angle_deg
 
 ProfileFn = Callable[[Mapping], galsim.GSObject]
+SOURCES_GROUP = "skytwin.galaxy_sources"
+GALAXY_SOURCES = ("parametric", "diffusion")
+"""Names ``imaging.galaxies`` accepts; all but ``parametric`` come from entry points."""
 STAMP_SIZES = (16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512)
 ALIAS_TOLERANCE = 0.01
 _EXP_HLR_PER_SCALE = 1.6783469900166605  # half-light radius / scale length of an exponential
@@ -344,3 +355,29 @@ def _knot_transform(galaxies, shears: np.ndarray, shifts: np.ndarray, grid: KGri
         knots = order[np.isin(owner[order], members)].reshape(len(members), c)
         out[members] = np.einsum("bky,bkx->byx", phase_y[knots], phase_x[knots])
     return out
+
+
+def galaxy_stamp_source(kind: str, psf_fwhm_arcsec: float, *, sky_seed: int = 0,
+                        bank_dir: str | None = None) -> GalaxyStampSource:  # fmt: skip
+    """The stamp source named ``kind`` for a frame whose PSF FWHM is ``psf_fwhm_arcsec``.
+
+    ``parametric`` is :class:`FourierGalaxyStamps` itself (the frames of a scenario that
+    does not say otherwise are those of the code before this option existed). Other names
+    are looked up in the :data:`SOURCES_GROUP` entry points and called as
+    ``factory(psf_fwhm_arcsec, sky_seed=..., bank_dir=...)``: ``sky_seed`` is the sky the
+    frame shows (a source may cache per sky cell), ``bank_dir`` where it may cache.
+    """
+    if kind == "parametric":
+        return FourierGalaxyStamps(psf_fwhm_arcsec)
+    eps = {ep.name: ep for ep in entry_points(group=SOURCES_GROUP)}
+    if kind not in eps:
+        allowed = ", ".join(["parametric", *sorted(eps)])
+        raise ConfigError("imaging", "galaxies", f"unknown galaxy source {kind!r}; allowed: "
+                          f"{allowed}")  # fmt: skip
+    try:
+        factory = eps[kind].load()
+    except ImportError as err:
+        raise ConfigError("imaging", "galaxies", f"galaxy source {kind!r} cannot be loaded "
+                          f"({err.name} is not installed: pip install torch, or use "
+                          "'parametric')") from None  # fmt: skip
+    return factory(psf_fwhm_arcsec, sky_seed=sky_seed, bank_dir=bank_dir)

@@ -43,7 +43,7 @@ from astropy.wcs import WCS
 
 from twin.imaging.catalog import SkyCatalog, TrailModel, sky_catalog
 from twin.imaging.faults import apply_light_faults
-from twin.imaging.galaxies import FourierGalaxyStamps, GalaxyStampSource, galaxy_profile
+from twin.imaging.galaxies import GalaxyStampSource, galaxy_profile, galaxy_stamp_source
 from twin.imaging.psf import PixelPsfTable, add_stamp, defocus_profile, image_angle_deg, psf_for
 from twin.imaging.scene import Scene, build_scene, sky_level_e
 from twin.imaging.spec import FrameSpec
@@ -75,11 +75,15 @@ def psf_fwhm_px(spec: FrameSpec) -> float:
 def render_expected(spec: FrameSpec, *, catalog: SkyCatalog | None = None, method: str = "fast",
                     stamp_source: GalaxyStampSource | None = None, sky_seed: int = 0,
                     trails: TrailModel | None = None,
-                    defocus_model: str = "gaussian") -> RenderResult:  # fmt: skip
+                    defocus_model: str = "gaussian", galaxies: str = "parametric",
+                    galaxy_bank_dir: str | None = None) -> RenderResult:  # fmt: skip
     """Render the noise-free frame of ``spec`` (see module docs).
 
     ``catalog`` defaults to :func:`~twin.imaging.catalog.sky_catalog` of the spec (with
     ``sky_seed`` and ``trails``); pass one to draw the same scene several ways.
+    ``galaxies`` names the stamp source of the fast path when ``stamp_source`` is not
+    given (:func:`~twin.imaging.galaxies.galaxy_stamp_source`; ``galaxy_bank_dir`` is
+    where a learned source caches its stamps).
     """
     if method not in METHODS:
         raise ValueError(f"render method {method!r}; allowed: {METHODS}")
@@ -91,13 +95,15 @@ def render_expected(spec: FrameSpec, *, catalog: SkyCatalog | None = None, metho
     image = np.full((spec.ny, spec.nx), sky, dtype=np.float64)
     truth = scene.truth
     points = truth[truth["type"].isin(("star", "transient"))]
-    galaxies = truth[truth["type"] == "galaxy"]
+    galaxy_rows = truth[truth["type"] == "galaxy"]
     if method == "fast":
         _PointDrawer(psf, spec, sky).draw(image, points)
-        source = stamp_source or FourierGalaxyStamps(psf_fwhm_px(spec) * spec.pixel_scale_arcsec)
-        _draw_galaxy_stamps(image, galaxies, psf, spec.pixel_scale_arcsec, source)
+        source = stamp_source or galaxy_stamp_source(
+            galaxies, psf_fwhm_px(spec) * spec.pixel_scale_arcsec, sky_seed=sky_seed,
+            bank_dir=galaxy_bank_dir)  # fmt: skip
+        _draw_galaxy_stamps(image, galaxy_rows, psf, spec.pixel_scale_arcsec, source)
     else:
-        _draw_plain(image, points, galaxies, psf, spec.pixel_scale_arcsec)
+        _draw_plain(image, points, galaxy_rows, psf, spec.pixel_scale_arcsec)
     truth = truth.copy()
     _draw_trails(image, scene, psf, truth)
     if spec.faults:  # rare faults (twin.imaging.faults): light through fogged or vignetted optics

@@ -51,6 +51,13 @@ class SitePipeline:
         self.frames_dir = run_dir if spec.keep_frames else None
         scenario = twin.world.scenario
         self.options = options_for(scenario.imaging)
+        if run_dir is not None:  # a learned galaxy source caches its stamps in the run
+            from dataclasses import replace
+
+            from twin.imaging.frames import GALAXY_BANK_DIR
+
+            bank = str(Path(run_dir) / GALAXY_BANK_DIR)
+            self.options = replace(self.options, galaxy_bank_dir=bank)
         self.thresholds = {p.name: p.min_frame_quality for p in scenario.programmes
                            if p.min_frame_quality is not None}  # fmt: skip
         self.measured: dict[str, MeasuredFrame] = twin.measured  # shown in Conditions
