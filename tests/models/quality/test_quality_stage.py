@@ -72,14 +72,10 @@ def test_the_cnn_flags_the_defocused_frame_as_blurred(stage, problem_frames):
     assert result.score < 30 and result.seeing_arcsec > 1.5
 
 
-FOCUS_GAP = (
-    "shipped model: focus AUC 0.73 held out (weights/evaluation.json); it flags this 3 "
-    "arcsec defocus, but focus vs seeing on one frame is not yet reliable"
-)
 
-
-@pytest.mark.xfail(reason=FOCUS_GAP, strict=False)
 def test_the_cnn_tells_focus_from_seeing(stage, problem_frames):
+    # The shipped weights flag this 3" defocus (deterministic); on the held-out set the
+    # focus flag's AUC is only 0.73 (weights/evaluation.json), so this is one frame.
     assert "focus" in stage.process(problem_frames["focus"]).active_flags()
 
 
