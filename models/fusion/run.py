@@ -113,7 +113,7 @@ def _aligned(image, psf_stamp, background):
                                                    MAGZERO_OUT))  # fmt: skip
 
 
-def fuse_group(frames, group: Group, method: str = "proper"):
+def fuse_group(frames, group: Group, method: str = "proper", min_sites: int = 2):
     """``(coadd, wcs, inputs table, aligned frames)`` of one group (steps 2-4 of the
     module docstring)."""
     from models.fusion import METHODS
@@ -139,7 +139,7 @@ def fuse_group(frames, group: Group, method: str = "proper"):
                      "registration_rms_pix": float(reg.rms_pix), "matched": int(reg.n_matched),
                      "magzero_e": image.magzero_e, "status": "used"})  # fmt: skip
     rows_used = [r for r in rows if r["status"] == "used"]
-    if len({r["site"] for r in rows_used}) < min(2, len(group.sites)) or len(images) < 2:
+    if len({r["site"] for r in rows_used}) < min_sites or len(images) < 2:
         raise FusionSkipped(f"{len(images)} frames could be registered")
     best = int(np.argmin([r["image_fwhm_arcsec"] for r in rows_used]))
     grid_wcs, shape = images[best].wcs, images[best].shape
@@ -215,7 +215,7 @@ def fuse_run(run_dir: str | Path, *, field: str | None = None, band: str | None 
     rows, skipped = [], []
     for group in tqdm(groups, desc="fuse", unit="field", disable=not progress):
         try:
-            coadd, wcs, inputs, aligned = fuse_group(frames, group, method)
+            coadd, wcs, inputs, aligned = fuse_group(frames, group, method, min_sites)
         except FusionSkipped as why:
             skipped.append(f"{group.name}: {why}")
             continue

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,7 @@ class SitePipeline:
     def __init__(self, twin: NetworkTwin, stages: list[PipelineStage], spec: PipelineSpec,
                  run_dir: Path | None = None) -> None:  # fmt: skip
         """``run_dir``: where ``frames/`` goes when ``spec.keep_frames``."""
-        from twin.imaging.frames import options_for
+        from twin.imaging.frames import GALAXY_BANK_DIR, options_for
 
         self.twin = twin
         self.stages = stages
@@ -52,10 +53,6 @@ class SitePipeline:
         scenario = twin.world.scenario
         self.options = options_for(scenario.imaging)
         if run_dir is not None:  # a learned galaxy source caches its stamps in the run
-            from dataclasses import replace
-
-            from twin.imaging.frames import GALAXY_BANK_DIR
-
             bank = str(Path(run_dir) / GALAXY_BANK_DIR)
             self.options = replace(self.options, galaxy_bank_dir=bank)
         self.thresholds = {p.name: p.min_frame_quality for p in scenario.programmes

@@ -152,6 +152,5 @@ def run_points(points: Iterable[Point], out_dir: str | Path, *, keep_runs: bool 
                 last_table = time.monotonic()
     finally:
         bar.close()
-        if (out_dir / POINTS_DIR).is_dir():
-            write_table(out_dir)
-    return write_table(out_dir) if todo or points else pd.DataFrame()
+        table = write_table(out_dir) if (out_dir / POINTS_DIR).is_dir() else pd.DataFrame()
+    return table

@@ -72,7 +72,6 @@ def test_the_cnn_flags_the_defocused_frame_as_blurred(stage, problem_frames):
     assert result.score < 30 and result.seeing_arcsec > 1.5
 
 
-
 def test_the_cnn_tells_focus_from_seeing(stage, problem_frames):
     # The shipped weights flag this 3" defocus (deterministic); on the held-out set the
     # focus flag's AUC is only 0.73 (weights/evaluation.json), so this is one frame.

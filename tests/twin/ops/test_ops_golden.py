@@ -3,7 +3,9 @@
 The digests were computed with the code of commit c89a600 (before crash-safe tables, the
 Exposure record, the centre module and the in-loop pipeline) on the same scenarios and
 seeds: a refactor of the engine must not change what a run does. A change that is meant
-to change runs updates them, and says so in the CHANGELOG.
+to change runs updates them, and says so in the CHANGELOG. The Earth-orientation data
+(``astropy-iers-data``) is pinned in ``pyproject.toml`` for the same reason: its weekly
+releases move the 2027 predictions, and with them these digests.
 """
 
 from __future__ import annotations
