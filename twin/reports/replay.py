@@ -37,7 +37,9 @@ SECONDS_PER_DAY = 86_400.0
 EPHEMERIS_STEP_H = 1.0  # the page interpolates linearly; the Moon moves 0.5 deg per hour
 SPELL_GAP_MIN = 90.0
 """A telescope idle between two of its exposures less than this apart (same night) is
-still "observing" its target: waiting for the next visit of a cadence (relay: 72 min)."""
+shown as "waiting (cadence)", not idle: most such gaps are a cadence's wait for its next
+visit (relay: 72 min). A guess from the gap alone, so the page labels it apart from
+observing."""
 MAX_PREVIEWS = 120  # frame thumbnails embedded at most (10-20 kB each as JPEG)
 PREVIEW_PIX = 280  # longest side of an embedded thumbnail (the side panel is 300 px)
 EVENT_KINDS_SHOWN = (
@@ -114,7 +116,7 @@ def build_payload(run_dir: Path, scenario_file: str | Path | None = None) -> dic
         "handoffs": _handoffs(obs, site_ix, strings, t0),
         "ephemeris": _ephemeris(t0, t1),
         "strings": strings.values,
-        "previews": _previews(run_dir, obs),
+        **_previews(run_dir, obs),
     }
 
 
@@ -389,8 +391,11 @@ def _ra_dec(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- previews
 
 
-def _previews(run_dir: Path, obs: pd.DataFrame) -> dict[str, str]:
-    """Small thumbnails (JPEG data URIs) of the frames the run rendered, by obs id.
+def _previews(run_dir: Path, obs: pd.DataFrame) -> dict:
+    """Small thumbnails (JPEG data URIs) of the frames the run rendered, by obs id
+    (``previews``), the cap on their number (``preview_cap``) and the obs ids of the
+    rendered frames the cap left out (``frames_left_out``), so the page can tell "not
+    rendered" from "rendered, not embedded".
 
     JPEG because a sky frame is noise, which PNG hardly compresses (3-4x larger).
 
@@ -398,22 +403,32 @@ def _previews(run_dir: Path, obs: pd.DataFrame) -> dict[str, str]:
     frame``): a PNG preview is shrunk, else the FITS frame is stretched as
     :mod:`twin.imaging.preview` does. At most :data:`MAX_PREVIEWS`, first in time.
     """
+    found = _frame_files(run_dir)
+    rendered = [int(i) for i in obs["obs_id"] if int(i) in found]
+    previews = {}
+    for obs_id in rendered[:MAX_PREVIEWS]:
+        uri = _thumbnail_uri(found[obs_id])
+        if uri:
+            previews[str(obs_id)] = uri
+    return {
+        "previews": previews,
+        "preview_cap": MAX_PREVIEWS,
+        "frames_left_out": rendered[MAX_PREVIEWS:],
+    }
+
+
+def _frame_files(run_dir: Path) -> dict[int, Path]:
+    """The run's frames on disk by obs id: the PNG preview where there is one, else the FITS."""
     frames_dir = run_dir / "frames"
-    if not frames_dir.is_dir():
-        return {}
     found: dict[int, Path] = {}
+    if not frames_dir.is_dir():
+        return found
     for path in sorted(frames_dir.rglob("*_[0-9][0-9][0-9][0-9][0-9][0-9][0-9].*")):
         if path.suffix in (".png", ".fits"):
             obs_id = int(path.stem.rsplit("_", 1)[1])
             if path.suffix == ".png" or obs_id not in found:
                 found[obs_id] = path
-    wanted = [int(i) for i in obs["obs_id"] if int(i) in found][:MAX_PREVIEWS]
-    out = {}
-    for obs_id in wanted:
-        uri = _thumbnail_uri(found[obs_id])
-        if uri:
-            out[str(obs_id)] = uri
-    return out
+    return found
 
 
 def _thumbnail_uri(path: Path) -> str | None:
@@ -451,11 +466,13 @@ def _stretched_u8(path: Path) -> np.ndarray:
 
 
 def page_html(payload: dict) -> str:
-    """The page: template with the CSS, the payload and the JavaScript inlined."""
+    """The page: template with the CSS, the payload, the land outline and the JavaScript
+    inlined."""
     assets = resources.files("twin.reports").joinpath(ASSETS)
     template = assets.joinpath("replay.html").read_text(encoding="utf-8")
     css = assets.joinpath("replay.css").read_text(encoding="utf-8")
     js = assets.joinpath("replay.js").read_text(encoding="utf-8")
+    land = assets.joinpath("land.js").read_text(encoding="utf-8")  # see make_land.py there
     data = json.dumps(payload, separators=(",", ":"), allow_nan=False)
     # "</" cannot end the script element early once escaped; JSON.parse reads "<\/" as "</".
     data = data.replace("</", "<\\/")
@@ -464,6 +481,7 @@ def page_html(payload: dict) -> str:
         template.replace("{{TITLE}}", title)
         .replace("{{CSS}}", css)
         .replace("{{DATA}}", data)
+        .replace("{{LAND}}", land)
         .replace("{{JS}}", js.replace("</script", "<\\/script"))
     )
 

@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import twin.reports.replay as replay
+from twin.cli import main as skytwin
 from twin.ops.run import run_scenario
-from twin.reports.replay import build_payload, header_comment, write_replay
+from twin.reports.replay import build_payload, header_comment, page_html, write_replay
 from twin.scenario import load_scenario
 
 try:
@@ -32,6 +34,7 @@ except ImportError:  # a dev dependency; the payload tests run without it
 
 ROOT = Path(__file__).resolve().parents[3]
 TEACHING = sorted((ROOT / "scenarios" / "teaching").glob("*.yaml"))
+LAND_JS = ROOT / "twin/reports/replay_assets/land.js"
 DOCS = ROOT / "docs"
 CHROMIUM = next(
     (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
@@ -56,6 +59,20 @@ def _run(scenario_path: Path, out: Path, **overrides) -> Path:
 @pytest.fixture(scope="module")
 def relay_run(tmp_path_factory) -> Path:
     return _run(ROOT / "scenarios/teaching/relay.yaml", tmp_path_factory.mktemp("relay"))
+
+
+@pytest.fixture(scope="module")
+def teaching_run(tmp_path_factory):
+    """``teaching_run(name)``: the run of ``scenarios/teaching/NAME.yaml``, made once."""
+    runs: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in runs:
+            out = tmp_path_factory.mktemp(name)
+            runs[name] = _run(ROOT / f"scenarios/teaching/{name}.yaml", out / "run")
+        return runs[name]
+
+    return get
 
 
 @pytest.fixture(scope="module")
@@ -188,11 +205,20 @@ def test_relay_replay_in_browser(relay_run, browser, tmp_path):
 
     nights = pd.read_parquet(relay_run / "nights.parquet").set_index("site")
     middle_mjd = nights.loc["sutherland", ["mjd_start", "mjd_end"]].mean()
+    obs = pd.read_parquet(relay_run / "observations.parquet")
+    suth = obs[obs["site"] == "sutherland"]
+    exposing = ((suth["mjd_start"] <= middle_mjd) & (middle_mjd < suth["mjd_end"])).any()
+    assert not exposing, "mid-night falls between two of the 72-min cadence's visits"
     _move_slider(browser, (middle_mjd - _t0_mjd(browser)) * 86400.0)
-    sutherland = _site(browser, "sutherland")
-    assert sutherland["state"] == "observing" and sutherland["targets"] == "M83", sutherland
+    assert _site(browser, "sutherland") == {"state": "waiting", "targets": "M83"}
+    # During Sutherland's exposure nearest its mid-night it is observing M83, alone.
+    nearest = suth.iloc[int(np.argmin(np.abs(suth["mjd_start"] - middle_mjd)))]
+    _move_slider(
+        browser, ((nearest["mjd_start"] + nearest["mjd_end"]) / 2 - _t0_mjd(browser)) * 86400
+    )
+    assert _site(browser, "sutherland") == {"state": "observing", "targets": "M83"}
     for other in ("siding-spring", "cerro-pachon"):
-        assert _site(browser, other)["state"] != "observing", other
+        assert _site(browser, other)["state"] not in ("observing", "waiting"), other
 
     # Sutherland's first exposure (marks are in time order); a mark is ~1 px wide, so the
     # click is dispatched on it rather than aimed with the mouse.
@@ -231,9 +257,9 @@ def test_clicked_exposure_shows_its_frame(relay_run, browser, tmp_path):
 
 @needs_browser
 @pytest.mark.parametrize("scenario", TEACHING, ids=lambda p: p.stem)
-def test_teaching_screenshots(scenario, browser, tmp_path):
+def test_teaching_screenshots(scenario, browser, teaching_run, tmp_path):
     """Every teaching scenario's page loads cleanly; its screenshot is the README's."""
-    run = _run(scenario, tmp_path / "run")
+    run = teaching_run(scenario.stem)
     page = write_replay(run, tmp_path / "replay.html", scenario_file=scenario)
     _open(browser, page)
     assert _console_problems(browser) == [] and _requests(browser, page) == []
@@ -270,3 +296,190 @@ def test_dense_week_loads_fast(browser, tmp_path):
     n_exposures = len(pd.read_parquet(run / "observations.parquet"))
     assert browser.execute_script("return window.replay.exposureMarks()") == n_exposures
     assert size_mb < 5.0
+
+
+def _slider_at_mjd(driver, mjd: float) -> None:
+    _move_slider(driver, (mjd - _t0_mjd(driver)) * 86400.0)
+
+
+@needs_browser
+def test_failover_sutherland_closed_all_night(teaching_run, browser, tmp_path):
+    """Weather shuts Sutherland: at its mid-night the page shows its dome closed, while
+    Cerro Pachon (6 h west) is still in daylight."""
+    run = teaching_run("failover")
+    _open(browser, write_replay(run, tmp_path / "failover.html"))
+    nights = pd.read_parquet(run / "nights.parquet").set_index("site")
+    _slider_at_mjd(browser, nights.loc["sutherland", ["mjd_start", "mjd_end"]].mean())
+    assert _site(browser, "sutherland") == {"state": "closed", "targets": ""}
+    assert _site(browser, "cerro-pachon")["state"] == "day"
+    label = browser.find_element("css selector", '#site-list li[data-site="sutherland"] .state')
+    assert label.text == "dome closed (weather)"
+    assert _console_problems(browser) == []
+
+
+@needs_browser
+def test_confirmation_alert_received_and_confirmed(teaching_run, browser, tmp_path):
+    """The alert desk on the timeline (issued, received 30 s later, requests sent to both
+    sites, followed, detected, confirmed) and the alert's state before and after the
+    confirmation at Cerro Pachon."""
+    run = teaching_run("confirmation")
+    _open(browser, write_replay(run, tmp_path / "confirmation.html"))
+    alert = pd.read_parquet(run / "alerts.parquet").iloc[0]
+    assert alert["alert_id"] == "alert-sched-00" and alert["confirmed_site"] == "cerro-pachon"
+    marks = browser.execute_script(
+        "return [...document.querySelectorAll('#tl-svg g.ev')].map(g => "
+        "[g.dataset.kind, +g.dataset.t, g.querySelector('title').textContent])"
+    )
+    kinds = [k for k, _, _ in marks]
+    assert kinds.count("alert_issued") == kinds.count("alert_received") == 1
+    assert kinds.count("request_released") == 3, "follow-up to both sites, then the confirmation"
+    t = {k: t for k, t, _ in marks}
+    assert t["alert_received"] - t["alert_issued"] == 30, "the scenario's broker latency"
+    sent = sorted(text.split(": ", 1)[1] for k, _, text in marks if k == "request_released")
+    assert sent == [
+        "follow-up request alert-sched-00-confirm sent to site cerro-pachon",
+        "follow-up request alert-sched-00-fu sent to site cerro-pachon",
+        "follow-up request alert-sched-00-fu sent to site siding-spring",
+    ]
+    for kind in ("alert_received", "request_released"):  # their own colour in the legend
+        colour = browser.execute_script(
+            "const g = document.querySelector(`#tl-svg g.ev[data-kind=${arguments[0]}]`);"
+            "return getComputedStyle(g.querySelector('circle')).fill",
+            kind,
+        )
+        assert colour not in {"rgb(255, 111, 0)", "rgb(249, 168, 37)", "rgb(216, 27, 96)"}, kind
+
+    status = "return window.replay.alertStatus('alert-sched-00')"
+    _slider_at_mjd(browser, alert["issued_mjd"] - 600 / 86400)
+    assert browser.execute_script(status) is None
+    _slider_at_mjd(browser, alert["detected_mjd"] + 600 / 86400)
+    assert browser.execute_script(status) == "detected"
+    log = browser.find_element("id", "event-log").text
+    assert "alert received by the centre alert-sched-00" in log
+    assert "follow-up request alert-sched-00-fu sent to site siding-spring" in log
+    _slider_at_mjd(browser, alert["confirmed_mjd"] + 120 / 86400)
+    assert browser.execute_script(status) == "confirmed"
+    assert browser.find_element("css selector", "#event-log li").text.startswith(
+        "04-07 23:27 \u2014 transient confirmed alert-sched-00 at cerro-pachon"
+    )
+    assert _console_problems(browser) == []
+
+
+@needs_browser
+def test_gap_in_a_cadence_is_labelled_waiting(relay_run, browser, tmp_path):
+    """Between two of Sutherland's M83 visits (72-min cadence) the telescope is idle: the
+    page says "waiting (cadence)", not observing, and keeps M83 as its target."""
+    _open(browser, write_replay(relay_run, tmp_path / "relay.html"))
+    obs = pd.read_parquet(relay_run / "observations.parquet")
+    suth = obs[obs["site"] == "sutherland"].sort_values("mjd_start")
+    gaps = suth["mjd_start"].to_numpy()[1:] - suth["mjd_end"].to_numpy()[:-1]
+    k = int(np.argmax(gaps))
+    assert 30 < gaps[k] * 1440 < replay.SPELL_GAP_MIN, "a cadence gap, shorter than the cap"
+    _slider_at_mjd(browser, suth["mjd_end"].iloc[k] + gaps[k] / 2)
+    assert _site(browser, "sutherland") == {"state": "waiting", "targets": "M83"}
+    label = browser.find_element("css selector", '#site-list li[data-site="sutherland"] .state')
+    assert label.text.startswith("waiting (cadence) (next exposure in ")
+
+
+# --------------------------------------------------------------------------- land
+
+
+def _land() -> dict:
+    text = LAND_JS.read_text(encoding="utf-8")
+    return json.loads(text.split("window.SKYTWIN_LAND =", 1)[1].strip().rstrip(";"))
+
+
+def test_land_outline_is_small_and_inlined(relay_run):
+    land = _land()
+    assert "Natural Earth" in land["source"] and land["unit_deg"] == 0.1
+    assert len(land["rings"]) == 118, "make_land.py's output: rings of 1:110m land"
+    assert all(len(r) >= 6 and len(r) % 2 == 0 for r in land["rings"])
+    assert 10_000 < LAND_JS.stat().st_size < 40_000
+    page = page_html(build_payload(relay_run))
+    assert LAND_JS.read_text(encoding="utf-8") in page
+
+
+@needs_browser
+def test_map_draws_land(relay_run, browser, tmp_path):
+    """Pixels of the world map in daylight: land colour over Africa and South America,
+    ocean colour over the Atlantic and the Pacific."""
+    page = write_replay(relay_run, tmp_path / "relay.html")
+    _open(browser, page)
+    assert browser.execute_script("return window.SKYTWIN_LAND.rings.length") == 118
+    eph = browser.execute_script(
+        "return JSON.parse(document.getElementById('replay-data').textContent).ephemeris"
+    )
+    sun_lon = (np.asarray(eph["sun_lon"]) + 180.0) % 360.0 - 180.0
+    t_noon_brazil = eph["t"][int(np.argmin(np.abs(sun_lon + 35.0)))]  # Sun over 35 W
+    browser.execute_script("window.replay.setTime(arguments[0])", t_noon_brazil)
+    pixel = (
+        "const c = document.getElementById('map'), [lon, lat] = arguments;"
+        "const x = Math.round((lon + 180) / 360 * c.width);"
+        "const y = Math.round((90 - lat) / 180 * c.height);"
+        "return [...c.getContext('2d').getImageData(x, y, 1, 1).data].slice(0, 3);"
+    )
+    land = {"Sahara": (15, 18), "Brazil": (-55, -8)}
+    ocean = {"South Atlantic": (-15, -40), "Pacific": (-100, 5)}
+    for name, (lon, lat) in land.items():
+        assert browser.execute_script(pixel, lon, lat) == [230, 223, 196], name  # LAND_COLOUR
+    for name, (lon, lat) in ocean.items():
+        assert browser.execute_script(pixel, lon, lat) == [207, 227, 242], name  # OCEAN_COLOUR
+
+
+# --------------------------------------------------------------------------- previews cap
+
+
+@needs_browser
+def test_frame_left_out_by_the_cap_says_so(relay_run, browser, tmp_path, monkeypatch):
+    monkeypatch.setattr(replay, "MAX_PREVIEWS", 1)
+    run = _with_frames(relay_run, tmp_path / "run")
+    payload = build_payload(run)
+    assert set(payload["previews"]) == {"15"}
+    assert payload["preview_cap"] == 1 and payload["frames_left_out"] == [16]
+    page = write_replay(run, tmp_path / "relay.html")
+    _open(browser, page)
+    marks = {
+        m.get_attribute("data-obs-id"): m for m in browser.find_elements("css selector", "rect.exp")
+    }
+    notes = {}
+    for obs_id in ("15", "16", "17"):
+        browser.execute_script(CLICK, marks[obs_id])
+        found = browser.find_elements("id", "preview-note")
+        notes[obs_id] = found[0].text if found else None
+    assert notes["15"] is None, "its preview is embedded"
+    assert notes["16"].startswith(
+        "A frame was rendered for this exposure but left out of this page"
+    )
+    assert "the first 1 rendered frames" in notes["16"]
+    assert notes["17"].startswith("No frame was rendered for this exposure")
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_replay_writes_the_page(relay_run, tmp_path, capsys):
+    out = tmp_path / "pages" / "relay.html"
+    assert skytwin(["replay", str(relay_run), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    size_mb = out.stat().st_size / 1e6
+    assert printed == f"replay: {out} ({size_mb:.2f} MB; open it in a browser)\n"
+    page = out.read_text(encoding="utf-8")
+    assert "<title>skytwin replay: relay</title>" in page and "window.SKYTWIN_LAND" in page
+
+
+def test_cli_run_with_replay(tmp_path, capsys):
+    out = tmp_path / "run"
+    scenario = ROOT / "scenarios/teaching/relay.yaml"
+    argv = ["run", str(scenario), "--out", str(out), "--replay", "--no-plots", "--quiet"]
+    assert skytwin(argv) == 0
+    page = out / "replay.html"
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"replay: {page} ({page.stat().st_size / 1e6:.2f} MB): open it in a browser"
+    payload = json.loads(
+        page.read_text(encoding="utf-8")
+        .split('id="replay-data">', 1)[1]
+        .split("</script>", 1)[0]
+        .replace("<\\/", "</")
+    )
+    assert len(payload["obs"]["t"]) == 30
+    assert payload["meta"]["notes"].startswith(header_comment(scenario)[:40])

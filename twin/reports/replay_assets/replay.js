@@ -14,25 +14,31 @@
     failure: "#c62828", idle: "#fff1bf", aborted: "#8e24aa", calibration: "#4fc3f7",
   };
   const SITE_COLOURS = {
-    observing: "#2e7d32", idle: "#fbc02d", closed: "#607d8b", failed: "#c62828", day: "#ffffff",
+    observing: "#2e7d32", waiting: "#a5d6a7", idle: "#fbc02d", closed: "#607d8b", failed: "#c62828", day: "#ffffff",
   };
   const SITE_LABELS = {
-    observing: "observing", idle: "idle (open, nothing to do)", closed: "dome closed (weather)",
+    observing: "observing", waiting: "waiting (cadence)", idle: "idle (open, nothing to do)", closed: "dome closed (weather)",
     failed: "failed", day: "day",
   };
   const TEL_COLOURS = ["#1565c0", "#d84315", "#6a1b9a", "#00838f", "#ad1457", "#558b2f",
     "#4e342e", "#283593", "#ef6c00", "#00695c"];
   const ALERT_COLOURS = { issued: "#ff6f00", followed: "#f9a825", detected: "#d81b60", confirmed: "#2e7d32" };
+  // Timeline marks of the alert desk: the alert's own steps in ALERT_COLOURS' colours, the
+  // centre's steps in blues (received: the broker's latency later; sent: a site has the request).
+  const EVENT_COLOURS = {
+    alert_issued: ALERT_COLOURS.issued, alert_received: "#1e88e5", request_released: "#80deea",
+    alert_followed: ALERT_COLOURS.followed, alert_detected: ALERT_COLOURS.detected,
+    confirmation_requested: ALERT_COLOURS.issued, alert_confirmed: ALERT_COLOURS.confirmed,
+  };
   const EVENT_TEXT = {
-    alert_issued: "alert issued", alert_received: "alert reached the centre",
-    request_released: "follow-up request reached", alert_followed: "alert followed up",
+    alert_issued: "alert issued", alert_received: "alert received by the centre",
+    request_released: "follow-up request", alert_followed: "alert followed up",
     alert_detected: "transient detected", confirmation_requested: "confirmation asked",
     alert_confirmed: "transient confirmed", dome_close: "dome closed", dome_open: "dome opened",
     failure: "failure", repair: "repaired", exposure_aborted: "exposure aborted",
     frame_rejected: "frame rejected", visit_repeated: "visit repeated",
   };
-  const TIMELINE_MARKED = new Set(["alert_issued", "alert_followed", "alert_detected",
-    "confirmation_requested", "alert_confirmed"]);
+  const TIMELINE_MARKED = new Set(Object.keys(EVENT_COLOURS));
 
   const meta = D.meta, sites = D.sites, tels = D.telescopes, obs = D.obs;
   const duration = Math.max(1, meta.duration_s);
@@ -49,6 +55,7 @@
   siteNights.forEach((list) => list.sort((a, b) => a[0] - b[0]));
   const siteTels = sites.map((_, k) => tels.map((t, i) => (t.site === k ? i : -1)).filter((i) => i >= 0));
   const eventOrder = D.events.t.map((_, j) => j);
+  const framesLeftOut = new Set(D.frames_left_out);
   const logItems = buildLog();
 
   // Last index i of sorted(keys) with key(i) <= x, or -1.
@@ -83,8 +90,9 @@
 
   // ------------------------------------------------------------------ states
   // A telescope's state at t: day outside its site's night; inside, its timeline state,
-  // with idle between two exposures less than spell_gap_s apart counted as observing
-  // (waiting for the next visit of a cadence, as the relay does).
+  // with idle between two exposures less than spell_gap_s apart shown as "waiting"
+  // (a guess: most such gaps are a cadence's wait for its next visit, as in the relay, but
+  // the payload does not say which request the next exposure serves).
   function telState(k, t) {
     const site = tels[k].site;
     const night = nightOf(site, t);
@@ -104,16 +112,17 @@
     if (st !== "idle") return { state: "observing", activity: st, obs: prev >= 0 ? prev : next };
     const inNight = (i) => i >= 0 && obs.t[i] >= night[0] && obs.t[i] < night[1];
     if (inNight(prev) && inNight(next) && obs.t[next] - (obs.t[prev] + obs.dur[prev]) < D.spell_gap_s) {
-      return { state: "observing", activity: "waiting for the next visit", obs: prev };
+      return { state: "waiting", activity: "next exposure in " + hm(obs.t[next] - t), obs: prev };
     }
     return { state: "idle", activity: "idle", obs: -1 };
   }
-  const SITE_ORDER = ["observing", "idle", "closed", "failed", "day"];
+  const SITE_ORDER = ["observing", "waiting", "idle", "closed", "failed", "day"];
+  const busy = (state) => state === "observing" || state === "waiting"; // has a current target
   function siteState(k, t) {
     const states = siteTels[k].map((i) => telState(i, t));
     let best = "day";
     for (const s of SITE_ORDER.slice().reverse()) if (states.some((x) => x.state === s)) best = s;
-    const targets = [...new Set(states.filter((x) => x.state === "observing" && x.obs >= 0).map((x) => STR[obs.target[x.obs]]))];
+    const targets = [...new Set(states.filter((x) => busy(x.state) && x.obs >= 0).map((x) => STR[obs.target[x.obs]]))];
     return { state: best, targets, tels: states };
   }
 
@@ -158,12 +167,45 @@
   const SIN_LON = cells(360, (c) => Math.sin((c - 179.5) * DEG)), COS_LON = cells(360, (c) => Math.cos((c - 179.5) * DEG));
   const COS_SUN_LON = new Float64Array(360);
 
+  // Land: Natural Earth 1:110m (land.js, written by make_land.py), rings in whole units of
+  // unit_deg, delta-coded. A ring's longitudes run on past +-180 where it crosses the
+  // antimeridian, so every ring is drawn three times, shifted by -360, 0 and +360 deg.
+  const LAND_COLOUR = "#e6dfc4", OCEAN_COLOUR = "#cfe3f2";
+  const LAND = ((land) => (land ? land.rings : []).map((r) => {
+    const out = new Float64Array(r.length);
+    let lon = 0, lat = 0;
+    for (let i = 0; i < r.length; i += 2) {
+      lon += r[i]; lat += r[i + 1];
+      out[i] = lon * land.unit_deg; out[i + 1] = lat * land.unit_deg;
+    }
+    return out;
+  }))(window.SKYTWIN_LAND);
+  let landPath = null, landKey = "";
+  function drawLand(ctx, w, h) {
+    if (landKey !== w + "x" + h) {
+      landKey = w + "x" + h;
+      landPath = new Path2D();
+      for (const shift of [-360, 0, 360]) {
+        for (const r of LAND) {
+          for (let i = 0; i < r.length; i += 2) {
+            const px = (r[i] + shift + 180) / 360 * w, py = (90 - r[i + 1]) / 180 * h;
+            if (i) landPath.lineTo(px, py); else landPath.moveTo(px, py);
+          }
+          landPath.closePath();
+        }
+      }
+    }
+    ctx.fillStyle = LAND_COLOUR; ctx.fill(landPath, "evenodd"); // evenodd: the Caspian is a hole
+    ctx.strokeStyle = "#a79f80"; ctx.lineWidth = 0.6; ctx.stroke(landPath);
+  }
+
   function drawMap(t, siteStates) {
     const { ctx, w, h } = fitCanvas(byId("map"));
     const x = (lon) => ((((lon + 180) % 360) + 360) % 360) / 360 * w;
     const y = (lat) => (90 - lat) / 180 * h;
-    ctx.fillStyle = "#cfe3f2";
+    ctx.fillStyle = OCEAN_COLOUR;
     ctx.fillRect(0, 0, w, h);
+    drawLand(ctx, w, h);
     // Night: darkness grows from sunset to astronomical twilight (sun 18 deg down).
     // Per cell only a product and a table look-up: sin(alt) is linear in the cell's
     // precomputed sin/cos terms, and asin(x) ~ x within the 18 deg of twilight.
@@ -262,7 +304,7 @@
       li.dataset.state = st.state;
       li.dataset.targets = st.targets.join(",");
       li.querySelector(".dot").style.background = SITE_COLOURS[st.state];
-      const detail = st.tels.filter((x) => x.state === "observing").map((x) => x.activity);
+      const detail = st.tels.filter((x) => x.state === st.state && busy(x.state)).map((x) => x.activity);
       li.querySelector(".state").textContent = SITE_LABELS[st.state] + (detail.length ? " (" + detail[0] + ")" : "");
       li.querySelector(".target").textContent = st.targets.join(", ");
       li.querySelector(".local").textContent = solarTime(t, sites[k].lon) + " solar";
@@ -375,7 +417,7 @@
         if (now.alt > 0) {
           const [px, py] = pos(now.alt, now.az);
           ctx.strokeStyle = colour; ctx.lineWidth = 2.5;
-          ctx.beginPath(); ctx.arc(px, py, ts.state === "observing" ? 7 : 5, 0, 2 * Math.PI); ctx.stroke();
+          ctx.beginPath(); ctx.arc(px, py, busy(ts.state) ? 7 : 5, 0, 2 * Math.PI); ctx.stroke();
           ctx.fillStyle = st.state === "day" ? "#111" : "#fff"; ctx.font = "10px system-ui, sans-serif";
           ctx.fillText(STR[obs.target[i]], px + 8, py - 6);
         }
@@ -423,7 +465,7 @@
       for (const e of done) { ctx.beginPath(); ctx.arc(x(obs.ra[e]), y(obs.dec[e]), 2, 0, 2 * Math.PI); ctx.fill(); }
       ctx.globalAlpha = 1;
       const ts = siteStates[tel.site].tels[siteTels[tel.site].indexOf(ti)];
-      if (ts.state === "observing" && ts.obs >= 0) {
+      if (busy(ts.state) && ts.obs >= 0) {
         ctx.lineWidth = 2.5; ctx.beginPath(); ctx.arc(x(obs.ra[ts.obs]), y(obs.dec[ts.obs]), 7, 0, 2 * Math.PI); ctx.stroke();
         ctx.fillStyle = "#fff"; ctx.fillText(STR[obs.target[ts.obs]], x(obs.ra[ts.obs]) + 9, y(obs.dec[ts.obs]) + 12);
       }
@@ -484,9 +526,9 @@
   }
 
   function buildEventMarks() {
-    const add = (t, row, shape, colour, text) => {
+    const add = (t, row, shape, colour, text, kind) => {
       const g = document.createElementNS(svgNS, "g");
-      g.setAttribute("class", "ev"); g.dataset.t = t; g.dataset.row = row;
+      g.setAttribute("class", "ev"); g.dataset.t = t; g.dataset.row = row; g.dataset.kind = kind;
       const el = document.createElementNS(svgNS, shape === "diamond" ? "path" : "circle");
       if (shape === "diamond") el.setAttribute("d", "M0,-6 L5,0 L0,6 L-5,0 Z"); else el.setAttribute("r", "4.5");
       el.setAttribute("fill", colour); el.setAttribute("stroke", "#222"); el.setAttribute("stroke-width", "0.8");
@@ -499,15 +541,13 @@
       const kind = STR[ev.kind[j]];
       if (!TIMELINE_MARKED.has(kind)) continue;
       const row = ev.tel[j] >= 0 ? ev.tel[j] + 1 : 0;
-      const colour = kind === "alert_confirmed" ? ALERT_COLOURS.confirmed : kind === "alert_detected" ? ALERT_COLOURS.detected
-        : kind === "alert_followed" ? ALERT_COLOURS.followed : ALERT_COLOURS.issued;
-      add(ev.t[j], row, "circle", colour, EVENT_TEXT[kind] + " " + STR[ev.ref[j]] + (ev.site[j] >= 0 ? " at " + sites[ev.site[j]].name : ""));
+      add(ev.t[j], row, "circle", EVENT_COLOURS[kind], eventText(j), kind);
     }
     const ho = D.handoffs;
     for (let j = 0; j < ho.t.length; j++) {
       const to = ho.to[j], from = ho.from[j];
       add(ho.t[j], 0, "diamond", "#d50000", "handoff of " + STR[ho.target[j]] + ": "
-        + (from >= 0 ? sites[from].name : "?") + " \u2192 " + (to >= 0 ? sites[to].name : "?"));
+        + (from >= 0 ? sites[from].name : "?") + " \u2192 " + (to >= 0 ? sites[to].name : "?"), "handoff");
     }
   }
 
@@ -592,7 +632,10 @@
       .map((s) => `<span><span class="sw" style="background:${STATE_COLOURS[s]}"></span>${s}</span>`);
     parts.push('<span><span class="sw" style="background:#d81b60"></span>alert follow-up exposure</span>');
     parts.push('<span><span class="sw" style="background:#d3d9e0"></span>day at the site</span>');
-    parts.push('<span>&#9679; alert issued / followed / detected / confirmed, &#9670; handoff (hover for details)</span>');
+    const dots = [["alert_issued", "issued"], ["alert_received", "received"], ["request_released", "sent to a site"],
+      ["alert_followed", "followed"], ["alert_detected", "detected"], ["alert_confirmed", "confirmed"]]
+      .map(([k, text]) => `<span style="color:${EVENT_COLOURS[k]}">&#9679;</span>&nbsp;${text}`).join(", ");
+    parts.push(`<span>alert: ${dots}; &#9670; handoff (hover for details)</span>`);
     parts.push("<span>sites: " + SITE_ORDER.map((s) => `<span class="sw" style="background:${SITE_COLOURS[s]}"></span>${s}`).join(" ") + "</span>");
     byId("legend").innerHTML = parts.join("");
   }
@@ -633,23 +676,29 @@
       img.alt = "frame preview of exposure " + obs.id[i]; img.src = uri;
       box.appendChild(img);
     } else {
-      const p = document.createElement("p"); p.className = "small";
-      p.textContent = "No frame was rendered for this exposure (skytwin frame RUN " + obs.id[i] + " --png renders one).";
+      const p = document.createElement("p"); p.className = "small"; p.id = "preview-note";
+      p.textContent = framesLeftOut.has(obs.id[i])
+        ? "A frame was rendered for this exposure but left out of this page: the page embeds the previews of "
+          + "the first " + D.preview_cap + " rendered frames only. Its file is under RUN/frames/."
+        : "No frame was rendered for this exposure (skytwin frame RUN " + obs.id[i] + " --png renders one).";
       box.appendChild(p);
     }
   }
 
   // ------------------------------------------------------------------ event log
+  // One line per event: "alert issued alert-7", "follow-up request alert-7-fu sent to site
+  // sutherland", "failure (mount) at lasilla".
+  function eventText(j) {
+    const ev = D.events, kind = STR[ev.kind[j]], ref = STR[ev.ref[j]];
+    const site = ev.site[j] >= 0 ? sites[ev.site[j]].name : "";
+    if (kind === "request_released") return EVENT_TEXT[kind] + " " + ref + " sent to site " + (site || "?");
+    const what = kind.startsWith("alert") || kind.startsWith("confirm") ? " " + ref : kind === "failure" ? " (" + ref + ")" : "";
+    return EVENT_TEXT[kind] + what + (site ? " at " + site : "");
+  }
   function buildLog() {
     const items = [];
     const ev = D.events;
-    for (const j of eventOrder) {
-      const kind = STR[ev.kind[j]];
-      if (kind === "request_released" || kind === "alert_received") continue;
-      const where = ev.site[j] >= 0 ? " at " + sites[ev.site[j]].name : "";
-      const what = kind.startsWith("alert") || kind.startsWith("confirm") ? " " + STR[ev.ref[j]] : kind === "failure" ? " (" + STR[ev.ref[j]] + ")" : "";
-      items.push([ev.t[j], EVENT_TEXT[kind] + what + where]);
-    }
+    for (const j of eventOrder) items.push([ev.t[j], eventText(j)]);
     const ho = D.handoffs;
     for (let j = 0; j < ho.t.length; j++) {
       items.push([ho.t[j], "handoff: " + STR[ho.target[j]] + " from " + (ho.from[j] >= 0 ? sites[ho.from[j]].name : "?")
@@ -749,6 +798,10 @@
       const k = sites.findIndex((s) => s.name === name);
       const st = siteState(k, now);
       return { state: st.state, targets: st.targets };
+    },
+    alertStatus: (id) => { // issued, followed, detected or confirmed at the clock; null before issued
+      const a = visibleAlerts(now).find((x) => x.id === id);
+      return a ? a.status : null;
     },
     exposureMarks: () => marks.querySelectorAll("rect.exp").length,
     readyMs: performance.now(), // from navigation start to the first frame drawn
