@@ -20,7 +20,10 @@ def register(sub) -> None:
     p.add_argument("--address", help="an existing Ray cluster (e.g. 'auto' or HOST:6379); "
                    "default: a local Ray")  # fmt: skip
     p.add_argument("--processes", type=int, help="a local process pool of N instead of Ray")
-    p.add_argument("--keep-runs", action="store_true", help="keep every point's run directory")
+    p.add_argument("--keep-runs", action="store_true",
+                   help="keep every point's run directory under OUT/runs/POINT_ID/ (on a "
+                   "multi-node Ray cluster OUT must be on a filesystem shared by every node: "
+                   "each point writes its run where it runs)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="start again in a used directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sweep)

@@ -80,8 +80,8 @@ def write_table(out_dir: Path) -> pd.DataFrame:
     return table
 
 
-def _ray_results(todo: list[Point], out_dir: Path, keep_runs: bool, address: str | None,
-                 cpus: int | None) -> Iterator[dict]:  # fmt: skip
+def _ray_results(todo: list[Point], out_dir: Path, keep_runs: bool, address: str | None
+                 ) -> Iterator[dict]:  # fmt: skip
     try:
         import ray
     except ImportError:
@@ -89,7 +89,7 @@ def _ray_results(todo: list[Point], out_dir: Path, keep_runs: bool, address: str
                           "--processes N for a local process pool") from None  # fmt: skip
     started = not ray.is_initialized()
     if started:
-        kwargs = {"address": address} if address else {"num_cpus": cpus or os.cpu_count()}
+        kwargs = {"address": address} if address else {"num_cpus": os.cpu_count()}
         ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)  # fmt: skip
     try:
@@ -128,11 +128,14 @@ def run_points(points: Iterable[Point], out_dir: str | Path, *, keep_runs: bool 
 
     ``processes``: a local process pool of that size instead of Ray (1: in this process).
     Otherwise Ray: a local one (as many CPUs as the machine's) or the cluster at
-    ``address`` (its nodes need skytwin installed).
+    ``address`` (its nodes need skytwin installed, and with ``keep_runs`` a filesystem
+    shared with this machine at ``out_dir``: each task writes its run directory where it
+    runs).
     """
     from tqdm.auto import tqdm
 
-    out_dir = Path(out_dir)
+    # Absolute: a task (a Ray worker, a pool process) may run in another directory.
+    out_dir = Path(out_dir).resolve()
     points = list(points)
     done = finished_ids(out_dir)
     todo = [p for p in points if p.point_id not in done]
@@ -141,7 +144,7 @@ def run_points(points: Iterable[Point], out_dir: str | Path, *, keep_runs: bool 
     if processes is not None:
         results = _pool_results(todo, out_dir, keep_runs, processes)
     else:
-        results = _ray_results(todo, out_dir, keep_runs, address, None)
+        results = _ray_results(todo, out_dir, keep_runs, address)
     last_table = time.monotonic()
     try:
         for row in results:

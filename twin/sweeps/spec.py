@@ -10,16 +10,18 @@ point runs, with the scenarios' error quality (file, field, allowed values).
 | description  | ""                   | what the study asks                                      |
 | base         | (required)           | the base scenario file, relative to the sweep file       |
 | nights       | 1                    | nights of every run                                      |
-| seeds        | {first: 1, count: 5} | weather/equipment seeds: ``{first, count}`` or a list     |
+| seeds        | {first: 1, count: 5} | weather/equipment seeds: ``{first, count}`` or a list    |
 | starts       | [base's start]       | first-night dates (seasons), YYYY-MM-DD                  |
 | layouts      | [{name: base}]       | network layouts (below)                                  |
 | policies     | [base's policy]      | policies, named as for ``skytwin run --policy``          |
 | variants     | [{name: base}]       | other changes: ``set`` replaces top-level fields (below) |
 | baseline     | first layout         | the layout paired differences are taken against          |
-
-A variant's ``set`` replaces top-level scenario fields; a mapping is merged one level
-deep into the base's (``set: {alerts: {rate_per_day: 6}}`` keeps the other alert fields).
 | metrics      | METRICS              | metrics the report shows                                 |
+
+Seeds are whole numbers from 0 to 2**32 - 1 (as a scenario's ``seed``); a list holds at
+least one, each once. A variant's ``set`` replaces top-level scenario fields; a mapping is
+merged one level deep into the base's (``set: {alerts: {rate_per_day: 6}}`` keeps the
+other alert fields).
 
 A layout is ``{name, sites}`` (the network's sites, replacing the base's: the scenario's
 own ``sites`` format), or ``{name, add, remove}`` (sites added to / removed by name from
@@ -36,6 +38,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.errors import ConfigError, FieldProblem, SafeName, excerpt, from_pydantic
+from twin.scenario import MAX_SEED
 
 METRICS = (
     "science_value",  # sum over exposures of priority x quality
@@ -117,6 +120,39 @@ class SweepSpec(BaseModel):
     baseline: str | None = None
     metrics: tuple[str, ...] = METRICS
 
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, value: Any) -> SeedRange | tuple[int, ...]:
+        """A ``{first, count}`` range or a list of distinct seeds in [0, MAX_SEED].
+
+        Why here and not only in the scenario: a point's scenario gets its seed through
+        ``model_copy(update=...)``, which skips validation, so a bad seed would reach a run.
+        """
+        if isinstance(value, SeedRange):
+            return value
+        if isinstance(value, dict):
+            try:
+                return SeedRange.model_validate(value)
+            except ValidationError as err:
+                inner = from_pydantic("", err)
+                raise FieldProblem(inner.field, inner.problem) from None
+        if not isinstance(value, list | tuple):
+            raise FieldProblem("", f"{excerpt(value)} is not seeds; allowed: a list of "
+                               f"seeds (0 to {MAX_SEED}) or {{first, count}}")  # fmt: skip
+        if not value:
+            raise FieldProblem("", "no seeds: a sweep has no points without one; allowed: "
+                               f"a list of at least one seed (0 to {MAX_SEED}) or "
+                               "{first, count}")  # fmt: skip
+        seen: set[int] = set()
+        for i, seed in enumerate(value):
+            if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+                raise FieldProblem(str(i), f"{excerpt(seed)} is not a seed; allowed: whole "
+                                   f"numbers 0 to {MAX_SEED}")  # fmt: skip
+            if seed in seen:
+                raise FieldProblem(str(i), f"seed {seed} is listed twice; each seed once")
+            seen.add(seed)
+        return tuple(value)
+
     @field_validator("starts", mode="before")
     @classmethod
     def _dates(cls, value: Any) -> tuple[str, ...]:
@@ -159,6 +195,9 @@ class SweepSpec(BaseModel):
         n *= max(len(self.policies), 1) * len(self.variants)
         if n > MAX_POINTS:
             raise FieldProblem("seeds", f"{n} points; at most {MAX_POINTS} per sweep")
+        if n == 0:  # unreachable while every axis is checked non-empty: a guard for later edits
+            raise FieldProblem("seeds", "the sweep has no points; allowed: at least one seed, "
+                               "layout and variant")  # fmt: skip
         return self
 
     @property

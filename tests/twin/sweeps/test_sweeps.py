@@ -1,5 +1,10 @@
-"""Sweeps: points equal the equivalent runs, a stopped sweep resumes, bad files name the
-field, Ray runs the points, the report's intervals are Student-t."""
+"""Sweeps: points equal the equivalent runs, a stopped (even killed) sweep resumes, bad files
+name the field, Ray runs the points, the report's intervals are Student-t.
+
+The sweep's base is ``tiny-weather-alerts.yaml`` (beside this file): stochastic weather and
+Poisson alerts, so a wrong seed, policy or alert stream changes the numbers (a base with
+ideal weather and no alerts gives the same row whatever the seed, and NaN alert metrics).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ import json
 import math
 import os
 import secrets
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,20 +34,18 @@ from twin.sweeps.spec import load_sweep
 
 ROOT = Path(__file__).resolve().parents[3]
 RELAY = ROOT / "scenarios" / "teaching" / "relay.yaml"
+BASE = Path(__file__).with_name("tiny-weather-alerts.yaml")
 SWEEP = f"""
 name: tiny
-base: {RELAY}
+base: {BASE}
 seeds: {{first: 1, count: 3}}
 starts: [2027-04-07]
 layouts:
-  - name: three
-  - {{name: two, remove: [sutherland]}}
+  - name: two
+  - {{name: one, remove: [siding-spring]}}
 policies: [greedy, priority]
 """
-TWO_SITES = [
-    {"site": "siding-spring", "telescopes": [{"name": "siding-spring-1m", "preset": "1m"}]},
-    {"site": "cerro-pachon", "telescopes": [{"name": "pachon-1m", "preset": "1m"}]},
-]
+ONE_SITE = [{"site": "cerro-pachon", "telescopes": [{"name": "pachon-1m", "preset": "1m"}]}]
 
 
 def _write(tmp_path: Path, text: str = SWEEP, name: str = "sweep.yaml") -> Path:
@@ -61,32 +66,71 @@ def swept(tmp_path_factory):
 def test_the_sweep_has_every_point_of_the_product(swept):
     _, _, points, table = swept
     assert len(points) == len(table) == 2 * 2 * 3
-    assert set(table["layout"]) == {"three", "two"} and set(table["policy"]) == {
+    assert set(table["layout"]) == {"two", "one"} and set(table["policy"]) == {
         "greedy",
         "priority",
     }
     assert set(table["seed"]) == {1, 2, 3} and (table["start"] == "2027-04-07").all()
-    assert dict(zip(table["layout"], table["n_sites"], strict=True)) == {"three": 3, "two": 2}
+    assert dict(zip(table["layout"], table["n_sites"], strict=True)) == {"two": 2, "one": 1}
+
+
+def test_the_axes_change_the_numbers(swept):
+    """The base is one where every axis matters, or the equivalence test below proves
+    nothing: each policy's row differs from the other's on the same layout and seed, the
+    seeds' weather gives different duty cycles, and every point has alerts to follow."""
+    table = swept[3].set_index(["layout", "seed", "policy"])
+    for layout in ("one", "two"):
+        for seed in (1, 2, 3):
+            greedy = table.loc[(layout, seed, "greedy")]
+            priority = table.loc[(layout, seed, "priority")]
+            assert greedy["science_value"] != pytest.approx(priority["science_value"],
+                                                            rel=1e-3), (layout, seed)  # fmt: skip
+        duty = table.loc[(layout, slice(None), "greedy"), "duty_cycle"]
+        assert duty.nunique() == 3 and duty.max() - duty.min() > 0.01, duty
+    assert (table["alerts"] >= 5).all() and (table["alerts_followed"] >= 1).all()
+    assert np.isfinite(table["alert_latency_median_min"]).all()
+    # Two sites far apart in longitude cover more of the day than one.
+    duty = table["duty_cycle"].unstack("layout")
+    assert (duty["two"] > 1.3 * duty["one"]).all(), duty
 
 
 def test_each_point_equals_the_equivalent_run(swept, tmp_path):
     _, _, _, table = swept
     for _, row in table.iterrows():
-        sites = TWO_SITES if row["layout"] == "two" else None
-        scenario = load_scenario(RELAY, seed=int(row["seed"]), start="2027-04-07", sites=sites)
+        sites = ONE_SITE if row["layout"] == "one" else None
+        scenario = load_scenario(BASE, seed=int(row["seed"]), start="2027-04-07", sites=sites)
         out = tmp_path / row["point_id"]
         run_scenario(scenario, out, row["policy"], progress=False, plots=False)
         direct = point_metrics(out)
+        assert direct["alerts"] > 0 and math.isfinite(direct["alert_latency_median_min"])
         for key, value in direct.items():
-            assert row[key] == pytest.approx(value, nan_ok=True), (row["point_id"], key)
+            assert row[key] == pytest.approx(value, rel=1e-12), (row["point_id"], key)
 
 
-def test_the_duty_cycle_is_the_union_of_shutter_time(swept):
+def test_a_point_equals_the_skytwin_run_command(swept, tmp_path):
+    """One point through the real command line: ``skytwin run`` with the point's policy,
+    seed and start (not the base's) gives the point's row."""
     table = swept[3]
-    row = table[table["layout"] == "three"].iloc[0]
+    row = table[table["point_id"] == "two__priority__base__2027-04-07__3"].iloc[0]
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "twin", "run", str(BASE), "--policy", "priority", "--seed",
+           "3", "--start", "2027-04-07", "--out", str(out), "--no-plots", "--quiet"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    direct = point_metrics(out)
+    assert direct["exposures"] == row["exposures"] > 0
+    for key, value in direct.items():
+        assert row[key] == pytest.approx(value, rel=1e-12), key
+
+
+def test_the_duty_cycle_is_the_union_of_shutter_time(tmp_path):
+    scenario = load_scenario(RELAY, start="2027-04-07")
+    run_scenario(scenario, tmp_path / "relay", "greedy", progress=False, plots=False)
+    row = point_metrics(tmp_path / "relay")
+    assert row["exposures"] == 30
     # relay: 30 exposures of 60 s, never two at once (one target, relayed), over 1 day.
     assert row["duty_cycle"] == pytest.approx(row["exposures"] * 60.0 / 86400.0, rel=1e-6)
-    hours = row[list(COVERAGE_COLUMNS)].to_numpy(float)
+    hours = np.array([row[c] for c in COVERAGE_COLUMNS])
     assert hours.mean() == pytest.approx(row["duty_cycle"], rel=0.05)
     assert row["duty_cycle"] < row["observing_cycle"] <= row["dark_coverage"] <= 1.0
 
@@ -124,31 +168,101 @@ def test_a_stopped_sweep_resumes_without_redoing_finished_points(swept, tmp_path
     pd.testing.assert_frame_equal(resumed.drop(columns="wall_s"), table.drop(columns="wall_s"))
 
 
-def test_ray_runs_the_points_as_tasks(swept, tmp_path):
+def _point_files(out: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "points").glob("*.json")}
+
+
+def test_a_killed_sweep_resumes_without_redoing_finished_points(swept, tmp_path):
+    """SIGKILL (no ``finally``, no cleanup) the command mid-sweep, run it again: the
+    finished points' files are left as they were (not one rewritten) and the table is
+    whole, its rows those of an uninterrupted sweep."""
+    table = swept[3].set_index("point_id")
+    text = SWEEP.replace("count: 3", "count: 8").replace(", priority", "")
+    path = _write(tmp_path, text.replace("  - {name: one, remove: [siding-spring]}\n", ""))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "twin", "sweep", str(path), "--out", str(out),
+           "--processes", "1", "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    try:
+        while len(_point_files(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-3000:]
+    proc.stderr.close()
+    finished = _point_files(out)
+    assert 2 <= len(finished) < 8, sorted(finished)  # killed mid-sweep
+    time.sleep(0.05)  # a rewrite, had there been one, gets a later mtime
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    after = _point_files(out)
+    assert len(after) == 8
+    assert {name: after[name] for name in finished} == finished  # not one redone
+    resumed = pd.read_parquet(out / "sweep.parquet").set_index("point_id")
+    assert sorted(resumed["seed"]) == list(range(1, 9))
+    for name, (_, raw) in finished.items():
+        assert json.loads(raw)["wall_s"] == resumed.loc[name.removesuffix(".json"), "wall_s"]
+    # Seeds 1-3 are points of the module's uninterrupted sweep: the same rows.
+    same = [f"two__greedy__base__2027-04-07__{seed}" for seed in (1, 2, 3)]
+    pd.testing.assert_frame_equal(resumed.loc[same].drop(columns="wall_s"),
+                                  table.loc[same].drop(columns="wall_s"))  # fmt: skip
+
+
+def test_keep_runs_keeps_each_points_normal_run_directory(swept, tmp_path, monkeypatch):
+    _, _, points, table = swept
+    some = [p for p in points if p.point_id.startswith("one__priority")][:2]
+    monkeypatch.chdir(tmp_path)  # a relative sweep directory: the points get it resolved
+    out = runner.run_points(some, Path("kept"), keep_runs=True, processes=1, progress=False)
+    direct = tmp_path / "direct"
+    run_scenario(some[0].scenario, direct, some[0].policy, progress=False, plots=False)
+    normal = sorted(p.relative_to(direct).as_posix() for p in direct.rglob("*"))
+    assert "metrics.json" in normal and "observations.parquet" in normal
+    for point in some:
+        run_dir = tmp_path / "kept" / "runs" / point.point_id
+        assert sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")) == normal
+        row = table.set_index("point_id").loc[point.point_id]
+        for key, value in point_metrics(run_dir).items():
+            assert row[key] == pytest.approx(value, rel=1e-12), (point.point_id, key)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "kept" / "runs" / some[0].point_id / "observations.parquet"),
+        pd.read_parquet(direct / "observations.parquet"),
+    )
+    assert len(out) == 2 and not (tmp_path / "kept" / runner.SCRATCH).exists()
+
+
+def test_ray_runs_the_points_as_tasks(swept, tmp_path, monkeypatch):
     pytest.importorskip("ray")
     _, _, points, table = swept
     some = points[:2]
-    out = runner.run_points(some, tmp_path / "ray", progress=False)
+    monkeypatch.chdir(tmp_path)  # relative: Ray's workers run elsewhere, get it resolved
+    out = runner.run_points(some, Path("ray"), keep_runs=True, progress=False)
     expected = table.set_index("point_id").loc[[p.point_id for p in some]].reset_index()
     pd.testing.assert_frame_equal(out.drop(columns="wall_s"), expected.drop(columns="wall_s"))
+    for point in some:
+        kept = point_metrics(tmp_path / "ray" / "runs" / point.point_id)
+        assert kept["exposures"] == expected.set_index("point_id").loc[point.point_id,
+                                                                       "exposures"]  # fmt: skip
 
 
 def test_the_report_has_t_intervals_and_paired_differences(swept):
     tmp, spec, _, table = swept
     summ = summary(table, spec.metrics)
-    part = table[(table["layout"] == "two") & (table["policy"] == "greedy")]["science_value"]
+    part = table[(table["layout"] == "one") & (table["policy"] == "greedy")]["science_value"]
     mean, low, high = t_interval(part.to_numpy())
     half = stats.t.ppf(0.975, 2) * part.std(ddof=1) / math.sqrt(3)
     assert (mean, low, high) == pytest.approx((part.mean(), part.mean() - half,
                                                part.mean() + half))  # fmt: skip
-    row = summ[(summ["layout"] == "two") & (summ["policy"] == "greedy")].iloc[0]
+    row = summ[(summ["layout"] == "one") & (summ["policy"] == "greedy")].iloc[0]
     assert row["science_value_low"] == pytest.approx(low)
-    pairs = paired(table, spec.metrics, "three")
+    pairs = paired(table, spec.metrics, "two")
     assert len(pairs) == 2 and (pairs["pairs"] == 3).all()
     greedy = table[table["policy"] == "greedy"].set_index(["layout", "seed"])["exposures"]
-    d = (greedy.loc["two"] - greedy.loc["three"]).mean()
+    d = (greedy.loc["one"] - greedy.loc["two"]).mean()
+    assert d < -30  # one site takes far fewer exposures than two: a real difference
     assert pairs[pairs["policy"] == "greedy"]["d_exposures"].iloc[0] == pytest.approx(d)
-    text, files = write_report(tmp / "out", spec.metrics, "three")
+    text, files = write_report(tmp / "out", spec.metrics, "two")
     assert "Paired difference" in text and all(f.exists() for f in files)
     assert {f.name for f in files} >= {"metrics_by_layout.png", "duty_cycle_vs_sites.png",
                                       "coverage_by_hour.png"}  # fmt: skip
@@ -174,10 +288,64 @@ def test_bad_sweep_files_name_the_field(tmp_path, change, field):
 
 
 @pytest.mark.parametrize(
+    ("seeds", "field", "words"),
+    [
+        ("[]", "seeds", "at least one seed"),
+        ("[1, 2, 1]", "seeds.2", "listed twice"),
+        ("[3, -1]", "seeds.1", "0 to 4294967295"),
+        ("[4294967296]", "seeds.0", "0 to 4294967295"),
+        ("[2.5]", "seeds.0", "whole numbers"),
+        ("[true]", "seeds.0", "whole numbers"),
+        ("7", "seeds", "a list of seeds"),
+        ("{first: -1, count: 2}", "seeds.first", "greater than or equal to 0"),
+        ("{first: 1, count: 0}", "seeds.count", "greater than or equal to 1"),
+    ],
+)
+def test_bad_seeds_name_the_field_and_the_allowed_values(tmp_path, seeds, field, words):
+    path = _write(tmp_path, SWEEP.replace("seeds: {first: 1, count: 3}", f"seeds: {seeds}"))
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    assert err.value.source == str(path) and err.value.field == field, str(err.value)
+    assert words in err.value.problem and "\n" not in str(err.value), str(err.value)
+
+
+def test_every_valid_seed_reaches_its_point(tmp_path):
+    path = _write(tmp_path, SWEEP.replace("seeds: {first: 1, count: 3}",
+                                          "seeds: [4294967295, 0]"))  # fmt: skip
+    spec, base = load_sweep(path)
+    points = expand(spec, base, str(path))
+    assert [p.scenario.seed for p in points if p.layout == "two" and p.policy == "greedy"] == [
+        4294967295,
+        0,
+    ]
+
+
+@pytest.mark.parametrize("empty", ["seeds", "layouts", "variants"])
+def test_a_sweep_without_points_is_refused_in_one_line(tmp_path, empty):
+    """Once ``seeds: []`` passed validation and crashed after the (empty) run with a
+    FileNotFoundError traceback; an empty axis is now a one-line error naming it."""
+    lines = [line for line in SWEEP.splitlines()
+             if not line.startswith((f"{empty}:", "layouts:", "  - "))]  # fmt: skip
+    if empty != "layouts":
+        lines.append("layouts: [{name: two}]")
+    path = _write(tmp_path, "\n".join(lines) + f"\n{empty}: []\n")
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    assert err.value.field == empty and err.value.source == str(path), str(err.value)
+    if empty == "seeds":
+        out = tmp_path / "out"
+        cmd = [sys.executable, "-m", "twin", "sweep", str(path), "--out", str(out),
+               "--processes", "1", "--quiet"]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+        assert f"{path}: field 'seeds'" in done.stderr and not out.exists()
+
+
+@pytest.mark.parametrize(
     ("layouts", "field", "words"),
     [
         ("[{name: a}, {name: b, add: [{site: atlantis, telescopes: [{name: t, preset: 1m}]}]}]",
-         "layouts.1 -> sites.3.site", "allowed"),
+         "layouts.1 -> sites.2.site", "allowed"),
         ("[{name: a, remove: [hanle]}]", "layouts.0.remove.0", "not a site"),
         ("[{name: a}, {name: a}]", "layouts.1.name", "repeated"),
     ],
