@@ -37,9 +37,9 @@ SECONDS_PER_DAY = 86_400.0
 EPHEMERIS_STEP_H = 1.0  # the page interpolates linearly; the Moon moves 0.5 deg per hour
 SPELL_GAP_MIN = 90.0
 """A telescope idle between two of its exposures less than this apart (same night) is
-shown as "waiting (cadence)", not idle: most such gaps are a cadence's wait for its next
-visit (relay: 72 min). A guess from the gap alone, so the page labels it apart from
-observing."""
+still observing its target, "between visits": most such gaps are a cadence's wait for its
+next visit (relay: 72 min). The page shows it as observing with that qualifier and the
+time to the next exposure, in a lighter green than an exposure under way."""
 MAX_PREVIEWS = 120  # frame thumbnails embedded at most (10-20 kB each as JPEG)
 PREVIEW_PIX = 280  # longest side of an embedded thumbnail (the side panel is 300 px)
 EVENT_KINDS_SHOWN = (

@@ -136,6 +136,18 @@ def _site(driver, name: str) -> dict:
     return {name: item.get_attribute(f"data-{name}") for name in ("state", "targets")}
 
 
+def _site_label(driver, name: str) -> str:
+    """What the site list says of a site after its name: "observing M83 (exposing)"."""
+    return driver.find_element("css selector", f'#site-list li[data-site="{name}"] .label').text
+
+
+def _site_colour(driver, name: str) -> str:
+    item = f'#site-list li[data-site="{name}"] .dot'
+    return driver.execute_script(
+        "return getComputedStyle(document.querySelector(arguments[0])).backgroundColor", item
+    )
+
+
 def _t0_mjd(driver) -> float:
     """The page's time origin: slider values are seconds from it."""
     script = "return JSON.parse(document.getElementById('replay-data').textContent).meta.t0_mjd"
@@ -209,16 +221,26 @@ def test_relay_replay_in_browser(relay_run, browser, tmp_path):
     suth = obs[obs["site"] == "sutherland"]
     exposing = ((suth["mjd_start"] <= middle_mjd) & (middle_mjd < suth["mjd_end"])).any()
     assert not exposing, "mid-night falls between two of the 72-min cadence's visits"
+    # The issue's check: at Sutherland's mid-night the page shows Sutherland observing M83
+    # and the other two sites not. Between two visits it says so, and when the next is due.
     _move_slider(browser, (middle_mjd - _t0_mjd(browser)) * 86400.0)
-    assert _site(browser, "sutherland") == {"state": "waiting", "targets": "M83"}
-    # During Sutherland's exposure nearest its mid-night it is observing M83, alone.
+    assert _site(browser, "sutherland") == {"state": "observing", "targets": "M83"}
+    for other in ("siding-spring", "cerro-pachon"):
+        assert _site(browser, other)["state"] != "observing", other
+        assert "M83" not in _site_label(browser, other), other
+    between = _site_label(browser, "sutherland")
+    assert between.startswith("observing M83 \u2014 between visits (next exposure in "), between
+    between_colour = _site_colour(browser, "sutherland")
+    # During Sutherland's exposure nearest its mid-night: plain "observing M83 (exposing)".
     nearest = suth.iloc[int(np.argmin(np.abs(suth["mjd_start"] - middle_mjd)))]
     _move_slider(
         browser, ((nearest["mjd_start"] + nearest["mjd_end"]) / 2 - _t0_mjd(browser)) * 86400
     )
     assert _site(browser, "sutherland") == {"state": "observing", "targets": "M83"}
+    assert _site_label(browser, "sutherland") == "observing M83 (exposing)"
+    assert _site_colour(browser, "sutherland") not in (between_colour, "rgb(255, 255, 255)")
     for other in ("siding-spring", "cerro-pachon"):
-        assert _site(browser, other)["state"] not in ("observing", "waiting"), other
+        assert _site(browser, other)["state"] != "observing", other
 
     # Sutherland's first exposure (marks are in time order); a mark is ~1 px wide, so the
     # click is dispatched on it rather than aimed with the mouse.
@@ -258,27 +280,71 @@ def test_clicked_exposure_shows_its_frame(relay_run, browser, tmp_path):
 @needs_browser
 @pytest.mark.parametrize("scenario", TEACHING, ids=lambda p: p.stem)
 def test_teaching_screenshots(scenario, browser, teaching_run, tmp_path):
-    """Every teaching scenario's page loads cleanly; its screenshot is the README's."""
+    """Every teaching scenario's page loads cleanly; its screenshot is the README's, taken
+    at the moment its README caption describes (checked on the page before the shot)."""
     run = teaching_run(scenario.stem)
     page = write_replay(run, tmp_path / "replay.html", scenario_file=scenario)
     _open(browser, page)
     assert _console_problems(browser) == [] and _requests(browser, page) == []
     notes = browser.find_element("id", "notes").text
     assert notes.startswith(header_comment(scenario)[:40])
-    _move_slider(browser, _teaching_moment(run, browser))
+    mjd = _teaching_moment(scenario.stem, run)
+    browser.execute_script("window.replay.setTime(arguments[0])", _seconds(browser, mjd))
+    _check_caption(scenario.stem, run, browser, mjd)
     shot = tmp_path / f"replay-{scenario.stem}.png"
     assert browser.save_screenshot(str(shot))
+    assert _console_problems(browser) == []
     if os.environ.get("SKYTWIN_DOCS_SCREENSHOTS") == "1":
         shutil.copy(shot, DOCS / shot.name)
 
 
-def _teaching_moment(run: Path, driver) -> float:
-    """A time worth a picture: the middle exposure of the run (a relay in full swing, the
-    open site at work, the supernova followed)."""
+def _seconds(driver, mjd: float) -> float:
+    """Page time (seconds from its origin) of ``mjd``."""
+    return (mjd - _t0_mjd(driver)) * 86400.0
+
+
+def _teaching_moment(name: str, run: Path) -> float:
+    """The MJD of each README screenshot, the moment its caption points at:
+
+    - relay: 30 s into Cerro Pachon's first M83 exposure, the second handoff, while its
+      arrow is on the map (an arrow shows for two hours) and both diamonds are on the top row;
+    - failover: the middle of Cerro Pachon's first Centaurus A exposure, the takeover,
+      with Sutherland's dome closed in the dark;
+    - confirmation: a minute after the confirmation at Cerro Pachon (the star green).
+    """
     obs = pd.read_parquet(run / "observations.parquet").sort_values("mjd_start")
-    alert = obs[obs["alert_id"] != ""]
-    row = alert.iloc[-1] if len(alert) else obs.iloc[len(obs) // 2]
-    return (float(row["mjd_start"]) - _t0_mjd(driver)) * 86400.0 + 60.0
+    if name == "relay":
+        return float(obs[obs["site"] == "cerro-pachon"]["mjd_start"].iloc[0]) + 30 / 86400
+    if name == "failover":
+        cen_a = obs[obs["target_id"] == "Centaurus A"].iloc[0]
+        return float(cen_a["mjd_start"] + cen_a["mjd_end"]) / 2
+    if name == "confirmation":
+        return float(pd.read_parquet(run / "alerts.parquet")["confirmed_mjd"].iloc[0]) + 60 / 86400
+    row = obs.iloc[len(obs) // 2]  # a scenario without a caption yet: its middle exposure
+    return float(row["mjd_start"]) + 60 / 86400
+
+
+def _check_caption(name: str, run: Path, driver, mjd: float) -> None:
+    """What the README caption of ``name`` says is on the page at ``mjd``."""
+    if name == "relay":
+        handoffs = driver.execute_script(
+            "const d = JSON.parse(document.getElementById('replay-data').textContent);"
+            "return d.handoffs.t.map((t, j) => [t, d.sites[d.handoffs.to[j]].name]);"
+        )
+        age = _seconds(driver, mjd) - max(t for t, _ in handoffs)
+        assert len(handoffs) == 2 and 0 <= age < 7200, "the last handoff's arrow is drawn"
+        assert handoffs[-1][1] == "cerro-pachon"
+        assert _site(driver, "cerro-pachon") == {"state": "observing", "targets": "M83"}
+        assert _site(driver, "siding-spring")["state"] == "day"
+    elif name == "failover":
+        assert _site(driver, "sutherland") == {"state": "closed", "targets": ""}
+        assert _site(driver, "cerro-pachon") == {"state": "observing", "targets": "Centaurus A"}
+        assert _site_label(driver, "cerro-pachon") == "observing Centaurus A (exposing)"
+    elif name == "confirmation":
+        assert driver.execute_script("return window.replay.alertStatus('alert-sched-00')") == (
+            "confirmed"
+        )
+        assert _site(driver, "cerro-pachon")["state"] == "observing"
 
 
 @needs_browser
@@ -366,9 +432,9 @@ def test_confirmation_alert_received_and_confirmed(teaching_run, browser, tmp_pa
 
 
 @needs_browser
-def test_gap_in_a_cadence_is_labelled_waiting(relay_run, browser, tmp_path):
-    """Between two of Sutherland's M83 visits (72-min cadence) the telescope is idle: the
-    page says "waiting (cadence)", not observing, and keeps M83 as its target."""
+def test_gap_in_a_cadence_is_observing_between_visits(relay_run, browser, tmp_path):
+    """Between two of Sutherland's M83 visits (72-min cadence) the telescope is idle, but
+    the site is still observing M83: "between visits", with the time to the next one."""
     _open(browser, write_replay(relay_run, tmp_path / "relay.html"))
     obs = pd.read_parquet(relay_run / "observations.parquet")
     suth = obs[obs["site"] == "sutherland"].sort_values("mjd_start")
@@ -376,9 +442,14 @@ def test_gap_in_a_cadence_is_labelled_waiting(relay_run, browser, tmp_path):
     k = int(np.argmax(gaps))
     assert 30 < gaps[k] * 1440 < replay.SPELL_GAP_MIN, "a cadence gap, shorter than the cap"
     _slider_at_mjd(browser, suth["mjd_end"].iloc[k] + gaps[k] / 2)
-    assert _site(browser, "sutherland") == {"state": "waiting", "targets": "M83"}
-    label = browser.find_element("css selector", '#site-list li[data-site="sutherland"] .state')
-    assert label.text.startswith("waiting (cadence) (next exposure in ")
+    assert _site(browser, "sutherland") == {"state": "observing", "targets": "M83"}
+    phase = browser.execute_script("return window.replay.siteState('sutherland').phase")
+    assert phase == "between visits"
+    label = _site_label(browser, "sutherland")
+    head = "observing M83 \u2014 between visits (next exposure in "
+    assert label.startswith(head) and label.endswith(" min)"), label
+    # the slider moves in whole minutes, so the wait is half the gap to within a minute
+    assert abs(int(label[len(head) : -len(" min)")]) - gaps[k] * 1440 / 2) <= 1.0, label
 
 
 # --------------------------------------------------------------------------- land

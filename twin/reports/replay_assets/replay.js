@@ -14,10 +14,13 @@
     failure: "#c62828", idle: "#fff1bf", aborted: "#8e24aa", calibration: "#4fc3f7",
   };
   const SITE_COLOURS = {
-    observing: "#2e7d32", waiting: "#a5d6a7", idle: "#fbc02d", closed: "#607d8b", failed: "#c62828", day: "#ffffff",
+    observing: "#2e7d32", idle: "#fbc02d", closed: "#607d8b", failed: "#c62828", day: "#ffffff",
   };
+  // Observing between two visits of a cadence: still observing, in a lighter green.
+  const BETWEEN_COLOUR = "#81c784";
+  const BETWEEN = "between visits";
   const SITE_LABELS = {
-    observing: "observing", waiting: "waiting (cadence)", idle: "idle (open, nothing to do)", closed: "dome closed (weather)",
+    observing: "observing", idle: "idle (open, nothing to do)", closed: "dome closed (weather)",
     failed: "failed", day: "day",
   };
   const TEL_COLOURS = ["#1565c0", "#d84315", "#6a1b9a", "#00838f", "#ad1457", "#558b2f",
@@ -89,42 +92,49 @@
   }
 
   // ------------------------------------------------------------------ states
-  // A telescope's state at t: day outside its site's night; inside, its timeline state,
-  // with idle between two exposures less than spell_gap_s apart shown as "waiting"
-  // (a guess: most such gaps are a cadence's wait for its next visit, as in the relay, but
-  // the payload does not say which request the next exposure serves).
+  // A telescope's state at t: day outside its site's night; inside, its timeline state.
+  // "observing" has a phase: exposing, slewing, readout... or "between visits", idle
+  // between two exposures less than spell_gap_s apart in the same night. That is the
+  // wait of a cadence for its next visit (relay: 72 min), so the telescope is still
+  // observing its target; the phase says it is not exposing. (A guess from the gap alone:
+  // the payload does not say which request the next exposure serves.)
   function telState(k, t) {
     const site = tels[k].site;
     const night = nightOf(site, t);
     const list = telObs[k];
     const p = lastAtOrBefore(list, (i) => obs.t[i], t);
     const prev = p >= 0 ? list[p] : -1;
-    if (prev >= 0 && t < obs.t[prev] + obs.dur[prev]) return { state: "observing", activity: "exposing", obs: prev };
-    if (!night) return { state: "day", activity: "day", obs: -1 };
+    if (prev >= 0 && t < obs.t[prev] + obs.dur[prev]) return { state: "observing", phase: "exposing", activity: "exposing", obs: prev };
+    if (!night) return { state: "day", phase: "day", activity: "day", obs: -1 };
     const next = p + 1 < list.length ? list[p + 1] : -1;
     const tl = telTl[k];
     const q = lastAtOrBefore(tl, (j) => D.timeline.t[j], t);
     let st = "idle";
     if (q >= 0 && t < D.timeline.t[tl[q]] + D.timeline.dur[tl[q]]) st = D.states[D.timeline.state[tl[q]]];
-    if (st === "weather") return { state: "closed", activity: "dome closed by the weather", obs: -1 };
-    if (st === "failure") return { state: "failed", activity: "failed, waiting for repair", obs: -1 };
-    if (st === "slew") return { state: "observing", activity: "slewing", obs: next >= 0 ? next : prev };
-    if (st !== "idle") return { state: "observing", activity: st, obs: prev >= 0 ? prev : next };
+    if (st === "weather") return { state: "closed", phase: "closed", activity: "dome closed by the weather", obs: -1 };
+    if (st === "failure") return { state: "failed", phase: "failed", activity: "failed, waiting for repair", obs: -1 };
+    if (st === "slew") return { state: "observing", phase: "slewing", activity: "slewing", obs: next >= 0 ? next : prev };
+    if (st !== "idle") return { state: "observing", phase: st, activity: st, obs: prev >= 0 ? prev : next };
     const inNight = (i) => i >= 0 && obs.t[i] >= night[0] && obs.t[i] < night[1];
     if (inNight(prev) && inNight(next) && obs.t[next] - (obs.t[prev] + obs.dur[prev]) < D.spell_gap_s) {
-      return { state: "waiting", activity: "next exposure in " + hm(obs.t[next] - t), obs: prev };
+      return { state: "observing", phase: BETWEEN, activity: BETWEEN + " (next exposure in " + hm(obs.t[next] - t) + ")", obs: prev };
     }
-    return { state: "idle", activity: "idle", obs: -1 };
+    return { state: "idle", phase: "idle", activity: "idle", obs: -1 };
   }
-  const SITE_ORDER = ["observing", "waiting", "idle", "closed", "failed", "day"];
-  const busy = (state) => state === "observing" || state === "waiting"; // has a current target
+  const SITE_ORDER = ["observing", "idle", "closed", "failed", "day"];
+  const busy = (state) => state === "observing"; // has a current target
+  // A site's state is its busiest telescope's; an observing site's phase is that of a
+  // telescope at work (exposing, slewing...) if any, else "between visits".
   function siteState(k, t) {
     const states = siteTels[k].map((i) => telState(i, t));
     let best = "day";
     for (const s of SITE_ORDER.slice().reverse()) if (states.some((x) => x.state === s)) best = s;
     const targets = [...new Set(states.filter((x) => busy(x.state) && x.obs >= 0).map((x) => STR[obs.target[x.obs]]))];
-    return { state: best, targets, tels: states };
+    const same = states.filter((x) => x.state === best);
+    const lead = same.find((x) => x.phase !== BETWEEN) || same[0];
+    return { state: best, phase: lead ? lead.phase : best, activity: lead ? lead.activity : best, targets, tels: states };
   }
+  const siteColour = (st) => (st.phase === BETWEEN ? BETWEEN_COLOUR : SITE_COLOURS[st.state]);
 
   // ------------------------------------------------------------------ time helpers
   function utc(t) {
@@ -248,21 +258,33 @@
     ctx.fillStyle = "#eceff1"; ctx.strokeStyle = "#455a64";
     ctx.beginPath(); ctx.arc(mx, my, 5, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
     drawHandoffArcs(ctx, t, x, y);
-    // Sites, coloured by state.
+    // Sites, coloured by state: the labels first, each where it covers no other site's dot
+    // nor an earlier label (right, left, above, below), then the dots over them.
     ctx.font = "11px system-ui, sans-serif";
+    const dots = sites.map((s) => [x(s.lon), y(s.lat)]);
+    const placed = [];
     sites.forEach((s, k) => {
       const st = siteStates[k];
-      const px = x(s.lon), py = y(s.lat);
-      ctx.fillStyle = SITE_COLOURS[st.state]; ctx.strokeStyle = "#111"; ctx.lineWidth = 1.2;
-      ctx.beginPath(); ctx.arc(px, py, st.state === "observing" ? 7 : 5.5, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+      const [px, py] = dots[k];
       const target = st.targets.length ? st.targets[0] + (st.targets.length > 1 ? " +" + (st.targets.length - 1) : "") : "";
       const label = s.name + (target ? ": " + (target.length > 22 ? target.slice(0, 21) + "\u2026" : target) : "");
-      const left = px > w - 150;
-      ctx.textAlign = left ? "right" : "left";
+      const tw = ctx.measureText(label).width;
+      const boxes = [[px + 9, py - 7], [px - 9 - tw, py - 7], [px - tw / 2, py - 22], [px - tw / 2, py + 9]]
+        .map(([bx, by]) => [bx, by, bx + tw, by + 13]);
+      const free = (b) => b[0] >= 0 && b[2] <= w && b[1] >= 0 && b[3] <= h
+        && dots.every(([dx, dy], j) => j === k || dx < b[0] - 8 || dx > b[2] + 8 || dy < b[1] - 8 || dy > b[3] + 8)
+        && placed.every((o) => o[2] < b[0] || o[0] > b[2] || o[3] < b[1] || o[1] > b[3]);
+      const box = boxes.find(free) || boxes[px > w - 150 ? 1 : 0];
+      placed.push(box);
       ctx.lineWidth = 3; ctx.strokeStyle = "rgba(255,255,255,0.85)";
-      ctx.strokeText(label, px + (left ? -9 : 9), py + 4);
-      ctx.fillStyle = "#111"; ctx.fillText(label, px + (left ? -9 : 9), py + 4);
-      ctx.textAlign = "left";
+      ctx.strokeText(label, box[0], box[1] + 11);
+      ctx.fillStyle = "#111"; ctx.fillText(label, box[0], box[1] + 11);
+    });
+    sites.forEach((s, k) => {
+      const st = siteStates[k];
+      const [px, py] = dots[k];
+      ctx.fillStyle = siteColour(st); ctx.strokeStyle = "#111"; ctx.lineWidth = 1.2;
+      ctx.beginPath(); ctx.arc(px, py, st.state === "observing" ? 7 : 5.5, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
     });
   }
 
@@ -292,7 +314,8 @@
   const siteItems = sites.map((s) => {
     const li = document.createElement("li");
     li.dataset.site = s.name;
-    li.innerHTML = '<span class="dot"></span><b></b><span class="state"></span><span class="target"></span><span class="state local"></span>';
+    li.innerHTML = '<span class="dot"></span><b></b><span class="label"><span class="state"></span> <span class="target"></span>'
+      + '<span class="phase"></span></span><span class="state local"></span>';
     li.querySelector("b").textContent = s.name;
     li.title = s.full_name || s.name;
     byId("site-list").appendChild(li);
@@ -302,11 +325,14 @@
     siteItems.forEach((li, k) => {
       const st = siteStates[k];
       li.dataset.state = st.state;
+      li.dataset.phase = st.phase;
       li.dataset.targets = st.targets.join(",");
-      li.querySelector(".dot").style.background = SITE_COLOURS[st.state];
-      const detail = st.tels.filter((x) => x.state === st.state && busy(x.state)).map((x) => x.activity);
-      li.querySelector(".state").textContent = SITE_LABELS[st.state] + (detail.length ? " (" + detail[0] + ")" : "");
+      li.querySelector(".dot").style.background = siteColour(st);
+      // "observing M83 (exposing)", "observing M83 — between visits (next exposure in 1.2 h)"
+      li.querySelector(".state").textContent = SITE_LABELS[st.state];
       li.querySelector(".target").textContent = st.targets.join(", ");
+      li.querySelector(".phase").textContent = !busy(st.state) ? ""
+        : st.phase === BETWEEN ? " — " + st.activity : " (" + st.activity + ")";
       li.querySelector(".local").textContent = solarTime(t, sites[k].lon) + " solar";
     });
   }
@@ -384,7 +410,8 @@
       ctx.fillStyle = "#111"; ctx.font = "bold 11px system-ui, sans-serif";
       ctx.fillText(s.name, cx, cy - R - 14 > 8 ? cy - R - 14 : 10);
       ctx.font = "10px system-ui, sans-serif"; ctx.fillStyle = "#444";
-      ctx.fillText(st.state + (st.targets.length ? ": " + st.targets.join(", ") : ""), cx, cy + R + 13);
+      ctx.fillText(st.state + (st.targets.length ? ": " + st.targets.join(", ") : "")
+        + (st.phase === BETWEEN ? " (" + BETWEEN + ")" : ""), cx, cy + R + 13);
       ctx.textAlign = "left";
       const night = nightOf(k, t);
       siteTels[k].forEach((ti) => {
@@ -449,7 +476,7 @@
     const gast = gastDeg(t);
     sites.forEach((s, k) => {
       const zx = x((((gast + s.lon) % 360) + 360) % 360), zy = y(s.lat);
-      ctx.strokeStyle = SITE_COLOURS[siteStates[k].state] === "#ffffff" ? "#90a4ae" : SITE_COLOURS[siteStates[k].state];
+      ctx.strokeStyle = siteStates[k].state === "day" ? "#90a4ae" : siteColour(siteStates[k]);
       ctx.lineWidth = 1.5; ctx.beginPath();
       ctx.moveTo(zx - 6, zy); ctx.lineTo(zx + 6, zy); ctx.moveTo(zx, zy - 6); ctx.lineTo(zx, zy + 6); ctx.stroke();
       ctx.fillStyle = "#b0bec5"; ctx.fillText(s.name, zx + 7, zy - 4);
@@ -636,7 +663,9 @@
       ["alert_followed", "followed"], ["alert_detected", "detected"], ["alert_confirmed", "confirmed"]]
       .map(([k, text]) => `<span style="color:${EVENT_COLOURS[k]}">&#9679;</span>&nbsp;${text}`).join(", ");
     parts.push(`<span>alert: ${dots}; &#9670; handoff (hover for details)</span>`);
-    parts.push("<span>sites: " + SITE_ORDER.map((s) => `<span class="sw" style="background:${SITE_COLOURS[s]}"></span>${s}`).join(" ") + "</span>");
+    const swatch = (colour, text) => `<span class="sw" style="background:${colour}"></span>${text}`;
+    parts.push("<span>sites: " + [swatch(SITE_COLOURS.observing, "observing"), swatch(BETWEEN_COLOUR, "observing, " + BETWEEN)]
+      .concat(SITE_ORDER.slice(1).map((s) => swatch(SITE_COLOURS[s], s))).join(" ") + "</span>");
     byId("legend").innerHTML = parts.join("");
   }
 
@@ -797,7 +826,7 @@
     siteState: (name) => {
       const k = sites.findIndex((s) => s.name === name);
       const st = siteState(k, now);
-      return { state: st.state, targets: st.targets };
+      return { state: st.state, phase: st.phase, targets: st.targets };
     },
     alertStatus: (id) => { // issued, followed, detected or confirmed at the clock; null before issued
       const a = visibleAlerts(now).find((x) => x.id === id);
