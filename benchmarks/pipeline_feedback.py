@@ -8,6 +8,7 @@ each frame by its *true* quality (the log's ``value``), and in the *with* arm on
 frames the centre accepted. The mean paired difference has a 95 % t interval.
 
     .venv/bin/python benchmarks/pipeline_feedback.py            # 10 seeds, ~15 min
+    .venv/bin/python benchmarks/pipeline_feedback.py --stage quality-depth --frame-size 512
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "single-site.yaml
 START = "2027-03-10"
 
 
-def delivered(seed: int, min_quality: float | None, frame_size: int) -> dict:
+def delivered(seed: int, min_quality: float | None, frame_size: int, stage: str = "quality"
+              ) -> dict:  # fmt: skip
     scenario = load_scenario(SCENARIO, nights=1, start=START, seed=seed)
     if min_quality is not None:
         spec = scenario.pipeline.model_copy(
             update={
-                "stages": ("quality",),
+                "stages": (stage,),
                 "frame_size_pix": frame_size,
                 "min_quality": min_quality,
             }
@@ -75,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-quality", type=float, default=0.3)
     parser.add_argument("--frame-size", type=int, default=256)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--stage", default="quality",
+                        help="the quality stage that decides (quality, quality-depth, quality-sep);"
+                        " results/pipeline_feedback[_STAGE].json")  # fmt: skip
     args = parser.parse_args(argv)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     with ProcessPoolExecutor(args.processes) as pool:
@@ -83,7 +88,11 @@ def main(argv: list[str] | None = None) -> None:
         )
         with_ = list(
             pool.map(
-                delivered, seeds, [args.min_quality] * len(seeds), [args.frame_size] * len(seeds)
+                delivered,
+                seeds,
+                [args.min_quality] * len(seeds),
+                [args.frame_size] * len(seeds),
+                [args.stage] * len(seeds),
             )
         )
     diff = np.array([w["value"] - o["value"] for w, o in zip(with_, without, strict=True)])
@@ -107,8 +116,10 @@ def main(argv: list[str] | None = None) -> None:
         "mean_value_without": round(float(np.mean([o["value"] for o in without])), 3),
         "min_quality": args.min_quality,
         "frame_size_pix": args.frame_size,
+        "stage": args.stage,
     }
-    report("pipeline_feedback", rows, {"summary": summary})
+    name = "pipeline_feedback" if args.stage == "quality" else f"pipeline_feedback_{args.stage}"
+    report(name, rows, {"summary": summary})
     print(summary)
 
 

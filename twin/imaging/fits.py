@@ -97,6 +97,9 @@ def frame_header(spec: FrameSpec, header_extra: dict[str, Any] | None = None) ->
         ("REQID", spec.request_id, "request id"),
         ("TRANSID", spec.transient.alert_id if spec.transient else "", "transient alert id"),
     ])  # fmt: skip
+    if math.isfinite(spec.m5_ref_mag):
+        _set(header, [("M5REF", spec.m5_ref_mag,
+                       "[mag] reference 5-sigma depth")])  # fmt: skip
     if spec.faults:  # only on faulted frames: a clean frame's header is as it always was
         _set(header, [("FAULTS", ",".join(spec.faults), "truth: injected rare faults")])
     header.update(wcs_header(spec))

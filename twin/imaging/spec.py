@@ -78,6 +78,10 @@ class FrameSpec:
     # Rare faults injected into this frame (names from twin.imaging.faults.FAULT_KINDS,
     # drawn by RunFrames from the scenario's imaging.faults rates); () = none.
     faults: tuple[str, ...] = ()
+    # The telescope's reference 5σ depth for this band and exposure time (zenith, dark
+    # sky, the site's median seeing, clear): a calibration constant the site pipeline
+    # knows, written as the header's M5REF so a measured depth becomes a quality score.
+    m5_ref_mag: float = math.nan
 
     @property
     def pixel_scale_arcsec(self) -> float:

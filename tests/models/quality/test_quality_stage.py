@@ -6,10 +6,8 @@ the dataset forces them (:func:`models.quality.dataset.perturb`), with severe va
 
 import json
 import math
-import time
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from models.quality.baseline import ClassicalQualityStage
@@ -84,14 +82,11 @@ def test_the_sep_baseline_flags_the_problem(problem_frames, flag):
     assert flag in result.active_flags(), result.flags
 
 
-def test_stages_follow_the_protocol_and_are_fast(stage, problem_frames):
+def test_stages_follow_the_protocol_and_are_deterministic(stage, problem_frames):
+    """Speed is measured in benchmarks/pipeline.py, not here (a timed test fails on a busy
+    machine and passes on a fast one, whatever the code does)."""
     assert isinstance(stage, PipelineStage) and stage.name == "quality"
     assert isinstance(ClassicalQualityStage(), PipelineStage)
     frame = problem_frames["cloud"]
-    results, seconds = [], []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        results.append(stage.process(frame))
-        seconds.append(time.perf_counter() - t0)
-    assert np.median(seconds) < 0.05  # >= 20 frames/s on a core (the figure: benchmarks/)
+    results = [stage.process(frame) for _ in range(5)]
     assert all(v == results[0].flags[k] for r in results for k, v in r.flags.items())
