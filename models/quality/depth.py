@@ -49,14 +49,14 @@ APERTURE_FWHM = 2.5
 PIXEL_HLR2 = 1.1774**2 / 12.0
 """Half-light radius² a square pixel adds to a small PSF (a Gaussian's σ² grows by 1/12 px²)."""
 # Calibration of the measurement against the exposure-time calculator's conventions, fitted
-# on frames of training runs only (global-3site seed 11 on 2027-05-02 and single-site seed
-# 12 on 2027-09-20, 40 frames each at 512²; `python -m models.quality.depth_calibration`):
-# the ETC's FWHM (seeing ⊕ defocus) leaves out diffraction and the pixel, so
-# FWHM_etc² = FWHM_SLOPE · FWHM_measured² + FWHM_OFFSET_PIX2 · scale² (residual 0.033″ rms),
-# and an aperture of APERTURE_FWHM radii holds APERTURE_FRACTION of a star's light.
-FWHM_SLOPE = 1.013
-FWHM_OFFSET_PIX2 = -1.21
-APERTURE_FRACTION = 0.978
+# on 120 frames of the quality dataset's *train* runs at 1024² (3σ-clipped: 93 used) with
+# `python -m models.quality.depth_eval --calibrate --n 120`: the ETC's FWHM (seeing ⊕
+# defocus) leaves out diffraction and the pixel, so
+# FWHM_etc² = FWHM_SLOPE · FWHM_measured² + FWHM_OFFSET_PIX2 · scale², and an aperture of
+# APERTURE_FWHM radii holds APERTURE_FRACTION of a star's light.
+FWHM_SLOPE = 1.003
+FWHM_OFFSET_PIX2 = -1.03
+APERTURE_FRACTION = 0.981
 MIN_STARS = 3
 SNR_TARGET = 5.0
 
