@@ -15,8 +15,11 @@ model to fit. What it needs:
 2. **Transparency.** Matched, clean, unsaturated stars measured in an aperture of
    :data:`APERTURE_FWHM` FWHM radii, against the flux their catalogue magnitude predicts
    at the *clear-sky* zero point (:func:`models.quality.features.zp_clear_mag`: the
-   telescope's photometric calibration at this airmass). Their median ratio is the
-   transparency the frame actually had (cloud, dew, a dirty mirror alike).
+   header's ``MAGZERO`` less the cloud, standing for the site's nightly photometric
+   calibration, which follows the mirror's slow ageing). Their median ratio is the cloud
+   transparency the frame had. The depth itself does not depend on that calibration: the
+   zero-magnitude flux is the catalogue's stars as measured, so a wrong ``MAGZERO``
+   cancels out of m5 (tested); it only sets how deep the catalogue query goes.
 3. **PSF.** The median FWHM of those stars (half-light radius / 0.5685, a Kolmogorov
    profile's ratio); the noise-equivalent area from it as the exposure-time calculator
    computes it (:func:`twin.physics.etc.n_eff_pixels`).
@@ -27,7 +30,11 @@ model to fit. What it needs:
 point and ``S`` the signal at SNR 5 over ``n_eff`` pixels of that variance — the
 calculator's formula with measured inputs. The reference depth ``M5REF`` is the
 telescope's calibration constant (zenith, dark sky, the site's median seeing, clear), a
-header card; no truth card is read.
+header card. The truth cards (seeing, defocus, tracking, sky, pointing error, true centre)
+are never read (tested).
+
+The cloud flag is the measured transparency below the dataset's cloud threshold (0.8), a
+logistic of width :data:`CLOUD_WIDTH`; the other flags are the CNN's.
 """
 
 from __future__ import annotations
@@ -59,6 +66,10 @@ FWHM_OFFSET_PIX2 = -1.03
 APERTURE_FRACTION = 0.981
 MIN_STARS = 3
 SNR_TARGET = 5.0
+CLOUD_TRANSPARENCY = 0.8
+"""Below this transparency a frame is cloudy (``models.quality.dataset.THRESHOLDS``)."""
+CLOUD_WIDTH = 0.05
+"""Logistic width of the cloud flag in transparency: about the measurement's scatter."""
 
 
 def measure_depth(data_adu: np.ndarray, header: Mapping[str, Any]) -> dict[str, float]:
@@ -75,7 +86,6 @@ def measure_depth(data_adu: np.ndarray, header: Mapping[str, Any]) -> dict[str, 
 
     gain = float(header["GAIN"])
     scale = float(header["PIXSCALE"])
-    exptime = max(float(header["EXPTIME"]), 1e-3)
     image = calibrate(np.asarray(data_adu), header)
     # Catalogue fluxes at the clear-sky calibration: the truth transparency in MAGZERO
     # must not reach the measurement.
@@ -127,7 +137,6 @@ def measure_depth(data_adu: np.ndarray, header: Mapping[str, Any]) -> dict[str, 
     m5 = depth_mag(image.flux_e(0.0) * max(transparency, 1e-6), noise_e, fwhm_arcsec, scale)
     out.update(transparency=transparency, fwhm_arcsec=fwhm_arcsec, n_stars=float(ok.sum()),
                m5=m5, score=score_from_depth(m5, header))  # fmt: skip
-    _ = exptime
     return out
 
 
@@ -147,19 +156,27 @@ def score_from_depth(m5: float, header: Mapping[str, Any]) -> float:
     return 100.0 * min(10.0 ** (TEFF_DEX_PER_MAG * (m5 - m5_ref)), 1.0)
 
 
+def cloud_probability(transparency: float) -> float:
+    """Probability of the ``cloud`` flag from a measured transparency (NaN: unknown)."""
+    if not math.isfinite(transparency):
+        return math.nan
+    z = (CLOUD_TRANSPARENCY - transparency) / CLOUD_WIDTH
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
 def _saturation_e(header: Mapping[str, Any], gain: float) -> float:
     return (float(header.get("SATURATE", 65535.0)) - float(header.get("BIASLEV", 0.0))) * gain
 
 
 class DepthQualityStage:
-    """Stage ``quality-depth``: the score and seeing from the measured depth, the flags from
-    the quality CNN (:class:`~models.quality.stage.QualityStage`).
+    """Stage ``quality-depth``: the score, seeing and cloud flag from the measured depth,
+    the other flags from the quality CNN (:class:`~models.quality.stage.QualityStage`).
 
     The CNN's score is a regression on a 256² crop (MAE 13 points on held-out seeds); the
     depth is measured on the whole frame against the catalogue and the telescope's
     calibration, the way Rubin rates a visit. Where the frame gives fewer than
     :data:`MIN_STARS` matched stars (thick cloud, a frame of a few arcminutes in an empty
-    field) the depth is unknown and the CNN's score and seeing stand.
+    field) the depth is unknown and the CNN's score, seeing and cloud flag stand.
     """
 
     name = "quality-depth"
@@ -168,7 +185,7 @@ class DepthQualityStage:
         from models.quality.stage import QualityStage
 
         self.cnn = QualityStage(threads=threads)
-        self.version = f"{self.cnn.version}+depth-1"
+        self.version = f"{self.cnn.version}+depth-2"
 
     def process(self, frame):
         from twin.pipeline.stage import StageResult
@@ -176,9 +193,12 @@ class DepthQualityStage:
         cnn = self.cnn.process(frame)
         depth = measure_depth(frame.data_adu, frame.header)
         measured = math.isfinite(depth["score"])
+        flags = dict(cnn.flags)
+        if measured:
+            flags["cloud"] = cloud_probability(depth["transparency"])
         return StageResult(
             stage=self.name, model_version=self.version,
             score=depth["score"] if measured else cnn.score,
             seeing_arcsec=depth["fwhm_arcsec"] if measured else cnn.seeing_arcsec,
-            flags=cnn.flags,
+            flags=flags,
         )  # fmt: skip

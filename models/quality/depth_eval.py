@@ -9,9 +9,10 @@ the depth is measured on the whole frame. Three scorers on the same frames:
 - ``cnn``: the shipped quality CNN (:class:`models.quality.stage.QualityStage`);
 - ``sep``: the SEP baseline (:func:`models.quality.baseline.measure`).
 
-``--calibrate`` fits the two constants of :mod:`models.quality.depth` (FWHM slope and
+``--calibrate`` fits the three constants of :mod:`models.quality.depth` (FWHM slope and
 offset, aperture fraction) on frames of the *train* split and prints them; ``--evaluate``
-writes ``depth_eval.json`` (score MAE, seeing MAE, cloud ROC AUC per split and scorer).
+writes ``depth_eval.json`` (score MAE, seeing MAE, cloud ROC AUC per split and scorer)
+and ``depth_eval_frames.parquet`` (every frame's truth and the three scorers' outputs).
 
     .venv/bin/python -m models.quality.depth_eval --calibrate --n 120
     .venv/bin/python -m models.quality.depth_eval --evaluate --n 150 --out models/quality/weights
@@ -114,7 +115,14 @@ def calibrate(rows: list[dict]) -> dict:
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Score and seeing MAE and cloud ROC AUC of each scorer, on frames every scorer rated."""
+    """Score and seeing MAE and cloud ROC AUC of each scorer on the same frames.
+
+    ``depth`` is what the ``quality-depth`` stage outputs: the measured depth's score,
+    FWHM and cloud probability, and the CNN's where the depth could not be measured.
+    A scorer's seeing MAE leaves out the frames it gave no FWHM for (SEP without a star).
+    """
+    from models.quality.depth import cloud_probability
+
     out: dict = {"n": len(rows)}
     score = np.array([r["score"] for r in rows])
     seeing = np.array([r["seeing"] for r in rows])
@@ -128,8 +136,8 @@ def summarise(rows: list[dict]) -> dict:
     depth_seeing = np.where(
         measured, [r["depth_fwhm"] for r in rows], [r["cnn_seeing"] for r in rows]
     )
-    depth_cloud = np.where(measured, [1.0 - r["depth_transparency"] for r in rows],
-                           [r["cnn_cloud"] - 1.0 for r in rows])  # fmt: skip
+    depth_cloud = np.where(measured, [cloud_probability(r["depth_transparency"]) for r in rows],
+                           [r["cnn_cloud"] for r in rows])  # fmt: skip
     scorers = {
         "depth": (depth_score, depth_seeing, depth_cloud),
         "cnn": ([r["cnn_score"] for r in rows], [r["cnn_seeing"] for r in rows],
@@ -143,7 +151,6 @@ def summarise(rows: list[dict]) -> dict:
             "seeing_mae_arcsec": round(float(np.nanmean(np.abs(np.asarray(f, float) - seeing))), 3),
             "cloud_auc": round(float(roc_auc(cloud, np.asarray(c, float))), 4),
         }
-    etc = np.array([r["seeing_etc"] for r in rows])
 
     def mae(a, b):
         return float(np.mean(np.abs(a[measured] - b[measured])))
@@ -151,7 +158,6 @@ def summarise(rows: list[dict]) -> dict:
     out["depth_on_measured"] = {
         "score_mae": round(mae(depth_score, score), 2),
         "seeing_mae_arcsec": round(mae(depth_seeing, seeing), 3),
-        "etc_fwhm_mae_arcsec": round(mae(depth_seeing, etc), 3),
     }
     out["cloud_positives"] = int(cloud.sum())
     return out
@@ -179,11 +185,17 @@ def main(argv: list[str] | None = None) -> None:
         return
     result = {"frame_size_pix": FRAME_SIZE, "command": "python -m models.quality.depth_eval "
               f"--evaluate --n {args.n}"}  # fmt: skip
-    for split in ("heldout", "unseen"):
-        result[split] = summarise(measure_split(split, args.n, args.processes, root))
-    result["seconds"] = round(time.perf_counter() - started, 1)
+    import pandas as pd
+
     out = Path(args.out)
+    frames = []
+    for split in ("heldout", "unseen"):
+        rows = measure_split(split, args.n, args.processes, root)
+        result[split] = summarise(rows)
+        frames += [{"split": split, **r} for r in rows]
+    result["seconds"] = round(time.perf_counter() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(frames).to_parquet(out / "depth_eval_frames.parquet")
     (out / "depth_eval.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 

