@@ -34,10 +34,10 @@ SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "single-site.yaml
 START = "2027-03-10"
 
 
-def delivered(seed: int, min_quality: float | None, frame_size: int, stage: str = "quality"
-              ) -> dict:  # fmt: skip
+def delivered(seed: int, pipeline_on: bool, min_quality: float, frame_size: int,
+              stage: str = "quality") -> dict:  # fmt: skip
     scenario = load_scenario(SCENARIO, nights=1, start=START, seed=seed)
-    if min_quality is not None:
+    if pipeline_on:
         spec = scenario.pipeline.model_copy(
             update={
                 "stages": (stage,),
@@ -51,14 +51,16 @@ def delivered(seed: int, min_quality: float | None, frame_size: int, stage: str 
         obs = pd.read_parquet(Path(out) / "observations.parquet")
         counted = obs
         rejected = math.nan
-        if min_quality is not None:
+        if pipeline_on:
             pipe = pd.read_parquet(Path(out) / "pipeline.parquet")
             accepted = set(pipe.loc[pipe["accepted"], "obs_id"])
             counted = obs[obs["obs_id"].isin(accepted)]
             rejected = int((~pipe["accepted"]).sum())
+        usable = counted[counted["quality"] >= min_quality]
         return {
             "seed": seed,
             "value": float(counted["value"].sum()),
+            "value_usable": float(usable["value"].sum()),
             "frames": len(obs),
             "rejected": rejected,
             "true_q_rejected": float(
@@ -84,12 +86,19 @@ def main(argv: list[str] | None = None) -> None:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     with ProcessPoolExecutor(args.processes) as pool:
         without = list(
-            pool.map(delivered, seeds, [None] * len(seeds), [args.frame_size] * len(seeds))
+            pool.map(
+                delivered,
+                seeds,
+                [False] * len(seeds),
+                [args.min_quality] * len(seeds),
+                [args.frame_size] * len(seeds),
+            )
         )
         with_ = list(
             pool.map(
                 delivered,
                 seeds,
+                [True] * len(seeds),
                 [args.min_quality] * len(seeds),
                 [args.frame_size] * len(seeds),
                 [args.stage] * len(seeds),
@@ -97,12 +106,19 @@ def main(argv: list[str] | None = None) -> None:
         )
     diff = np.array([w["value"] - o["value"] for w, o in zip(with_, without, strict=True)])
     half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / math.sqrt(len(diff))
+    diff_u = np.array(
+        [w["value_usable"] - o["value_usable"] for w, o in zip(with_, without, strict=True)]
+    )
+    half_u = stats.t.ppf(0.975, len(diff_u) - 1) * diff_u.std(ddof=1) / math.sqrt(len(diff_u))
     rows = [
         {
             "seed": o["seed"],
             "value_without": round(o["value"], 2),
             "value_with": round(w["value"], 2),
             "difference": round(w["value"] - o["value"], 2),
+            "usable_without": round(o["value_usable"], 2),
+            "usable_with": round(w["value_usable"], 2),
+            "usable_difference": round(w["value_usable"] - o["value_usable"], 2),
             "frames_with": w["frames"],
             "rejected": w["rejected"],
             "true_q_rejected": round(w["true_q_rejected"], 3),
@@ -114,6 +130,12 @@ def main(argv: list[str] | None = None) -> None:
         "mean_difference": round(float(diff.mean()), 3),
         "ci95": [round(float(diff.mean() - half), 3), round(float(diff.mean() + half), 3)],
         "mean_value_without": round(float(np.mean([o["value"] for o in without])), 3),
+        "usable_mean_difference": round(float(diff_u.mean()), 3),
+        "usable_ci95": [
+            round(float(diff_u.mean() - half_u), 3),
+            round(float(diff_u.mean() + half_u), 3),
+        ],
+        "usable_mean_without": round(float(np.mean([o["value_usable"] for o in without])), 3),
         "min_quality": args.min_quality,
         "frame_size_pix": args.frame_size,
         "stage": args.stage,
