@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import report
 
 from twin.ops.run import run_scenario
 from twin.scenario import load_scenario
+from twin.sweeps.report import t_interval
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "single-site.yaml"
 START = "2027-03-10"
@@ -84,32 +84,17 @@ def main(argv: list[str] | None = None) -> None:
                         " results/pipeline_feedback[_STAGE].json")  # fmt: skip
     args = parser.parse_args(argv)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    n = len(seeds)
+
+    def arm(pipeline_on: bool) -> list[dict]:
+        return list(pool.map(delivered, seeds, [pipeline_on] * n, [args.min_quality] * n,
+                             [args.frame_size] * n, [args.stage] * n))  # fmt: skip
+
     with ProcessPoolExecutor(args.processes) as pool:
-        without = list(
-            pool.map(
-                delivered,
-                seeds,
-                [False] * len(seeds),
-                [args.min_quality] * len(seeds),
-                [args.frame_size] * len(seeds),
-            )
-        )
-        with_ = list(
-            pool.map(
-                delivered,
-                seeds,
-                [True] * len(seeds),
-                [args.min_quality] * len(seeds),
-                [args.frame_size] * len(seeds),
-                [args.stage] * len(seeds),
-            )
-        )
-    diff = np.array([w["value"] - o["value"] for w, o in zip(with_, without, strict=True)])
-    half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / math.sqrt(len(diff))
-    diff_u = np.array(
-        [w["value_usable"] - o["value_usable"] for w, o in zip(with_, without, strict=True)]
-    )
-    half_u = stats.t.ppf(0.975, len(diff_u) - 1) * diff_u.std(ddof=1) / math.sqrt(len(diff_u))
+        without, with_ = arm(False), arm(True)
+    pairs = list(zip(without, with_, strict=True))
+    value = t_interval(np.array([w["value"] - o["value"] for o, w in pairs]))
+    usable = t_interval(np.array([w["value_usable"] - o["value_usable"] for o, w in pairs]))
     rows = [
         {
             "seed": o["seed"],
@@ -124,17 +109,14 @@ def main(argv: list[str] | None = None) -> None:
             "true_q_rejected": round(w["true_q_rejected"], 3),
             "true_q_accepted": round(w["true_q_counted"], 3),
         }
-        for o, w in zip(without, with_, strict=True)
+        for o, w in pairs
     ]
     summary = {
-        "mean_difference": round(float(diff.mean()), 3),
-        "ci95": [round(float(diff.mean() - half), 3), round(float(diff.mean() + half), 3)],
+        "mean_difference": round(value[0], 3),
+        "ci95": [round(value[1], 3), round(value[2], 3)],
         "mean_value_without": round(float(np.mean([o["value"] for o in without])), 3),
-        "usable_mean_difference": round(float(diff_u.mean()), 3),
-        "usable_ci95": [
-            round(float(diff_u.mean() - half_u), 3),
-            round(float(diff_u.mean() + half_u), 3),
-        ],
+        "usable_mean_difference": round(usable[0], 3),
+        "usable_ci95": [round(usable[1], 3), round(usable[2], 3)],
         "usable_mean_without": round(float(np.mean([o["value_usable"] for o in without])), 3),
         "min_quality": args.min_quality,
         "frame_size_pix": args.frame_size,

@@ -46,11 +46,12 @@ from typing import Any
 
 import numpy as np
 
+from models.quality.classical import KOLMOGOROV_HLR_PER_FWHM
+from models.quality.dataset import THRESHOLDS
 from models.quality.features import zp_clear_mag
 from twin.ops.quality import TEFF_DEX_PER_MAG
 from twin.physics.etc import n_eff_pixels
 
-KOLMOGOROV_HLR_PER_FWHM = 0.5685
 APERTURE_FWHM = 2.5
 """Aperture radius in FWHM for the zero point (≥ 98 % of a Kolmogorov star's light)."""
 PIXEL_HLR2 = 1.1774**2 / 12.0
@@ -66,14 +67,16 @@ FWHM_OFFSET_PIX2 = -1.03
 APERTURE_FRACTION = 0.981
 MIN_STARS = 3
 SNR_TARGET = 5.0
-CLOUD_TRANSPARENCY = 0.8
-"""Below this transparency a frame is cloudy (``models.quality.dataset.THRESHOLDS``)."""
+CLOUD_TRANSPARENCY = THRESHOLDS["cloud_transparency"]
+"""Below this transparency a frame is cloudy: the dataset's definition of the flag."""
 CLOUD_WIDTH = 0.05
 """Logistic width of the cloud flag in transparency: about the measurement's scatter."""
 
 
 def measure_depth(data_adu: np.ndarray, header: Mapping[str, Any]) -> dict[str, float]:
-    """Measured transparency, FWHM (″), per-pixel noise (e), m5 and score of one frame.
+    """Measured transparency, FWHM (″), per-pixel noise (e), m5 and score of one frame,
+    and the raw transparency and FWHM before the calibration constants
+    (``transparency_raw``, ``fwhm_raw_arcsec``: what the constants are fitted on).
 
     Values are NaN where the frame does not allow them (fewer than :data:`MIN_STARS`
     matched stars: the score is then NaN too, and the caller decides).
@@ -96,7 +99,8 @@ def measure_depth(data_adu: np.ndarray, header: Mapping[str, Any]) -> dict[str, 
     med = float(np.median(sample))
     noise_e = 1.4826 * float(np.median(np.abs(sample - med)))
     out = {"transparency": math.nan, "fwhm_arcsec": math.nan, "noise_e": noise_e,
-           "n_stars": 0.0, "m5": math.nan, "score": math.nan}  # fmt: skip
+           "n_stars": 0.0, "m5": math.nan, "score": math.nan, "transparency_raw": math.nan,
+           "fwhm_raw_arcsec": math.nan}  # fmt: skip
     sources = detect_sources(image, back_e=back_e)
     if len(sources) < MIN_STARS:
         return out
@@ -128,15 +132,15 @@ def measure_depth(data_adu: np.ndarray, header: Mapping[str, Any]) -> dict[str, 
         hlr2 = np.asarray(hlr) ** 2 - PIXEL_HLR2
         fwhm_pix = math.sqrt(max(float(np.median(hlr2)), 0.01)) / KOLMOGOROV_HLR_PER_FWHM
     predicted = image.flux_e(0.0) * 10.0 ** (-0.4 * matched["mag"].to_numpy(float))
-    ok = good & (predicted > 0) & np.isfinite(flux)
-    if np.count_nonzero(ok) < MIN_STARS:
-        return out
-    transparency = float(np.median(flux[ok] / predicted[ok])) / APERTURE_FRACTION
-    fwhm2 = FWHM_SLOPE * (fwhm_pix * scale) ** 2 + FWHM_OFFSET_PIX2 * scale**2
+    transparency_raw = float(np.median(flux[good] / predicted[good]))
+    transparency = transparency_raw / APERTURE_FRACTION
+    fwhm_raw = fwhm_pix * scale
+    fwhm2 = FWHM_SLOPE * fwhm_raw**2 + FWHM_OFFSET_PIX2 * scale**2
     fwhm_arcsec = math.sqrt(max(fwhm2, (0.5 * scale) ** 2))
     m5 = depth_mag(image.flux_e(0.0) * max(transparency, 1e-6), noise_e, fwhm_arcsec, scale)
-    out.update(transparency=transparency, fwhm_arcsec=fwhm_arcsec, n_stars=float(ok.sum()),
-               m5=m5, score=score_from_depth(m5, header))  # fmt: skip
+    out.update(transparency=transparency, fwhm_arcsec=fwhm_arcsec, n_stars=float(good.sum()),
+               m5=m5, score=score_from_depth(m5, header), transparency_raw=transparency_raw,
+               fwhm_raw_arcsec=fwhm_raw)  # fmt: skip
     return out
 
 

@@ -25,6 +25,7 @@ import json
 import math
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,8 @@ def _jobs(split: str, n: int, size: int, seed: int, root: Path) -> list[tuple]:
 
     plans = run_plans(seed)
     runs = make_runs(plans, root, REPO)
+    # The dataset's split fractions apply to the frames drawn: 0.15 of 6n + 10 gives the
+    # held-out and unseen splits 136 frames for n = 150, the train split its first n.
     jobs, splits = frame_jobs(plans, runs, 6 * n + 10, size, seed)
     return [j for j, s in zip(jobs, splits, strict=True) if s == split][:n]
 
@@ -51,14 +54,13 @@ def _measure(job: tuple) -> dict:
     from models.quality.baseline import measure
     from models.quality.dataset import make_frame
     from models.quality.depth import measure_depth
-    from models.quality.stage import QualityStage
 
     torch.set_num_threads(1)
     frame = make_frame(job)
     truth = frame["truth"]
     header, data = frame["header"], frame["image"]
     depth = measure_depth(data, header)
-    cnn = _cnn(QualityStage).predict(data, header)
+    cnn = _cnn().predict(data, header)
     sep = measure(data, header)
     return {
         "score": frame["score"], "seeing": frame["seeing"], "cloud": int(frame["flags"][0]),
@@ -66,6 +68,8 @@ def _measure(job: tuple) -> dict:
         "transparency": truth["transparency"], "pixel_scale": truth["pixel_scale_arcsec"],
         "depth_score": depth["score"], "depth_fwhm": depth["fwhm_arcsec"],
         "depth_transparency": depth["transparency"], "depth_stars": depth["n_stars"],
+        "depth_fwhm_raw": depth["fwhm_raw_arcsec"],
+        "depth_transparency_raw": depth["transparency_raw"],
         "cnn_score": float(cnn["score"]), "cnn_seeing": float(cnn["seeing"]),
         "cnn_cloud": float(cnn["flags"][CLOUD_INDEX]),
         "sep_score": sep["score"], "sep_seeing": sep["seeing"], "sep_cloud": sep["cloud"],
@@ -73,14 +77,12 @@ def _measure(job: tuple) -> dict:
     }  # fmt: skip
 
 
-_STAGE = None
+@lru_cache(maxsize=1)
+def _cnn():
+    """The shipped CNN, loaded once per worker process."""
+    from models.quality.stage import QualityStage
 
-
-def _cnn(cls):
-    global _STAGE
-    if _STAGE is None:
-        _STAGE = cls(threads=1)
-    return _STAGE
+    return QualityStage(threads=1)
 
 
 def measure_split(split: str, n: int, processes: int, root: Path, seed: int = 0) -> list[dict]:
@@ -94,12 +96,11 @@ def measure_split(split: str, n: int, processes: int, root: Path, seed: int = 0)
 def calibrate(rows: list[dict]) -> dict:
     """FWHM_etc² = slope · FWHM_measured² + offset · scale², and the aperture fraction.
 
-    Fitted on frames the depth could measure, with 3σ clipping (a trailed or donut frame's
-    FWHM is not the ETC's). ``depth_fwhm`` must be the *uncalibrated* measurement: run with
-    the module's constants set to 1, 0, 1.
+    Fitted on the raw measurements of the frames the depth could measure, with 3σ
+    clipping (a trailed or donut frame's FWHM is not the ETC's).
     """
     fwhm = np.array([r["seeing_etc"] for r in rows])
-    meas = np.array([r["depth_fwhm"] for r in rows])
+    meas = np.array([r["depth_fwhm_raw"] for r in rows])
     scale = np.array([r["pixel_scale"] for r in rows])
     ok = np.isfinite(meas) & np.isfinite(fwhm)
     design = np.column_stack([meas**2, scale**2])
@@ -107,7 +108,7 @@ def calibrate(rows: list[dict]) -> dict:
         coef, *_ = np.linalg.lstsq(design[ok], fwhm[ok] ** 2, rcond=None)
         resid = design @ coef - fwhm**2
         ok &= np.abs(resid) < 3.0 * np.std(resid[ok])
-    ratio = np.array([r["depth_transparency"] / r["transparency"] for r in rows])
+    ratio = np.array([r["depth_transparency_raw"] / r["transparency"] for r in rows])
     good = np.isfinite(ratio)
     return {"FWHM_SLOPE": round(float(coef[0]), 3), "FWHM_OFFSET_PIX2": round(float(coef[1]), 3),
             "APERTURE_FRACTION": round(float(np.median(ratio[good])), 3),
@@ -177,10 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(args.runs)
     started = time.perf_counter()
     if args.calibrate:
-        import models.quality.depth as depth
-
-        depth.FWHM_SLOPE, depth.FWHM_OFFSET_PIX2, depth.APERTURE_FRACTION = 1.0, 0.0, 1.0
-        rows = measure_split("train", args.n, 1, root)  # a forked worker sees the patch
+        rows = measure_split("train", args.n, args.processes, root)
         print(json.dumps(calibrate(rows), indent=1))
         return
     result = {"frame_size_pix": FRAME_SIZE, "command": "python -m models.quality.depth_eval "

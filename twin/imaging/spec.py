@@ -81,7 +81,9 @@ class FrameSpec:
     # The telescope's reference 5σ depth for this band and exposure time (zenith, dark
     # sky, the site's median seeing, clear): a calibration constant the site pipeline
     # knows, written as the header's M5REF so a measured depth becomes a quality score.
-    m5_ref_mag: float = math.nan
+    # Derived from the telescope, band and exposure time (already compared), and NaN
+    # when unset, which never equals itself: left out of equality.
+    m5_ref_mag: float = field(default=math.nan, compare=False)
 
     @property
     def pixel_scale_arcsec(self) -> float:
