@@ -2,12 +2,13 @@
 
 Two networks on the triplets of :func:`models.transient.cutouts.candidate_triplets`:
 
-- :class:`TripletNet` (ours, ``arch="triplet"``): three conv blocks (16, 32, 64
-  channels, batch norm, ReLU, 2 × 2 max pooling: 63 → 31 → 15 → 7), a 1 × 1 conv to 32
+- :class:`TripletNet` (ours, ``arch="triplet"``): three conv blocks (one conv of 16,
+  two of 32, one of 64 channels; batch norm, ReLU, 2 × 2 max pooling: 63 → 31 → 15 → 7;
+  one conv at full resolution, as a second one there doubled the cost), a 1 × 1 conv to 32
   channels flattened (the candidate sits on the centre pixel, so *where* a structure is
   matters: no global pooling), a 64-unit layer; beside it a two-layer MLP (32 units) of
   the standardised :data:`~models.transient.cutouts.FEATURE_COLUMNS`; concatenated, a
-  64-unit layer with dropout and one logit. ~0.14 M parameters, ~28 M multiply-adds per
+  64-unit layer with dropout and one logit. ~0.14 M parameters, ~18 M multiply-adds per
   candidate. Why the features: ZOGY's Scorr, SNR and the catalogue-star distance carry
   what a 63² crop hides (the source-noise term, a star's true brightness behind its
   masked core) and cost nothing.
@@ -62,7 +63,7 @@ class TripletNet(nn.Module):
                  dropout: float = 0.3) -> None:  # fmt: skip
         super().__init__()
         self.conv = nn.Sequential(
-            *_conv_block(3, 16, 2), *_conv_block(16, 32, 2), *_conv_block(32, 64, 1),
+            *_conv_block(3, 16, 1), *_conv_block(16, 32, 2), *_conv_block(32, 64, 1),
             nn.Conv2d(64, 32, 1), nn.ReLU(inplace=True), nn.Flatten(),
         )  # fmt: skip
         side = size // 8

@@ -21,9 +21,16 @@ def _dataset(argv: list[str]) -> None:
     p.add_argument("--pairs", type=int, default=1800, help="frame pairs (default 1800)")
     p.add_argument("--size", type=int, default=512, help="frame side in pixels (default 512)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        help="make only the first N shards of the plan (40 pairs each)",
+    )
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    index = build_dataset(a.out, a.pairs, a.size, a.seed, not a.no_progress, argv=argv)
+    index = build_dataset(a.out, a.pairs, a.size, a.seed, not a.no_progress, argv=argv,
+                          shards=a.shards)  # fmt: skip
     print(f"{index['n_pairs']} pairs ({index['failed_pairs']} failed), "
           f"{index['seconds_per_pair']:.2f} s each; candidates {index['candidates']}, "
           f"real {index['real']}")  # fmt: skip
@@ -37,10 +44,16 @@ def _train(argv: list[str]) -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--out", default=str(WEIGHTS_DIR), help="default: the shipped weights/")
     p.add_argument("--arch", choices=("triplet", "vgg6", "both"), default="both")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument(
+        "--bogus-per-epoch",
+        type=int,
+        default=5000,
+        help="bogus candidates drawn per epoch (every real one is used)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint_*.pt")
     p.add_argument("--no-progress", action="store_true")
@@ -48,7 +61,8 @@ def _train(argv: list[str]) -> None:
     archs = ("triplet", "vgg6") if a.arch == "both" else (a.arch,)
     for arch in archs:
         result = train(a.data, a.out, arch=arch, epochs=a.epochs, seed=a.seed, batch=a.batch,
-                       lr=a.lr, threads=a.threads, resume=a.resume,
+                       lr=a.lr, bogus_per_epoch=a.bogus_per_epoch, threads=a.threads,
+                       resume=a.resume,
                        progress=not a.no_progress, argv=argv)  # fmt: skip
         print(f"{arch}: {result['n_train']} candidates, threshold "
               f"{result['real_threshold']:.4f}, last epoch {result['history'][-1]}")  # fmt: skip

@@ -428,13 +428,17 @@ def _injection_snr(diff, injection, labels: pd.DataFrame) -> dict:
 # --- the whole build -------------------------------------------------------------------
 
 
-def build_dataset(out: str | Path, n_pairs: int, size: int = 384, seed: int = 0,
-                  progress: bool = True, argv: list[str] | None = None) -> dict:  # fmt: skip
+def build_dataset(out: str | Path, n_pairs: int, size: int = 512, seed: int = 0,
+                  progress: bool = True, argv: list[str] | None = None,
+                  shards: int | None = None) -> dict:  # fmt: skip
     """Make ``n_pairs`` pairs into ``out`` in shards of :data:`SHARD_PAIRS` (existing
-    shards are kept: a rerun resumes)."""
+    shards are kept: a rerun resumes). ``shards``: only the first ones of the plan (the
+    splits are interleaved, so any prefix holds all of them in proportion)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plans = plan_pairs(n_pairs, seed)
+    if shards is not None:
+        plans = plans[: shards * SHARD_PAIRS]
     t0 = time.perf_counter()
     for k in range(0, len(plans), SHARD_PAIRS):
         name = f"shard_{k // SHARD_PAIRS:04d}"
