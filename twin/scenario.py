@@ -24,6 +24,7 @@ import yaml
 from astropy.time import Time
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from twin.alerts.population.spec import PopulationSpec
 from twin.alerts.stream import AlertSpec
 from twin.equipment.config import EquipmentConfig
 from twin.errors import (
@@ -208,6 +209,14 @@ class ImagingSpec(BaseModel):
         default=None,
         description="What galaxies look like: 'parametric' (bulge + disk + knots, the "
         "default) or 'diffusion' (the generator of models/generative; needs torch).",
+    )
+
+    # None (= off) by default, for the same reason as faults.
+    population: PopulationSpec | None = Field(
+        default=None,
+        description="Transients nobody announced, variable stars, AGN and asteroids in the "
+        "static sky (twin.alerts.population); rates per deg² per year. {} = realistic "
+        "defaults.",
     )
 
     @field_validator("faults")

@@ -8,9 +8,11 @@ same sources at the same places as every frame of the field.
 
 What :func:`render_template` makes: the noise-free scene of the field (the frame's own
 renderer, :func:`twin.imaging.render.render_expected`) with no transient, no trails and no
-faults, seen with ``seeing_fwhm_arcsec`` and no pointing error (a survey template comes
-solved), ``margin_px`` larger on each side than the frame so that a frame with a pointing
-error still lies inside it, then the sum of ``n_exposures`` exposures: Poisson on the
+faults — of the sky's own population (:mod:`twin.alerts.population`), variable stars and
+AGN at their mean magnitude and no supernovae, fast transients or asteroids — seen with
+``seeing_fwhm_arcsec`` and no pointing error (a survey template comes solved),
+``margin_px`` larger on each side than the frame so that a frame with a pointing error
+still lies inside it, then the sum of ``n_exposures`` exposures: Poisson on the
 summed light and dark, read noise once per exposure. A stack has its cosmic rays, hot
 pixels and saturated cores removed, so it has none; its flat and bias are divided out
 exactly.
@@ -43,7 +45,8 @@ def template_spec(
     margin_px: int = TEMPLATE_MARGIN_PX,
 ) -> FrameSpec:
     """The spec of the template for the field of ``spec``: believed pointing exact, no
-    transient, no faults, tracking or defocus, seeing ``seeing_fwhm_arcsec`` (default
+    transient (announced or of the population: ``population_reference``), no faults,
+    tracking or defocus, seeing ``seeing_fwhm_arcsec`` (default
     the frame's), ``n_exposures`` times the frame's exposure time."""
     return replace(
         spec,
@@ -57,6 +60,7 @@ def template_spec(
         defocus_fwhm_arcsec=0.0,
         tracking_error_arcsec=0.0,
         transient=None,
+        population_reference=True,
         faults=(),
         n_hot_pixels=0,
         n_bad_columns=0,

@@ -1,5 +1,9 @@
 """The sky in a field: stars, galaxies, the exposure's transient, satellite and aircraft trails.
 
+With a population (``spec.population``, :mod:`twin.alerts.population`), the transients
+nobody announced, variable stars, AGN and asteroids join them: see
+:mod:`twin.alerts.population.frame` for what a frame shows.
+
 Persistence. The static sky (stars, galaxies) is a function of position on the sky and
 ``sky_seed`` only, never of the exposure: the sphere is cut into fixed cells
 (:data:`CELL_DEG` declination strips split into near-equal-area RA cells) and each cell's
@@ -505,4 +509,27 @@ def sky_catalog(spec: FrameSpec, *, sky_seed: int = 0, trails: TrailModel | None
                                     sky_seed=sky_seed, max_stars=max_stars,
                                     max_galaxies=max_galaxies)  # fmt: skip
     trail_table = draw_trails(spec, trails or TrailModel(), radius)
-    return SkyCatalog(spec.band, limit, stars, galaxies, _transients(spec), trail_table)
+    transients = _transients(spec)
+    if spec.population is not None:
+        box = field_box_deg(spec, margin_arcsec)
+        stars, transients = _with_population(spec, stars, galaxies, transients, sky_seed, limit,
+                                             radius, box)  # fmt: skip
+    return SkyCatalog(spec.band, limit, stars, galaxies, transients, trail_table)
+
+
+def _with_population(spec, stars, galaxies, transients, sky_seed, limit, radius, box):
+    """Variable stars varied, and the population's point sources added to the transients
+    (:mod:`twin.alerts.population.frame`), to the catalogue's faint limit."""
+    from twin.alerts.population.frame import population_points, vary_stars
+
+    def within(ra, dec):
+        return _within(ra, dec, spec.true_ra_deg, spec.true_dec_deg, radius, box)
+
+    points = population_points(spec, galaxies, sky_seed=sky_seed, radius_deg=radius,
+                               within=within)  # fmt: skip
+    points = points[points["mag"] <= limit]
+    if not transients.empty:
+        transients = transients.assign(pop_kind="", pop_id="")
+    parts = [t for t in (transients, points) if not t.empty]
+    transients = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return vary_stars(stars, spec, sky_seed), transients

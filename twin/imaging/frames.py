@@ -125,7 +125,8 @@ def spec_for_row(row: dict, tw, alerts: dict, run_seed: int, imaging, size: int 
     spec = frame_spec(row, tw.telescope, frame_seed(run_seed, row["obs_id"]), transient=transient)
     faults = draw_faults(imaging.faults, spec.seed)
     m5_ref = tw.quality.m5_ref(row["band"], float(row["exptime_s"]))
-    spec = replace(spec, hot_pixels=hot, bad_columns=bad, faults=faults, m5_ref_mag=m5_ref)
+    spec = replace(spec, hot_pixels=hot, bad_columns=bad, faults=faults, m5_ref_mag=m5_ref,
+                   population=getattr(imaging, "population", None))  # fmt: skip
     if size:
         spec = spec.resized(min(size, spec.nx), min(size, spec.ny))
     return spec

@@ -17,7 +17,12 @@ trail), ``ra_deg``, ``dec_deg``, ``x_pix``, ``y_pix``, ``mag`` (AB, in the expos
 for a trail the electrons one pass leaves per arcsec of track, as the magnitude of a star
 giving that many in one second), ``flux_e`` (expected electrons; for a trail those that
 fall in the frame), ``in_frame``, the galaxy shape parameters (NaN for other types) and,
-for trails, ``pa_deg``, ``width_arcsec``, ``length_arcsec`` (the chord across the frame).
+for trails, ``pa_deg``, ``width_arcsec``, ``length_arcsec`` (the chord across the frame);
+``alert_id`` of an announced transient; ``pop_kind`` (sn_ia | sn_cc | fast | variable |
+agn | asteroid, :data:`twin.alerts.population.POP_KINDS`) and ``pop_id`` of a member of the
+sky's own population, '' otherwise. Population members are drawn as points: variable stars
+keep ``type`` star, every other member has ``type`` transient (a point source that is not
+in the static catalogue), whatever its ``pop_kind``.
 
 What each galaxy looks like is :mod:`twin.imaging.galaxies`' business.
 """
@@ -40,7 +45,7 @@ GALAXY_SHAPE_COLUMNS = ("bulge_frac", "hlr_disk_arcsec", "hlr_bulge_arcsec", "q_
                         "knot_seed")  # fmt: skip
 TRUTH_COLUMNS = ("source_id", "type", "ra_deg", "dec_deg", "x_pix", "y_pix", "mag", "flux_e",
                  "in_frame", *GALAXY_SHAPE_COLUMNS, "width_arcsec", "length_arcsec",
-                 "alert_id", "trail_kind")  # fmt: skip
+                 "alert_id", "trail_kind", "pop_kind", "pop_id")  # fmt: skip
 
 
 def frame_wcs(spec: FrameSpec, *, true_pointing: bool = True) -> WCS:
@@ -123,7 +128,7 @@ def build_scene(spec: FrameSpec, catalog: SkyCatalog, sky_e_per_pix: float,
     for column in TRUTH_COLUMNS:
         if column not in table:
             table[column] = np.nan
-    for column in ("alert_id", "trail_kind"):
+    for column in ("alert_id", "trail_kind", "pop_kind", "pop_id"):
         table[column] = table[column].astype(object).where(table[column].notna(), "").astype(str)
     x, y = wcs.all_world2pix(table["ra_deg"].to_numpy(float), table["dec_deg"].to_numpy(float), 0)
     table["x_pix"], table["y_pix"] = x, y

@@ -15,16 +15,24 @@ Conventions:
   ``source_electrons`` and ``sky_electrons_per_pixel`` with the log's airmass,
   transparency and the throughput loss, so photometry can be checked against it.
 - ``seed`` makes the frame reproducible: the same row and seed give the same pixels.
+- ``population``: the sky's own transients, variables and asteroids
+  (:mod:`twin.alerts.population`), a function of the sky position, the mid-exposure time
+  and ``sky_seed``; carried by the spec so that ``skytwin frame`` after the run and the
+  frame in the loop (both through :func:`twin.imaging.frames.spec_for_row`) agree.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from twin.world.telescope import Telescope
+
+if TYPE_CHECKING:
+    from twin.alerts.population.spec import PopulationSpec
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,12 @@ class FrameSpec:
     # Derived from the telescope, band and exposure time (already compared), and NaN
     # when unset, which never equals itself: left out of equality.
     m5_ref_mag: float = field(default=math.nan, compare=False)
+    # Transients nobody announced, variables, AGN and asteroids (the scenario's
+    # imaging.population, twin.alerts.population); None: none (the frame as before).
+    population: PopulationSpec | None = None
+    # A reference survey's view (twin.alerts.population.frame): variables and AGN at their
+    # mean, no transients or asteroids. Set by the deep template.
+    population_reference: bool = False
 
     @property
     def pixel_scale_arcsec(self) -> float:
