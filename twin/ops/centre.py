@@ -6,6 +6,15 @@ sites may do next. Pipeline stages (DESIGN.md step 10) act only through the cent
 public methods — :meth:`Centre.release`, :meth:`Centre.repeat_visit`,
 :meth:`Centre.raise_alert` — and everything the centre sends travels over each site's
 link (latency, bandwidth, outages), as data does.
+
+Alerts come from two sources (:attr:`AlertState.source`): the external broker
+(``broker``, the scenario's alert stream) and the network itself (``network``, raised
+from real candidates by :mod:`twin.pipeline.discovery`). What detects an alert's
+transient in a follow-up frame is :attr:`Centre.detection`: ``m5``, the baseline (the
+transient's truth magnitude against the exposure's 5σ depth, reported as the exposure
+ends), or ``stage`` (a real candidate from the pixels within the match radius, reported
+by the site's pipeline through :meth:`Centre.detection_reported`). Each detection and
+confirmation records which made it.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from twin.alerts.stream import Alert, confirmation_request, followup_request
+from twin.alerts.stream import Alert, FollowupSpec, confirmation_request, followup_request
 
 if TYPE_CHECKING:
     from twin.ops.network import NetworkTwin
@@ -40,6 +49,11 @@ class AlertState:
     confirmed_mjd: float = math.nan
     confirmed_site: str = ""
     n_exposures: int = 0
+    source: str = "broker"  # broker | network
+    detection_method: str = ""  # m5 | stage: what made the detection ("" before one)
+    detected_shutter_mjd: float = math.nan  # shutter close of the frame that detected it
+    confirmed_shutter_mjd: float = math.nan  # shutter close of the confirming frame
+    followup: FollowupSpec | None = None  # None: the scenario's (a broker alert's kind)
 
 
 class Centre:
@@ -52,6 +66,9 @@ class Centre:
         # must not scan every alert of the run.
         self.open_alerts: tuple[str, ...] = ()
         self.visits_repeated = 0
+        # What detects an alert's transient: "m5" (the baseline, without a pipeline that
+        # finds candidates) or "stage" (set by twin.pipeline.loop.SitePipeline).
+        self.detection = "m5"
 
     def start(self) -> None:
         """Schedule the broker's alerts (called once, as the run starts)."""
@@ -85,13 +102,26 @@ class Centre:
             queue.released_mjd[sw.index, row] = max(queue.released_mjd[sw.index, row], t)
             twin.at(t, lambda sw=sw: twin.wake_site(sw.index))
 
-    def raise_alert(self, alert: Alert, mjd: float) -> AlertState:
-        """An alert the network found itself (no broker): follow it up from ``mjd``."""
-        state = AlertState(alert)
+    def raise_alert(self, alert: Alert, mjd: float, source: str = "network",
+                    followup: FollowupSpec | None = None) -> AlertState:  # fmt: skip
+        """An alert the network found itself (no broker): follow it up from ``mjd``.
+
+        ``followup``: how (default the scenario's; a network alert's kind is unknown, so
+        its caller gives a fixed ``window_days`` instead of the light curve's fade)."""
+        state = AlertState(alert, source=source, followup=followup)
         self.alerts[alert.alert_id] = state
         self.twin.event(mjd, "alert_issued", "", "", alert.alert_id, alert.kind, alert.peak_mag_r)
         self._alert_received(state, mjd)
         return state
+
+    def detection_reported(self, state: AlertState, site: str, mjd: float, *, method: str,
+                           shutter_mjd: float = math.nan) -> None:  # fmt: skip
+        """A site's frame detected ``state``'s transient; the report reached the centre at
+        ``mjd``. The first detection asks another site to confirm; a later one from
+        another site, once confirmation was asked, confirms it (confirmation mode: the
+        frames of a follow-up at the same site do not)."""
+        confirming = state.confirm_requested and site != state.detected_site
+        self._detection_reported(state, site, mjd, confirming, method, shutter_mjd)
 
     # -- the alert desk -----------------------------------------------------------------
     def _alert_issued(self, state: AlertState) -> None:
@@ -100,13 +130,16 @@ class Centre:
         received = a.issued_mjd + twin.ops.alert_broker_latency_s / S_PER_DAY
         twin.at(received, lambda: self._alert_received(state, received))
 
+    def _followup_spec(self, state: AlertState):
+        return self.twin.world.scenario.alerts if state.followup is None else state.followup
+
     def _alert_received(self, state: AlertState, mjd: float) -> None:
         twin, a = self.twin, state.alert
         state.received_mjd = mjd
         self.open_alerts = (*self.open_alerts, a.alert_id)
         twin.event(mjd, "alert_received", "", "", a.alert_id, a.kind,
                    (mjd - a.issued_mjd) * S_PER_DAY)  # fmt: skip
-        self.release(followup_request(a, twin.world.scenario.alerts, mjd), mjd)
+        self.release(followup_request(a, self._followup_spec(state), mjd), mjd)
 
     def _arrived(self, sw: SiteWorld, request: Request, mjd: float) -> None:
         self.twin.event(mjd, "request_released", sw.site.name, "", request.request_id,
@@ -122,24 +155,28 @@ class Centre:
             state.first_followup_mjd, state.first_followup_site = t0, site
             twin.event(t0, "alert_followed", site, "", a.alert_id, request.request_id,
                        (t0 - a.issued_mjd) * S_PER_DAY)  # fmt: skip
-        if not detected:
-            return
+        if not detected or self.detection != "m5":
+            return  # with "stage", detections come from the pixels (detection_reported)
         report = sw.link.message_arrival_mjd(t1 + twin.ops.detection_processing_s / S_PER_DAY)
         confirming = request.request_id.endswith("-confirm")
-        twin.at(report, lambda: self._detection_reported(state, site, report, confirming))
+        twin.at(report, lambda: self._detection_reported(state, site, report, confirming,
+                                                         "m5", t1))  # fmt: skip
 
     def _detection_reported(self, state: AlertState, site: str, mjd: float,
-                            confirming: bool) -> None:  # fmt: skip
+                            confirming: bool, method: str, shutter_mjd: float) -> None:  # fmt: skip
         twin, a = self.twin, state.alert
         spec = twin.world.scenario.alerts
         if confirming and site != state.detected_site and math.isnan(state.confirmed_mjd):
             state.confirmed_mjd, state.confirmed_site = mjd, site
+            state.confirmed_shutter_mjd = shutter_mjd
             self.open_alerts = tuple(x for x in self.open_alerts if x != a.alert_id)
-            twin.event(mjd, "alert_confirmed", site, "", a.alert_id, "",
+            twin.event(mjd, "alert_confirmed", site, "", a.alert_id,
+                       "" if method == "m5" else method,
                        (mjd - state.detected_mjd) * S_PER_DAY)  # fmt: skip
             return
         if math.isnan(state.detected_mjd):
             state.detected_mjd, state.detected_site = mjd, site
+            state.detection_method, state.detected_shutter_mjd = method, shutter_mjd
             twin.event(mjd, "alert_detected", site, "", a.alert_id, a.kind, math.nan)
             others = [s.site.name for s in twin.world.sites if s.site.name != site]
             if spec.followup.confirm and others and not state.confirm_requested:

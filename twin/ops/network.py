@@ -476,7 +476,12 @@ class NetworkTwin:
             observer(unit, row, visit_id)
 
     def _alert_mag(self, alert_id: str, band: str, mjd: float) -> float:
-        return float(self.alerts[alert_id].alert.mag(band, mjd))
+        """The truth magnitude of a broker alert's transient; NaN for the network's own
+        alerts (what they found is in the sky's truth, not in a light curve of theirs)."""
+        state = self.alerts[alert_id]
+        if state.source != "broker":
+            return math.nan
+        return float(state.alert.mag(band, mjd))
 
     def flush_observations(self) -> None:
         """Compute the truth of the exposures recorded since the last flush and write it."""

@@ -99,6 +99,7 @@ EVENT_KINDS = (
     "visit_repeated",  # the centre asked for the visit again (ref: request_id)
     "refocus",  # the centre's refocus order reached the telescope (detail: why)
     "mount_service",  # a service the centre ordered for tracking flags (detail: why, outcome)
+    "asteroid_recognised",  # two real candidates moving at an asteroid's rate (value: deg/day)
 )
 
 EVENT_SCHEMA = pa.schema(
@@ -161,6 +162,67 @@ ALERT_SCHEMA = pa.schema(
     ]
 )
 """One row per alert of the run (``alerts.parquet``), written at the end of the run."""
+
+ALERT_PIPELINE_SCHEMA = pa.schema(
+    [
+        *ALERT_SCHEMA,
+        ("source", pa.string()),  # broker | network (raised from the network's candidates)
+        ("detection_method", pa.string()),  # m5 | stage: what made the detection ("" if none)
+        ("detected_site", pa.string()),
+        ("detected_shutter_mjd", pa.float64()),  # shutter close of the detecting frame
+        ("confirmed_shutter_mjd", pa.float64()),  # shutter close of the confirming frame
+    ]
+)
+"""``alerts.parquet`` of a run with a pipeline: the same columns and the detections' source
+and method (a run without one keeps :data:`ALERT_SCHEMA`, as its golden digests do)."""
+
+CANDIDATE_CLASSES = (
+    "transient",  # stationary in two frames of its field, no known alert: a network alert
+    "asteroid",  # moved between two frames at an asteroid's rate: recognised, not followed
+    "known-alert",  # within the match radius of an alert the centre knows (a detection)
+    "bogus",  # the stage's classifier said bogus
+    "single",  # real, but no counterpart in the field's next frame (or none came in time)
+    "negative",  # real, fainter than the reference (a fading source): never an alert
+)
+
+CANDIDATE_SCHEMA = pa.schema(
+    [
+        ("obs_id", pa.int64()),
+        ("visit_id", pa.int64()),
+        ("site", pa.string()),
+        ("telescope", pa.string()),
+        ("request_id", pa.string()),
+        ("band", pa.string()),
+        ("stage", pa.string()),
+        ("model_version", pa.string()),
+        ("mjd_shutter_close", pa.float64()),  # the frame's shutter closed
+        ("mjd_received", pa.float64()),  # the candidate reached the centre
+        ("mjd_classified", pa.float64()),  # the centre decided its class
+        ("ra_deg", pa.float64()),  # through the frame's refined WCS
+        ("dec_deg", pa.float64()),
+        ("x_pix", pa.float64()),  # 0-based, in the (central, frame_size_pix) frame
+        ("y_pix", pa.float64()),
+        ("scorr", pa.float64()),  # signed Scorr peak, sigma
+        ("sign", pa.int32()),  # +1 brighter than the reference, -1 fainter
+        ("flux_e", pa.float64()),  # difference-image flux, electrons
+        ("flux_err_e", pa.float64()),
+        ("mag", pa.float64()),  # AB, from flux_e and the header zero point; NaN if <= 0
+        ("mag_err", pa.float64()),
+        ("real_prob", pa.float64()),  # the classifier's probability of real
+        ("is_real", pa.bool_()),
+        ("centre_class", pa.string()),  # one of CANDIDATE_CLASSES
+        ("alert_id", pa.string()),  # the alert it detected or raised ("" if none)
+        # Truth (never seen by the stage or the centre): the nearest truth source that is
+        # not static sky (a transient, an asteroid, a variable) within TRUTH_MATCH_PIX.
+        ("truth_kind", pa.string()),  # population kind, else the truth type; "" if none
+        ("truth_id", pa.string()),  # population id, else the alert id or source id
+        ("truth_mag", pa.float64()),  # its magnitude in the frame's band
+        ("truth_sep_pix", pa.float64()),
+    ]
+)
+"""One row per candidate of a run whose pipeline finds transients (``candidates.parquet``,
+streamed one part per day like the observations); a candidate the centre held for the next
+frame of its field is written when its class is decided."""
 
 NIGHT_SCHEMA = pa.schema(
     [

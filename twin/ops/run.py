@@ -37,7 +37,8 @@ STREAMED = {
 PROGRESS_FILE = "progress.json"
 """Written atomically after every finished day: ``days_finished`` of ``days_total``, the
 policy, and ``complete`` once the end-of-run tables and metrics are written."""
-RUN_FILES = (*(f"{name}.parquet" for name in STREAMED), "pipeline.parquet", "alerts.parquet",
+RUN_FILES = (*(f"{name}.parquet" for name in STREAMED), "pipeline.parquet",
+             "candidates.parquet", "alerts.parquet",
              "requests.parquet", "nights.parquet", "weather.parquet", "metrics.json",
              "scenario.yaml", PROGRESS_FILE)  # fmt: skip
 
@@ -105,7 +106,7 @@ def run_scenario(
         from twin.pipeline.registry import resolve_stages
 
         stages = resolve_stages(scenario.pipeline.stages, source="pipeline.stages")
-    tables = {**STREAMED, "pipeline": records.PIPELINE_SCHEMA} if stages else STREAMED
+    tables = _tables(stages)
     kept = _prepare_out_dir(out, scenario, spec, resume, tables)
     wall0 = time.perf_counter()
     world = World(scenario)
@@ -131,6 +132,19 @@ def run_scenario(
             done = read_progress(out).get("days_finished", 0)
             raise RunInterrupted(stop.signum, out, done, days_total) from None
     return RunResult(out, metrics, twin)
+
+
+def _tables(stages: list | None) -> dict[str, pa.Schema]:
+    """The streamed tables: with a pipeline ``pipeline``, and ``candidates`` when a stage
+    finds transient candidates."""
+    if not stages:
+        return STREAMED
+    from twin.pipeline.stage import produces_candidates
+
+    tables = {**STREAMED, "pipeline": records.PIPELINE_SCHEMA}
+    if any(produces_candidates(s) for s in stages):
+        tables["candidates"] = records.CANDIDATE_SCHEMA
+    return tables
 
 
 def _simulate(world: World, policy: Policy, recorder: Recorder, progress: bool, kept: int,
@@ -164,7 +178,10 @@ def _finish(out: Path, world: World, twin: NetworkTwin, sim_wall_s: float, plots
             resumed_after: int | None) -> dict:  # fmt: skip
     """The end-of-run tables, metrics.json and plots (only for a run that finished)."""
     scenario, counters = world.scenario, twin.counters
-    _write(out / "alerts.parquet", records.ALERT_SCHEMA, _alert_rows(twin))
+    if twin.pipeline is None:  # the table of runs before the pipeline, unchanged
+        _write(out / "alerts.parquet", records.ALERT_SCHEMA, _alert_rows(twin))
+    else:
+        _write(out / "alerts.parquet", records.ALERT_PIPELINE_SCHEMA, _alert_rows(twin, True))
     _write(out / "requests.parquet", records.request_schema(), _request_rows(twin))
     _atomic(out / "weather.parquet", lambda p: _write_weather(p, world))
     run_info = {
@@ -308,12 +325,15 @@ def _write(path: Path, schema: pa.Schema, rows: list[tuple]) -> None:
     _atomic(path, lambda p: pq.write_table(table, p))
 
 
-def _alert_rows(twin: NetworkTwin) -> list[tuple]:
+def _alert_rows(twin: NetworkTwin, pipeline: bool = False) -> list[tuple]:
+    """``alerts.parquet`` rows; with ``pipeline`` the detections' source and method too."""
     return [
         (s.alert.alert_id, s.alert.kind, s.alert.ra_deg, s.alert.dec_deg, s.alert.t0_mjd,
          s.alert.issued_mjd, s.alert.peak_mag_r, s.received_mjd, s.first_followup_mjd,
          s.first_followup_site, s.detected_mjd, s.confirmed_mjd, s.confirmed_site,
-         s.n_exposures)
+         s.n_exposures,
+         *((s.source, s.detection_method, s.detected_site, s.detected_shutter_mjd,
+            s.confirmed_shutter_mjd) if pipeline else ()))
         for s in twin.alerts.values()
     ]  # fmt: skip
 

@@ -10,6 +10,16 @@ centre repeats the visit (:meth:`Centre.repeat_visit`) → what the network *mea
 is kept per telescope (:attr:`SitePipeline.measured`) and shown to the next decisions
 as :attr:`Conditions.measured <twin.ops.conditions.Conditions.measured>`.
 
+With a stage that finds transients (``produces_candidates``), the candidates travel with
+the results and the centre's discovery desk (:mod:`twin.pipeline.discovery`) decides
+what each is: a known alert's detection, the network's own discovery (an alert, a
+confirmation request at a second site, follow-up), an asteroid, or nothing. Every
+candidate is written to ``candidates.parquet`` with its class and, from the frame's
+truth table (which the loop has and the stages never see), the truth it matches
+(:func:`truth_match`). The stage gets the run's survey products once
+(:class:`~twin.pipeline.stage.StageContext`) and each frame the spec of its field's
+reference (:func:`twin.pipeline.survey.reference_spec`).
+
 The stages' results are a function of the frame only, and the site's compute time is
 the scenario's ``processing_s``, not the wall clock: a run with a pipeline is the same
 bit for bit on any machine. Wall-clock costs (render, models) are counted apart, in
@@ -26,16 +36,78 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
+from twin.errors import ConfigError
 from twin.ops.conditions import MeasuredFrame
 from twin.ops.exposures import Exposure, exposure_columns, exposure_truth
+from twin.pipeline.discovery import DiscoveryDesk, FrameReport
 from twin.pipeline.spec import PipelineSpec
-from twin.pipeline.stage import FLAG_NAMES, Frame, PipelineStage, StageResult
+from twin.pipeline.stage import (
+    FLAG_NAMES,
+    Candidate,
+    Frame,
+    PipelineStage,
+    StageContext,
+    StageResult,
+    bind_stage,
+    produces_candidates,
+)
 
 if TYPE_CHECKING:
     from twin.ops.network import NetworkTwin, TelescopeRun
 
 S_PER_DAY = 86400.0
+TRUTH_MATCH_PIX = 2.0
+"""A candidate is matched to the nearest non-static truth source within this (pixels)."""
+STATIC_TYPES = ("star", "galaxy", "trail")
+"""Truth types that are never a candidate's truth (they are in the reference too, or are
+artefacts the classifier must call bogus)."""
+
+
+def detection_mode(spec: PipelineSpec, stages: list[PipelineStage]) -> str:
+    """``m5`` or ``stage``: what detects alerts' transients (``pipeline.detection``)."""
+    finds = any(produces_candidates(s) for s in stages)
+    if spec.detection == "auto":
+        return "stage" if finds else "m5"
+    if spec.detection == "stage" and not finds:
+        raise ConfigError("pipeline", "detection", "'stage' needs a stage that finds "
+                          f"candidates (such as transient); the stages are "
+                          f"{[s.name for s in stages]}: add one or use 'm5'")  # fmt: skip
+    return spec.detection
+
+
+def truth_match(truth: pd.DataFrame, x_pix: float, y_pix: float, band: str = ""
+                ) -> tuple[str, str, float, float]:  # fmt: skip
+    """``(kind, id, mag, sep_pix)`` of the nearest non-static truth source within
+    :data:`TRUTH_MATCH_PIX` of a candidate, or ``("", "", nan, nan)``.
+
+    Kind and id are the population's (``pop_kind``, ``pop_id``) where the truth has them,
+    else the truth type and the alert id (or source id)."""
+    none = ("", "", math.nan, math.nan)
+    if truth is None or len(truth) == 0 or "x_pix" not in truth:
+        return none
+    moving = ~truth["type"].isin(STATIC_TYPES).to_numpy()
+    if "pop_kind" in truth:
+        kinds = truth["pop_kind"].fillna("").astype(str).to_numpy()
+        moving |= kinds != ""
+    rows = truth[moving]
+    if rows.empty:
+        return none
+    sep = np.hypot(rows["x_pix"].to_numpy(float) - x_pix, rows["y_pix"].to_numpy(float) - y_pix)
+    k = int(np.argmin(sep))
+    if not sep[k] <= TRUTH_MATCH_PIX:
+        return none
+    row = rows.iloc[k]
+    kind = _text(row.get("pop_kind")) or _text(row.get("type"))
+    ident = _text(row.get("pop_id")) or _text(row.get("alert_id")) or _text(row.get("source_id"))
+    return kind, ident, float(row.get("mag", math.nan)), float(sep[k])
+
+
+def _text(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
 
 
 class SitePipeline:
@@ -71,6 +143,22 @@ class SitePipeline:
         # (Conditions.program_min_quality) and can avoid visits whose frames would fail.
         names = twin.queue.program_names
         twin.program_min_quality[:] = [self.thresholds.get(n, spec.min_quality) for n in names]
+        # Transients: what detects alerts, the discovery desk, the stages' survey products.
+        self.detection = detection_mode(spec, stages)
+        twin.centre.detection = self.detection
+        self.finds_candidates = any(produces_candidates(s) for s in stages)
+        self.desk = None
+        if self.finds_candidates:
+            self.desk = DiscoveryDesk(twin, spec.discovery, self._classified,
+                                      act=self.detection == "stage")  # fmt: skip
+        self._candidate_rows: dict[tuple[int, int], tuple] = {}
+        self._alert_truth: dict[str, str] = {}  # network alert -> its discovery's truth kind
+        self.candidate_counts: Counter = Counter()
+        self._latency_s: list[float] = []  # shutter close -> candidate at the centre
+        context = StageContext(self.options, spec.reference,
+                               None if run_dir is None else Path(run_dir))  # fmt: skip
+        for stage in stages:
+            bind_stage(stage, context)
         twin.add_observer(self.on_exposure)
         twin.add_visit_observer(self._visit_ended)
 
@@ -92,6 +180,31 @@ class SitePipeline:
             "stage_s_per_frame": {
                 k: round(v / n, 4) for k, v in self.wall_s.items() if k != "render"
             },
+            "detection": self.detection,
+            **({"discovery": self.discovery_summary()} if self.finds_candidates else {}),
+        }
+
+    def discovery_summary(self) -> dict:
+        """Candidates by class, the network's discoveries, confirmations, false alerts (a
+        discovery whose candidate matches no truth transient), asteroids, latencies."""
+        states = [s for s in self.twin.alerts.values() if s.source == "network"]
+        confirmed = [s for s in states if math.isfinite(s.confirmed_mjd)]
+        false = [s for s in states if self._alert_truth.get(s.alert.alert_id, "")
+                 in ("", "asteroid")]  # fmt: skip
+        to_confirm_s = [(s.confirmed_mjd - s.detected_shutter_mjd) * S_PER_DAY for s in confirmed]
+        broker = [s for s in self.twin.alerts.values() if s.source == "broker"]
+        nights = max(self.twin.world.scenario.nights, 1)
+        return {
+            "candidates": int(sum(self.candidate_counts.values())),
+            "by_class": dict(sorted(self.candidate_counts.items())),
+            "discoveries": len(states),
+            "confirmed": len(confirmed),
+            "false_network_alerts": len(false),
+            "false_network_alerts_per_night": len(false) / nights,
+            "asteroids_recognised": self.desk.asteroids if self.desk else 0,
+            "broker_alerts_detected": sum(s.detection_method == "stage" for s in broker),
+            "latency_to_centre_median_s": _median(self._latency_s),
+            "latency_to_confirmation_median_s": _median(to_confirm_s),
         }
 
     # -- at the site ----------------------------------------------------------------------
@@ -100,7 +213,7 @@ class SitePipeline:
         twin, tw = self.twin, unit.world
         row = self._truth_row(unit, exposure)
         t0 = time.perf_counter()
-        frame = self.render(tw, row, exposure)
+        frame, truth = self.render(tw, row, exposure)
         self.wall_s["render"] += time.perf_counter() - t0
         results = []
         for stage in self.stages:
@@ -111,26 +224,70 @@ class SitePipeline:
         done = exposure.mjd_end + (tw.telescope.readout_s + self.spec.processing_s) / S_PER_DAY
         arrival = tw.site.link.message_arrival_mjd(done)
         expected = unit.expected_quality  # what the scheduler expected when it chose the visit
+        report = self._candidates_at_site(exposure, row, frame, truth, results, arrival)
         twin.at(arrival, lambda: self._received(tw, exposure, row, results, done, arrival,
-                                                expected))  # fmt: skip
+                                                expected, report))  # fmt: skip
 
-    def render(self, tw, row: dict, exposure: Exposure) -> Frame:
+    def _candidates_at_site(self, exposure: Exposure, row: dict, frame: Frame,
+                            truth: pd.DataFrame, results: list[StageResult], arrival: float
+                            ) -> FrameReport | None:  # fmt: skip
+        """The frame's candidates as the centre will get them; their table rows (with the
+        truth match, which stays here) kept until the centre classifies them."""
+        if not self.finds_candidates:
+            return None
+        found: list[Candidate] = []
+        for r in results:
+            for c in r.candidates:
+                kind, ident, mag, sep = truth_match(truth, c.x_pix, c.y_pix, exposure.band)
+                self._candidate_rows[(exposure.obs_id, len(found))] = (
+                    exposure.obs_id, exposure.visit_id, exposure.site, exposure.telescope,
+                    row["request_id"], exposure.band, r.stage, r.model_version,
+                    exposure.mjd_end, arrival, c.ra_deg, c.dec_deg, c.x_pix, c.y_pix,
+                    c.scorr, int(c.sign), c.flux_e, c.flux_err_e, c.mag, c.mag_err,
+                    c.real_prob, bool(c.is_real), kind, ident, mag, sep,
+                )  # fmt: skip
+                found.append(c)
+        scale_deg = float(frame.reference_spec.pixel_scale_arcsec) / 3600.0
+        size_pix = max(frame.data_adu.shape)
+        return FrameReport(
+            exposure.obs_id, exposure.site, exposure.telescope, exposure.band,
+            0.5 * (exposure.mjd_start + exposure.mjd_end), exposure.mjd_end, arrival,
+            float(row["ra_deg"]), float(row["dec_deg"]), 0.5 * size_pix * scale_deg, tuple(found),
+        )  # fmt: skip
+
+    def _classified(self, report: FrameReport, index: int, centre_class: str, alert_id: str,
+                    mjd: float) -> None:  # fmt: skip
+        """The desk decided a candidate's class: its row goes to ``candidates.parquet``."""
+        row = self._candidate_rows.pop((report.obs_id, index))
+        (*head, kind, ident, mag, sep) = row
+        self.candidate_counts[centre_class] += 1
+        self._latency_s.append((row[9] - row[8]) * S_PER_DAY)
+        if centre_class == "transient" and alert_id and alert_id not in self._alert_truth:
+            self._alert_truth[alert_id] = kind  # the discovering (first) candidate's truth
+        full = (*head[:10], mjd, *head[10:], centre_class, alert_id, kind, ident, mag, sep)
+        self.twin.rec["candidates"].append(full)
+
+    def render(self, tw, row: dict, exposure: Exposure) -> tuple[Frame, pd.DataFrame]:
         from twin.imaging.fits import frame_header, write_frame
         from twin.imaging.frames import frame_path, render_arrays, spec_for_row
+        from twin.pipeline.survey import reference_spec, site_calibration
 
         world = self.twin.world
-        # The centre's alerts, not the world's: one raised during the run renders too.
+        # The centre's broker alerts, not the world's: one raised during the run renders
+        # too. The network's own alerts are claims about the sky, not light: what they
+        # found is already in it (the population), so they inject nothing.
         alert_id = row.get("alert_id")
-        alerts = (
-            {alert_id: self.twin.alerts[alert_id].alert} if alert_id in self.twin.alerts else {}
-        )
+        state = self.twin.alerts.get(alert_id)
+        alerts = {alert_id: state.alert} if state is not None and state.source == "broker" else {}
         spec = spec_for_row(row, tw, alerts, world.seed, world.scenario.imaging,
                             self.spec.frame_size_pix)  # fmt: skip
         detector, truth = render_arrays(spec, self.options)
         if self.frames_dir is not None:
             write_frame(frame_path(self.frames_dir, spec), detector.raw_adu, spec, truth,
                         detector=detector)  # fmt: skip
-        return Frame(exposure, detector.raw_adu, frame_header(spec))
+        ref = reference_spec(spec, self.spec.reference, self.options.sky_seed)
+        cal = site_calibration(spec) if self.finds_candidates else {}
+        return Frame(exposure, detector.raw_adu, frame_header(spec), ref, cal), truth
 
     def _truth_row(self, unit: TelescopeRun, exposure: Exposure) -> dict:
         twin = self.twin
@@ -140,8 +297,11 @@ class SitePipeline:
 
     # -- at the centre --------------------------------------------------------------------
     def _received(self, tw, exposure: Exposure, row: dict, results: list[StageResult],
-                  done_mjd: float, mjd: float, expected: float) -> None:  # fmt: skip
+                  done_mjd: float, mjd: float, expected: float,
+                  report: FrameReport | None = None) -> None:  # fmt: skip
         twin = self.twin
+        if report is not None:
+            self.desk.received(report)
         threshold = self.thresholds.get(row["program"], self.spec.min_quality)
         scores = [r.score for r in results if math.isfinite(r.score)]
         accepted = not scores or scores[0] >= 100.0 * threshold
@@ -229,3 +389,7 @@ class SitePipeline:
         reason = self._to_repeat.pop(row, None)
         if reason is not None:
             self.twin.centre.repeat_visit(row, self.twin.mjd(), reason)
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else math.nan

@@ -11,6 +11,14 @@
 | refocus_after     | 2       | frames in a row flagged ``focus`` before a refocus (0: never) |
 | service_after     | 2       | frames in a row flagged ``tracking`` before a mount service |
 | service_min       | 5.0     | minutes from the service order's arrival to the fault cleared |
+| detection         | auto    | what detects an alert's transient: m5, stage or auto (below) |
+| reference         |         | the reference survey's templates (:class:`ReferenceSpec`)   |
+| discovery         |         | candidates → alerts, asteroids (:class:`DiscoverySpec`)     |
+
+``detection``: ``m5`` is the baseline (the transient's truth magnitude against the
+exposure's 5σ depth, a threshold, not a pipeline); ``stage`` takes detections from real
+candidates in the pixels (:mod:`twin.pipeline.discovery`); ``auto`` is ``stage`` when a
+stage produces candidates (``transient``), else ``m5``.
 
 ``min_quality`` is the default of every programme; a programme's own
 ``min_frame_quality`` overrides it. Why a simulated ``processing_s`` rather than the
@@ -19,9 +27,68 @@ stage's wall-clock time: the run must be the same bit for bit on any machine.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
 
-from twin.errors import SafeName
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from twin.errors import FieldProblem, SafeName
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class ReferenceSpec(BaseModel):
+    """The templates a reference survey supplies, one per field, band and telescope.
+
+    | field          | default | meaning                                                 |
+    |----------------|---------|---------------------------------------------------------|
+    | n_exposures    | 8       | depth in frame exposures (√8 ≈ 2.8 × a frame's SNR)    |
+    | seeing_arcsec  | 0.9     | its seeing (a survey stacks its best-seeing visits)     |
+
+    Defaults as a reference survey would supply: templates of Pan-STARRS1/ZTF/Rubin stack
+    the best-seeing visits of a field, several to tens of them; 8 makes the template's
+    noise add ~6 % to the difference image's.
+    """
+
+    model_config = _STRICT
+
+    n_exposures: int = Field(default=8, ge=1, le=1000)
+    seeing_arcsec: float = Field(default=0.9, gt=0.1, le=10.0)
+
+
+class DiscoverySpec(BaseModel):
+    """How the centre turns real candidates into detections, alerts and asteroids.
+
+    | field                    | default | meaning                                       |
+    |--------------------------|---------|-----------------------------------------------|
+    | match_radius_arcsec      | 2.0     | same source: candidate-alert, candidate-candidate |
+    | asteroid_min_deg_per_day | 0.05    | slowest motion taken for an asteroid          |
+    | asteroid_max_deg_per_day | 2.0     | fastest (faster NEOs trail in one exposure)   |
+    | hold_max_s               | 3600    | a lone candidate waits this long for a 2nd frame |
+    | followup_window_days     | 3.0     | a network alert's follow-up (kind unknown)    |
+
+    Why 2″: a few times a 1-m telescope's astrometric error after refinement (~0.1-0.3″)
+    and about one seeing FWHM, the radius alert brokers (ZTF, ALeRCE) use to associate
+    detections with one object. The asteroid rates span main-belt objects at opposition
+    (~0.25 °/day) and most NEOs that do not trail within an exposure.
+    """
+
+    model_config = _STRICT
+
+    match_radius_arcsec: float = Field(default=2.0, gt=0.0, le=60.0)
+    asteroid_min_deg_per_day: float = Field(default=0.05, ge=0.0, le=100.0)
+    asteroid_max_deg_per_day: float = Field(default=2.0, gt=0.0, le=100.0)
+    hold_max_s: float = Field(default=3600.0, ge=0.0, le=30.0 * 86400.0)
+    followup_window_days: float = Field(default=3.0, gt=0.0, le=365.0)
+
+    @model_validator(mode="after")
+    def _rates(self) -> DiscoverySpec:
+        if not self.asteroid_min_deg_per_day < self.asteroid_max_deg_per_day:
+            raise FieldProblem(
+                "asteroid_min_deg_per_day",
+                "asteroid_min_deg_per_day must be below asteroid_max_deg_per_day (got "
+                f"{self.asteroid_min_deg_per_day}, {self.asteroid_max_deg_per_day})",
+            )
+        return self
 
 
 class PipelineSpec(BaseModel):
@@ -36,6 +103,9 @@ class PipelineSpec(BaseModel):
     refocus_after: int = Field(default=2, ge=0, le=100)
     service_after: int = Field(default=2, ge=0, le=100)
     service_min: float = Field(default=5.0, ge=0.0, le=1440.0)
+    detection: Literal["auto", "m5", "stage"] = "auto"
+    reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
+    discovery: DiscoverySpec = Field(default_factory=DiscoverySpec)
 
     @property
     def enabled(self) -> bool:

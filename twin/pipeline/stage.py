@@ -4,9 +4,17 @@ A :class:`PipelineStage` is to frames what a :class:`~twin.ops.conditions.Policy
 decisions: the twin hands it one :class:`Frame` (the pixels and header of one exposure,
 with the exposure's :class:`~twin.ops.exposures.Exposure` record) and gets back a
 :class:`StageResult`, typed, with no truth in it. Results travel to the centre over the
-site's link and the centre acts on them (:mod:`twin.pipeline.centre`). Stages register
-under the ``skytwin.stages`` entry-point group, as policies do, so the twin never
-imports ``models``.
+site's link and the centre acts on them (:mod:`twin.pipeline.loop`,
+:mod:`twin.pipeline.discovery`). Stages register under the ``skytwin.stages`` entry-point
+group, as policies do, so the twin never imports ``models``.
+
+A stage that finds transients returns :class:`Candidate` s and says so with a class
+attribute ``produces_candidates = True``: the centre then takes the detections of alerts
+from pixels instead of the ``m5`` threshold on the truth magnitude
+(``pipeline.detection``). A stage that needs survey products beside the frame (a
+reference image of the field, the static-sky catalogue) gets them once through an
+optional ``bind(context)`` with a :class:`StageContext`, as an offline policy's ``bind``
+gets the world.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -31,12 +40,71 @@ class Frame:
 
     ``data_adu`` is the raw frame (the detector's ADU, as written to FITS); ``header``
     the FITS header cards as a mapping (WCS, exposure time, filter, gain, read noise,
-    zero point: what the site knows, never the truth table).
+    zero point: what the site knows, never the truth table). ``reference_spec``: the
+    field as the reference survey observed it (the frame's telescope, believed pointing,
+    band and size under the survey's conditions, :func:`twin.pipeline.survey.reference_spec`),
+    from which a stage renders or loads the template; no truth of this exposure is in it.
+    ``calibration``: the night's master bias, flat and defect map
+    (:func:`twin.pipeline.survey.site_calibration`), keyword arguments of
+    :func:`models.transient.image.calibrate`; empty: calibrate from the header alone.
     """
 
     exposure: Exposure
     data_adu: np.ndarray
     header: Mapping[str, Any]
+    reference_spec: Any = None
+    calibration: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One source in a frame's difference image, as the site's pipeline measured it.
+
+    | field        | unit     | meaning                                                    |
+    |--------------|----------|------------------------------------------------------------|
+    | ra_deg, dec_deg | deg   | ICRS, through the frame's *refined* WCS                    |
+    | x_pix, y_pix | pixel    | 0-based position in the frame                               |
+    | mag, mag_err | AB mag   | from the difference flux and the header zero point (NaN if ≤ 0) |
+    | flux_e, flux_err_e | e- | point-source flux in the difference image                  |
+    | scorr        | σ        | signed peak of ZOGY's Scorr                                 |
+    | sign         | ±1       | +1 brighter than the reference, −1 fainter                  |
+    | real_prob    | 0..1     | the real/bogus classifier's probability of *real*           |
+    | is_real      | bool     | ``real_prob`` at or above the stage's threshold             |
+    | features     | any      | the scalar features the classifier saw (for the table)      |
+
+    No truth: what the candidate *is* is decided at the centre and matched to the truth
+    only when the run is recorded.
+    """
+
+    ra_deg: float
+    dec_deg: float
+    x_pix: float
+    y_pix: float
+    mag: float = math.nan
+    mag_err: float = math.nan
+    flux_e: float = math.nan
+    flux_err_e: float = math.nan
+    scorr: float = math.nan
+    sign: int = 1
+    real_prob: float = math.nan
+    is_real: bool = False
+    features: Mapping[str, float] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What the twin gives a stage besides frames: survey products, not truth.
+
+    ``render_options``: the static sky the reference survey and the astrometric
+    catalogue describe (:class:`twin.imaging.frames.RenderOptions`: its ``sky_seed``,
+    galaxy source); ``reference``: the depth and seeing of the reference survey
+    (:class:`twin.pipeline.spec.ReferenceSpec`); ``run_dir``: where a stage may cache
+    products (``<run_dir>/references/``), None for a run with no directory.
+    """
+
+    render_options: Any
+    reference: Any
+    run_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +117,7 @@ class StageResult:
     | seeing_arcsec  | arcsec  | measured image FWHM                                    |
     | flags          | 0..1    | probability per name of :data:`FLAG_NAMES`             |
     | anomaly        | any     | anomaly score (higher: more unusual)                   |
+    | candidates     |         | transient candidates (:class:`Candidate`), all of them  |
     """
 
     stage: str
@@ -57,6 +126,7 @@ class StageResult:
     seeing_arcsec: float = math.nan
     flags: Mapping[str, float] = field(default_factory=dict)
     anomaly: float = math.nan
+    candidates: tuple[Candidate, ...] = ()
 
     def active_flags(self) -> tuple[str, ...]:
         return tuple(name for name, p in self.flags.items() if p >= FLAG_THRESHOLD)
@@ -72,3 +142,15 @@ class PipelineStage(Protocol):
     def process(self, frame: Frame) -> StageResult:
         """Measure one frame. Must not read the twin's truth: only ``frame``."""
         ...
+
+
+def produces_candidates(stage: object) -> bool:
+    """Whether ``stage`` reports transient candidates (its ``produces_candidates``)."""
+    return bool(getattr(stage, "produces_candidates", False))
+
+
+def bind_stage(stage: object, context: StageContext) -> None:
+    """Give ``stage`` the run's survey products, if it asks for them (has ``bind``)."""
+    bind = getattr(stage, "bind", None)
+    if callable(bind):
+        bind(context)

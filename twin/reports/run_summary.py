@@ -72,3 +72,25 @@ def fmt_number(value: object) -> str:
     if abs(value) >= 100:
         return f"{value:.0f}"
     return f"{value:.2f}" if abs(value) >= 0.01 else f"{value:.3g}"
+
+
+def discovery_lines(metrics: dict) -> list[str]:
+    """The transient-discovery lines of a run whose pipeline finds candidates (else []):
+    candidates by class, the network's discoveries, their confirmations by a second site,
+    false network alerts, asteroids, and the median latencies from shutter close."""
+    pipe = metrics.get("run", {}).get("pipeline") or {}
+    d = pipe.get("discovery")
+    if not d:
+        return []
+    classes = ", ".join(f"{n} {k}" for k, n in d["by_class"].items()) or "none"
+    return [
+        f"candidates: {d['candidates']} ({classes}); detections by {pipe.get('detection')}",
+        f"discoveries: {d['discoveries']} network alerts, {d['confirmed']} confirmed by a "
+        f"second site, {d['false_network_alerts']} false "
+        f"({fmt_number(d['false_network_alerts_per_night'])} per night); "
+        f"{d['asteroids_recognised']} asteroids recognised; "
+        f"{d['broker_alerts_detected']} broker alerts detected from pixels",
+        f"latency (median): shutter close -> candidate at the centre "
+        f"{fmt_number(d['latency_to_centre_median_s'])} s, -> confirmation by a second site "
+        f"{fmt_number(d['latency_to_confirmation_median_s'])} s",
+    ]
