@@ -226,8 +226,13 @@ def _host(spec, truth: pd.DataFrame, m5: float, margin: float, rng: np.random.Ge
 # --- 4. the new frame ------------------------------------------------------------------
 
 
-def render_new(spec, options, rng: np.random.Generator):
-    """The new frame, calibrated, and its truth (step 4 of the module docstring)."""
+def render_new(spec, options, rng: np.random.Generator, *,
+               cosmic_rays_expected: float | None = None,
+               hot_unmasked_fraction: float | None = None):  # fmt: skip
+    """The new frame, calibrated, and its truth (step 4 of the module docstring).
+
+    ``cosmic_rays_expected`` and ``hot_unmasked_fraction`` fix what is otherwise drawn
+    from ``rng`` (tests; the draws from ``rng`` stay the same either way)."""
     from models.transient.image import calibrate, ideal_calibration
     from twin.imaging.catalog import TrailModel
     from twin.imaging.detector import add_cosmic_rays, apply_detector, expected_cosmic_rays
@@ -241,6 +246,7 @@ def render_new(spec, options, rng: np.random.Generator):
     gain = spec.telescope.detector.gain_e_per_adu
     extra_e = np.zeros(det.raw_adu.shape)
     target = rng.uniform(1.0, 6.0)
+    target = target if cosmic_rays_expected is None else cosmic_rays_expected
     boost = max(target / max(expected_cosmic_rays(spec), 1e-6) - 1.0, 0.0)
     extra = add_cosmic_rays(extra_e, replace(spec, exptime_s=spec.exptime_s * boost), rng)
     raw = np.clip(det.raw_adu + np.rint(extra_e / gain), 0, 65535).astype(np.uint16)
@@ -250,7 +256,9 @@ def render_new(spec, options, rng: np.random.Generator):
     header = dict(frame_header(spec))
     cal = ideal_calibration(spec)
     bad = np.zeros(raw.shape, dtype=bool)
-    keep_hot = rng.uniform(size=len(det.hot_pixels)) >= rng.uniform(0.0, 0.4)
+    u_hot, unmasked = rng.uniform(size=len(det.hot_pixels)), rng.uniform(0.0, 0.4)
+    unmasked = unmasked if hot_unmasked_fraction is None else hot_unmasked_fraction
+    keep_hot = u_hot >= unmasked
     hot = det.hot_pixels[keep_hot]
     bad[hot["y_pix"].to_numpy(), hot["x_pix"].to_numpy()] = True
     cols = det.bad_columns[rng.uniform(size=len(det.bad_columns)) >= 0.3]
