@@ -191,8 +191,13 @@ class SitePipeline:
         confirmed = [s for s in states if math.isfinite(s.confirmed_mjd)]
         false = [s for s in states if self._alert_truth.get(s.alert.alert_id, "")
                  in ("", "asteroid")]  # fmt: skip
+        to_alert_s = [(s.detected_mjd - s.detected_shutter_mjd) * S_PER_DAY for s in states]
         to_confirm_s = [(s.confirmed_mjd - s.detected_shutter_mjd) * S_PER_DAY for s in confirmed]
         broker = [s for s in self.twin.alerts.values() if s.source == "broker"]
+        by_pixels = [s for s in broker if s.detection_method == "stage"]
+        failed = sum(int(getattr(stage, "frames_failed", 0)) for stage in self.stages)
+        broker_confirm_s = [(s.confirmed_mjd - s.detected_shutter_mjd) * S_PER_DAY
+                            for s in by_pixels if math.isfinite(s.confirmed_mjd)]  # fmt: skip
         nights = max(self.twin.world.scenario.nights, 1)
         return {
             "candidates": int(sum(self.candidate_counts.values())),
@@ -202,9 +207,16 @@ class SitePipeline:
             "false_network_alerts": len(false),
             "false_network_alerts_per_night": len(false) / nights,
             "asteroids_recognised": self.desk.asteroids if self.desk else 0,
-            "broker_alerts_detected": sum(s.detection_method == "stage" for s in broker),
+            "broker_alerts_detected": len(by_pixels),
+            "broker_alerts_confirmed": len(broker_confirm_s),
+            "frames_without_difference": failed,
+            # From the shutter closing on the frame that found it: to the candidate at the
+            # centre (readout + processing_s + link), to the network's alert (the second
+            # frame held for), to a second site's confirmation.
             "latency_to_centre_median_s": _median(self._latency_s),
+            "latency_to_alert_median_s": _median(to_alert_s),
             "latency_to_confirmation_median_s": _median(to_confirm_s),
+            "broker_latency_to_confirmation_median_s": _median(broker_confirm_s),
         }
 
     # -- at the site ----------------------------------------------------------------------

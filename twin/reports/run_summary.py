@@ -89,8 +89,11 @@ def discovery_lines(metrics: dict) -> list[str]:
         f"second site, {d['false_network_alerts']} false "
         f"({fmt_number(d['false_network_alerts_per_night'])} per night); "
         f"{d['asteroids_recognised']} asteroids recognised; "
-        f"{d['broker_alerts_detected']} broker alerts detected from pixels",
-        f"latency (median): shutter close -> candidate at the centre "
-        f"{fmt_number(d['latency_to_centre_median_s'])} s, -> confirmation by a second site "
+        f"{d['broker_alerts_detected']} broker alerts detected from pixels "
+        f"({d['broker_alerts_confirmed']} confirmed); {d['frames_without_difference']} frames "
+        "could not be differenced",
+        f"latency (median, from shutter close): candidate at the centre "
+        f"{fmt_number(d['latency_to_centre_median_s'])} s, network alert "
+        f"{fmt_number(d['latency_to_alert_median_s'])} s, confirmation by a second site "
         f"{fmt_number(d['latency_to_confirmation_median_s'])} s",
     ]
