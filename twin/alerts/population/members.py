@@ -80,7 +80,7 @@ def population_members(
         if column not in table:
             table[column] = np.nan
     table["band"] = band
-    table["curve"] = table["curve"].fillna("")
+    table["curve"] = table["curve"].astype(object).where(table["curve"].notna(), "")
     table["host_id"] = table["host_id"].fillna(-1).astype(np.int64)
     table = table[list(MEMBER_COLUMNS)]
     table["mag"] = member_mags(table, at_mjd, population, sky_seed)
