@@ -1,11 +1,14 @@
-"""Speed of the classical coadds: seconds to fuse 4 × 2048² frames per method, one core.
+"""Speed of the coadds: seconds to fuse 4 × 2048² frames per method, one core.
 
 The issue's speed figure (issue 13, "Numbers to reach"): each baseline of
 :mod:`models.fusion` on the same four synthetic 2048² frames — Gaussian PSFs of 0.8, 1.3,
 1.9 and 2.5" FWHM at the 1 m telescope's 0.389"/px, white sky noise, a flux scale each,
 65-px PSF stamps (±5 FWHM of the worst) — once clean and once with each frame's
 defects masked (200 hot pixels and a bad column per frame, NaN under the mask), which
-makes the coadds compute the frames-left regions too. Threads are pinned to one
+makes the coadds compute the frames-left regions too. ``learned``
+(:func:`models.fusion.learned.learned_coadd`: the proper coadd, the consistency terms and
+the network with the shipped weights; skipped without torch or weights, or with
+``--no-learned``) is timed once per case (``--learned-repeats``). Threads are pinned to one
 (``OMP_NUM_THREADS`` etc. before numpy loads; scipy's FFT uses one worker by default).
 
     .venv/bin/python benchmarks/fusion.py              # ~1-2 min on one core
@@ -79,16 +82,39 @@ def timed(fn, frames, repeats: int) -> tuple[float, float]:
     return min(wall), min(cpu)
 
 
+def learned_method():
+    """The learned fusion on one torch thread, its weights loaded once (None if unavailable)."""
+    try:
+        import torch
+
+        from models.fusion.learned import learned_coadd, load_model
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    try:
+        model = load_model()
+    except FileNotFoundError:
+        return None
+    return lambda frames: learned_coadd(frames, model=model)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--learned-repeats", type=int, default=1)
+    parser.add_argument("--no-learned", action="store_true", help="classical methods only")
     args = parser.parse_args(argv)
+    methods = dict(METHODS)
+    repeats = dict.fromkeys(METHODS, args.repeats)
+    if not args.no_learned and (learned := learned_method()) is not None:
+        methods["learned"] = learned
+        repeats["learned"] = args.learned_repeats
     rows = []
     for defects in (False, True):
         frames = synthetic_frames(args.size, defects)
-        for name, fn in METHODS.items():
-            wall_s, cpu_s = timed(fn, frames, args.repeats)
+        for name, fn in methods.items():
+            wall_s, cpu_s = timed(fn, frames, repeats[name])
             rows.append(
                 {
                     "method": name,

@@ -1,6 +1,6 @@
 """Fuse a run's frames: every field and band seen by at least two sites, one coadd each.
 
-``skytwin fuse RUN [--field F] [--band B] [--method ivw|psf-matched|proper]`` (after a
+``skytwin fuse RUN [--field F] [--band B] [--method ivw|psf-matched|proper|learned]`` (after a
 run; the centre's grouping in the loop is not built yet). Per group:
 
 1. **Grouping.** Exposures of one target in one band within ``window_h`` of the group's
@@ -20,6 +20,12 @@ run; the centre's grouping in the loop is not built yet). Per group:
 4. **Coadd.** Background subtracted, PSF measured from each frame's own stars, flux
    scale from its zero point (the header's ``MAGZERO``: the photometric calibration a
    site's pipeline would measure), then :data:`models.fusion.METHODS` ``[method]``.
+
+``--method learned`` (:mod:`models.fusion.learned`, needs torch and the shipped weights):
+the proper coadd with what the network flags as inconsistent taken out, its calibrated
+variance, and a ``FLAGS`` plane per input (bit k: :data:`models.fusion.inputs.KINDS` [k]
+at probability > 0.5); each frame's header conditions (transparency, sky, site, time)
+go in as its :class:`~models.fusion.inputs.FrameMeta`.
 
 Products: ``RUN/fused/FIELD_BAND_N.fits`` (primary: the coadd in units of a 25th-mag
 source's flux, with the WCS; ``VARIANCE``; ``MASK``, 1 where no frame entered;
@@ -123,7 +129,7 @@ def fuse_group(frames, group: Group, method: str = "proper", min_sites: int = 2)
     from models.transient.resample import resample
     from models.transient.stars import background, detect_sources
 
-    images, rows = [], []
+    images, rows, specs = [], [], []
     for obs_id in group.obs_ids:
         spec = frames.spec(obs_id)
         image, _header, _truth = render_frame_calibrated(spec, frames.options)
@@ -134,6 +140,7 @@ def fuse_group(frames, group: Group, method: str = "proper", min_sites: int = 2)
             rows.append({"obs_id": obs_id, "site": spec.site, "status": f"skipped: {err}"})
             continue
         images.append(image.with_wcs(reg.wcs))
+        specs.append(spec)
         rows.append({"obs_id": obs_id, "site": spec.site, "telescope": spec.telescope.name,
                      "image_fwhm_arcsec": float(spec.image_fwhm_arcsec),
                      "registration_rms_pix": float(reg.rms_pix), "matched": int(reg.n_matched),
@@ -158,8 +165,29 @@ def fuse_group(frames, group: Group, method: str = "proper", min_sites: int = 2)
         rows_used[i]["psf_fwhm_pix"] = float(psf.fwhm_pix)
         rows_used[i]["psf_stars"] = int(psf.n_stars)
         aligned.append(_aligned(on, psf.stamp, back))
-    coadd = METHODS[method](aligned)
-    return coadd, grid_wcs, pd.DataFrame(rows_used), aligned
+    inputs = pd.DataFrame(rows_used)
+    if method == "learned":
+        coadd, inputs.attrs["flags"] = _learned(aligned, specs)
+    else:
+        coadd = METHODS[method](aligned)
+    return coadd, grid_wcs, inputs, aligned
+
+
+LEARNED_FLAG_THRESHOLD = 0.5
+
+
+def _learned(aligned, specs):
+    """The learned coadd and its flag planes (N × H × W, bit k for kind k above 0.5)."""
+    from models.fusion.inputs import KINDS, FrameMeta
+    from models.fusion.learned import learned_coadd
+
+    metas = [FrameMeta(s.transparency, s.sky_mag_arcsec2, s.site, s.mjd_start,
+                       s.pixel_scale_arcsec) for s in specs]  # fmt: skip
+    coadd, result = learned_coadd(aligned, metas)
+    bits = np.zeros(result.flags.shape[:1] + result.flags.shape[2:], np.uint8)
+    for k in range(len(KINDS)):
+        bits |= (result.flags[:, k] > LEARNED_FLAG_THRESHOLD).astype(np.uint8) << k
+    return coadd, bits
 
 
 def write_fused(path: Path, coadd, wcs, inputs: pd.DataFrame, group: Group, method: str
@@ -185,6 +213,12 @@ def write_fused(path: Path, coadd, wcs, inputs: pd.DataFrame, group: Group, meth
         fits.ImageHDU(np.asarray(coadd.psf, np.float32), name="PSF"),
         fits.BinTableHDU(Table.from_pandas(inputs), name="INPUTS"),
     ]  # fmt: skip
+    if "flags" in inputs.attrs:  # the learned fusion's inconsistency flags, one plane per input
+        from models.fusion.inputs import KINDS
+
+        flag_hdu = fits.ImageHDU(inputs.attrs["flags"], name="FLAGS")
+        flag_hdu.header["KINDS"] = (",".join(KINDS), "bit k of a pixel = kind k flagged")
+        hdus.append(flag_hdu)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     fits.HDUList(hdus).writeto(tmp, overwrite=True)
@@ -203,9 +237,9 @@ def fuse_run(run_dir: str | Path, *, field: str | None = None, band: str | None 
     from models.fusion.photometry import coadd_flux_sigma, frame_flux_sigma, limiting_mag
     from twin.imaging.frames import RunFrames
 
-    if method not in METHODS:
+    if method not in (*METHODS, "learned"):
         raise ConfigError("--method", "method", f"unknown {method!r}; allowed: "
-                          f"{', '.join(METHODS)}")  # fmt: skip
+                          f"{', '.join(METHODS)}, learned")  # fmt: skip
     run_dir = Path(run_dir)
     frames = RunFrames(run_dir, size=size)
     obs = frames.observations
