@@ -180,3 +180,11 @@ def test_scenario_without_population_dumps_as_before():
     on = Scenario.model_validate({**base, "imaging": {"population": {}}})
     assert on.imaging.population == PopulationSpec()
     assert "sn_ia_per_deg2_yr: 7.0" in scenario_yaml(on)
+
+
+def test_any_mjd_is_allowed_even_before_the_epoch():
+    """A reference spec may carry mjd 0: the population there is defined, not an error."""
+    pop = only(asteroid_per_deg2=300.0, sn_ia_per_deg2_yr=300.0)
+    ra, dec = equatorial_from_ecliptic(10.0, 0.0)
+    assert len(asteroids_at(float(ra), float(dec), 1.0, 0.0, pop)) > 0
+    population_members(float(ra), float(dec), 0.1, -5.0, 0.0, pop)

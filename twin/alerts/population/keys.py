@@ -66,8 +66,10 @@ def hash_uniforms(ids, sky_seed: int, kind: str, n: int) -> np.ndarray:
 
 
 def generator(sky_seed: int, kind: str, *key: int) -> np.random.Generator:
-    """The generator of one (kind, cell, time block) of the population."""
-    return np.random.default_rng([int(sky_seed), POP_SALT, KIND_CODE[kind], *map(int, key)])
+    """The generator of one (kind, cell, time block) of the population. Keys are taken
+    modulo 2³² (a seed sequence refuses negatives: a day block before MJD 0 is one)."""
+    words = [int(k) & 0xFFFFFFFF for k in key]
+    return np.random.default_rng([int(sky_seed), POP_SALT, KIND_CODE[kind], *words])
 
 
 def euclidean_mags(u: np.ndarray, mag_range: tuple[float, float], slope: float = 0.6):
