@@ -6,14 +6,16 @@ One *pair* (:func:`make_pair`):
 
 1. a :class:`~twin.imaging.spec.FrameSpec` drawn by :func:`draw_spec`: site (height, so
    the cosmic-ray rate), telescope, band, exposure time, pointing (galactic latitude
-   8-45°, so that each frame has stars for its PSF), pointing error, airmass, seeing,
+   5-30°, so that most frames have stars for their PSF), pointing error, airmass, seeing,
    sky, transparency, defocus, tracking, hot pixels and bad columns in the frame;
 2. the deep template of the field (:func:`models.transient.reference.render_template`,
    8 exposures, seeing 0.6-1.0 × the frame's); in a fraction :data:`P_MISREGISTER` of
    pairs its WCS is shifted by 0.3-1 px (:func:`misregister`): the frame's refined
    solution and the template then disagree, as with a bad astrometric solution;
-3. an injection (probability :data:`P_INJECT`) of one point source of magnitude
-   ``m5 + U(-3, 0.5)``, ``m5`` the frame's 5σ depth (:func:`twin.imaging.catalog.
+3. injections (probability :data:`P_INJECT`; then 1 to :data:`MAX_INJECTIONS` per frame,
+   ≥ 24 px apart, added to the frame's catalogue as transients): point sources of magnitude
+   ``m5 + U(-3, 0.5)`` at least :data:`INJECT_MARGIN_PX` from the edges, ``m5`` the
+   frame's 5σ depth (:func:`twin.imaging.catalog.
    faint_limit_mag` with no margin): a supernova in a galaxy of the template brighter
    than ``m5 + 1`` at an exponential-disk offset (radius ~ Gamma(2, h), h = disk
    half-light radius / 1.68, scaled by the axis ratio along a random angle), a hostless
@@ -24,13 +26,14 @@ One *pair* (:func:`make_pair`):
    rays topped up to ``U(1, 6)`` expected per frame (the twin's own event model, at a
    longer effective exposure: at 384² and 60 s a frame has 0.3), calibrated with the
    detector's noise-free bias and flat and a defect mask missing a fraction
-   ``U(0, 0.4)`` of the hot pixels and 30 % of the bad columns (a defect map lags the
+   ``U(0, 0.5)`` of the hot pixels and 30 % of the bad columns (a defect map lags the
    detector: new hot pixels are bogus candidates every survey sees);
 5. :func:`models.transient.difference.subtract`, then
    :func:`models.transient.cutouts.candidate_triplets`, then :func:`label_candidates`.
 
 Labels (truth of the new frame, first match wins): ``real`` = within
-:data:`MATCH_RADIUS_PX` = 1.5 px of the injected source; bogus classes:
+:data:`MATCH_RADIUS_PX` = 1.5 px of the injected source; ``ambiguous`` (label −1, left
+out of training and evaluation) within 2 FWHM of it; bogus classes:
 ``cosmic_ray`` (≤ 3 px of a track segment), ``hot_pixel`` (≤ 2.5 px), ``bad_column``
 (≤ 2.5 px in x), ``trail`` (≤ half its width + 4 px of the line), ``bright_star`` (in a
 bright star's halo, or ≤ 2 FWHM + 3 px of a star whose peak reaches half the full well),
@@ -46,8 +49,10 @@ Splits (:data:`SPLITS`): ``train``, ``val`` (threshold and model selection),
 Storage (no pickle): ``shard_NNNN.npz`` (``triplets`` float16 N×3×63×63),
 ``shard_NNNN.candidates.parquet`` (one row per candidate: pair, split, label,
 bogus_class, features, position, Scorr, flux, the pair's m5 and the injection's
-magnitude), ``shard_NNNN.pairs.parquet`` (one row per pair: conditions, injection,
-whether it was detected, seconds, failure), ``index.json``. A shard is written when done,
+magnitude), ``shard_NNNN.injections.parquet`` (one row per injected source, found or
+not: kind, position, magnitude, m5, optimal SNR, ``detected`` within 1.5 px, ``masked``
+by ZOGY), ``shard_NNNN.pairs.parquet`` (one row per pair: conditions, counts, seconds,
+failure), ``index.json``. A shard is written when done,
 so an interrupted build resumes at the next missing shard (``--resume`` is the default).
 """
 
@@ -76,7 +81,17 @@ P_INJECT = 0.9
 INJECT_KINDS = {"sn": 0.6, "hostless": 0.25, "asteroid": 0.15}
 P_MISREGISTER = 0.15
 TRAILS_PER_FRAME = 0.3
+MAX_INJECTIONS = 4
+INJECT_SEPARATION_PX = 24.0
+INJECT_MARGIN_PX = 64.0
+"""Injections stay this far from the frame's edge: ZOGY masks its outer 2 PSF radii
+(30-50 px here), where nothing can be found."""
 MATCH_RADIUS_PX = 1.5
+AMBIGUOUS_RADIUS_FWHM = 2.0
+"""Candidates farther than 1.5 px from the injection but within 2 FWHM of it are neither
+real nor bogus (label −1, class ``ambiguous``): the injected source's own light, its
+peak pushed off by a masked pixel or a host's residual. They are kept in the tables and
+left out of training and evaluation (:func:`load_split`)."""
 BOGUS_CLASSES = ("cosmic_ray", "hot_pixel", "bad_column", "trail", "bright_star",
                  "misregistration", "other")  # fmt: skip
 SHARD_PAIRS = 40
@@ -138,8 +153,10 @@ def draw_spec(plan: PairPlan, size: int):
     airmass = float(rng.uniform(1.0, 2.0))
     det = telescope.detector
     frame_px = size * size
-    n_hot = int(rng.uniform(0, 30) * det.nx_pix * det.ny_pix / frame_px)
-    n_cols = int(rng.poisson(1.0) * det.nx_pix / size)
+    # Defects in the frame: U(0, 8) hot pixels and Poisson(0.5) bad columns. More would
+    # mask much of the difference: ZOGY masks a PSF-sized box around each masked pixel.
+    n_hot = int(rng.uniform(0, 8) * det.nx_pix * det.ny_pix / frame_px)
+    n_cols = int(rng.poisson(0.5) * det.nx_pix / size)
     spec = FrameSpec(
         obs_id=plan.pair_id + 1, site=site, site_height_m=height_m, telescope=telescope,
         band=band, exptime_s=float(rng.choice(EXPTIMES_S, p=[0.2, 0.4, 0.25, 0.15])),
@@ -182,13 +199,27 @@ def misregister(image, rng: np.random.Generator):
 # --- 3. the injection ------------------------------------------------------------------
 
 
+def draw_injections(spec, template_truth: pd.DataFrame, m5: float,
+                    rng: np.random.Generator) -> pd.DataFrame:  # fmt: skip
+    """``kind``, ``x_pix``, ``y_pix``, ``mag`` of the sources injected (step 3): none with
+    probability 1 − :data:`P_INJECT`, else 1 to :data:`MAX_INJECTIONS`, each at least
+    :data:`INJECT_SEPARATION_PX` from the others (a draw too close is dropped)."""
+    rows: list[tuple] = []
+    if rng.uniform() < P_INJECT:
+        for _ in range(int(rng.integers(1, MAX_INJECTIONS + 1))):
+            kind, x, y, mag = draw_injection(spec, template_truth, m5, rng)
+            if all(math.hypot(x - r[1], y - r[2]) >= INJECT_SEPARATION_PX for r in rows):
+                rows.append((kind, x, y, mag))
+    return pd.DataFrame(rows, columns=["kind", "x_pix", "y_pix", "mag"]).astype(
+        {"kind": str, "x_pix": float, "y_pix": float, "mag": float}
+    )
+
+
 def draw_injection(spec, template_truth: pd.DataFrame, m5: float, rng: np.random.Generator):
-    """``(kind, x_pix, y_pix, mag)`` of the injected source, or None (step 3)."""
-    if rng.uniform() >= P_INJECT:
-        return None
+    """``(kind, x_pix, y_pix, mag)`` of one injected source (step 3)."""
     kind = str(rng.choice(list(INJECT_KINDS), p=list(INJECT_KINDS.values())))
     mag = float(m5 + rng.uniform(-3.0, 0.5))
-    margin = 12.0
+    margin = INJECT_MARGIN_PX
     if kind == "sn":
         host = _host(spec, template_truth, m5, margin, rng)
         if host is not None:
@@ -227,20 +258,34 @@ def _host(spec, truth: pd.DataFrame, m5: float, margin: float, rng: np.random.Ge
 
 
 def render_new(spec, options, rng: np.random.Generator, *,
+               injections: pd.DataFrame | None = None,
                cosmic_rays_expected: float | None = None,
                hot_unmasked_fraction: float | None = None):  # fmt: skip
     """The new frame, calibrated, and its truth (step 4 of the module docstring).
 
-    ``cosmic_rays_expected`` and ``hot_unmasked_fraction`` fix what is otherwise drawn
-    from ``rng`` (tests; the draws from ``rng`` stay the same either way)."""
+    ``injections`` (``x_pix``, ``y_pix``, ``mag``) are added to the frame's catalogue as
+    transients (the scene is drawn once, with all of them; the truth types them
+    ``transient``). ``cosmic_rays_expected`` and ``hot_unmasked_fraction`` fix what is
+    otherwise drawn from ``rng`` (tests; the draws from ``rng`` stay the same)."""
     from models.transient.image import calibrate, ideal_calibration
-    from twin.imaging.catalog import TrailModel
+    from twin.imaging.catalog import TrailModel, sky_catalog
     from twin.imaging.detector import add_cosmic_rays, apply_detector, expected_cosmic_rays
     from twin.imaging.fits import frame_header, truth_table
     from twin.imaging.render import render_expected
+    from twin.imaging.scene import frame_wcs
 
-    rendered = render_expected(spec, sky_seed=options.sky_seed,
-                               trails=TrailModel(rate_per_hour_deg2=options.trail_rate_per_hour_deg2),
+    trails = TrailModel(rate_per_hour_deg2=options.trail_rate_per_hour_deg2)
+    catalog = sky_catalog(spec, sky_seed=options.sky_seed, trails=trails)
+    if injections is not None and len(injections):
+        ra, dec = frame_wcs(spec).all_pix2world(injections[["x_pix", "y_pix"]].to_numpy(), 0).T
+        extra = pd.DataFrame({
+            "source_id": (1 << 60) + 7_000_000 + np.arange(len(injections), dtype=np.int64),
+            "ra_deg": ra, "dec_deg": dec, "mag": injections["mag"].to_numpy(float),
+            "alert_id": [f"inj-{k}" for k in range(len(injections))],
+        })  # fmt: skip
+        catalog = replace(catalog, transients=pd.concat([catalog.transients, extra],
+                                                        ignore_index=True))  # fmt: skip
+    rendered = render_expected(spec, catalog=catalog, sky_seed=options.sky_seed,
                                galaxies=options.galaxies)  # fmt: skip
     det = apply_detector(rendered.image_e, spec, np.random.default_rng(spec.seed))
     gain = spec.telescope.detector.gain_e_per_adu
@@ -256,7 +301,7 @@ def render_new(spec, options, rng: np.random.Generator, *,
     header = dict(frame_header(spec))
     cal = ideal_calibration(spec)
     bad = np.zeros(raw.shape, dtype=bool)
-    u_hot, unmasked = rng.uniform(size=len(det.hot_pixels)), rng.uniform(0.0, 0.4)
+    u_hot, unmasked = rng.uniform(size=len(det.hot_pixels)), rng.uniform(0.0, 0.5)
     unmasked = unmasked if hot_unmasked_fraction is None else hot_unmasked_fraction
     keep_hot = u_hot >= unmasked
     hot = det.hot_pixels[keep_hot]
@@ -281,9 +326,11 @@ def label_candidates(cands: pd.DataFrame, truth: pd.DataFrame, *, injected_xy,
     x, y = cands["x_pix"].to_numpy(float), cands["y_pix"].to_numpy(float)
     klass = np.full(n, "", dtype=object)
     dist = np.full(n, np.inf)
-    if injected_xy is not None:
-        dist = np.hypot(x - injected_xy[0], y - injected_xy[1])
+    inj_xy = np.zeros((0, 2)) if injected_xy is None else np.reshape(injected_xy, (-1, 2))
+    if len(inj_xy):
+        dist = np.hypot(x[:, None] - inj_xy[None, :, 0], y[:, None] - inj_xy[None, :, 1]).min(1)
         klass[dist <= MATCH_RADIUS_PX] = "real"
+        klass[(dist > MATCH_RADIUS_PX) & (dist <= AMBIGUOUS_RADIUS_FWHM * fwhm_pix)] = "ambiguous"
 
     def assign(name: str, hit: np.ndarray) -> None:
         klass[(klass == "") & hit] = name
@@ -311,8 +358,9 @@ def label_candidates(cands: pd.DataFrame, truth: pd.DataFrame, *, injected_xy,
         sources = truth[kind.isin(["star", "galaxy"]) & (truth["mag"] < m5 + 1.0)]
         assign("misregistration", _near_points(x, y, sources, 2.0 * fwhm_pix))
     assign("other", np.ones(n, dtype=bool))
+    label = np.where(klass == "real", 1, np.where(klass == "ambiguous", -1, 0))
     return pd.DataFrame(
-        {"label": (klass == "real").astype(np.int8), "bogus_class": klass.astype(str),
+        {"label": label.astype(np.int8), "bogus_class": klass.astype(str),
          "match_dist_pix": dist},
         index=cands.index,
     )  # fmt: skip
@@ -356,8 +404,6 @@ def make_pair(plan: PairPlan, size: int):
     from models.transient.reference import render_template
     from twin.imaging.catalog import field_radius_deg
     from twin.imaging.frames import RenderOptions
-    from twin.imaging.scene import frame_wcs
-    from twin.imaging.spec import Transient
 
     t0 = time.perf_counter()
     spec, rng = draw_spec(plan, size)
@@ -373,30 +419,25 @@ def make_pair(plan: PairPlan, size: int):
     shift_px = 0.0
     if misregistered:
         template, shift_px = misregister(template, rng)
-    injection = draw_injection(spec, template_truth, m5, rng)
-    if injection is not None:
-        ra, dec = frame_wcs(spec).all_pix2world([[injection[1], injection[2]]], 0)[0]
-        spec = replace(spec, transient=Transient(f"inj-{plan.pair_id}", float(ra), float(dec),
-                                                 injection[3]))  # fmt: skip
-    new, truth = render_new(spec, options, rng)
+    inj = draw_injections(spec, template_truth, m5, rng)
+    new, truth = render_new(spec, options, rng, injections=inj)
     row = {
         "pair_id": plan.pair_id, "split": plan.split, "seed": plan.seed, "site": spec.site,
         "telescope": spec.telescope.name, "band": spec.band, "exptime_s": spec.exptime_s,
         "seeing_fwhm_arcsec": spec.seeing_fwhm_arcsec, "m5_mag": m5,
-        "misregistration_px": shift_px, "inj_kind": injection[0] if injection else "",
-        "inj_x_pix": injection[1] if injection else np.nan,
-        "inj_y_pix": injection[2] if injection else np.nan,
-        "inj_mag": injection[3] if injection else np.nan, "failed": "",
+        "misregistration_px": shift_px, "n_injected": len(inj), "failed": "",
     }  # fmt: skip
+    inj = inj.assign(pair_id=plan.pair_id, split=plan.split, telescope=row["telescope"],
+                     m5_mag=m5, detected=False, masked=False, snr=np.nan)  # fmt: skip
     try:
         diff = subtract(new, template, spec.band, sky_seed=sky_seed)
     except ValueError as err:  # too few stars for a PSF in a small frame: skipped, counted
         row.update(failed=str(err)[:120], n_candidates=0, seconds=time.perf_counter() - t0)
-        return np.zeros((0, 3, 1, 1), np.float16), pd.DataFrame(), row
+        return np.zeros((0, 3, 1, 1), np.float16), pd.DataFrame(), row, inj.iloc[:0]
     triplets, features = candidate_triplets(diff)
     cands = diff.candidates.reset_index(drop=True)
     labels = label_candidates(
-        cands, truth, injected_xy=injection[1:3] if injection else None,
+        cands, truth, injected_xy=inj[["x_pix", "y_pix"]].to_numpy(float),
         fwhm_pix=diff.psf_new.fwhm_pix, full_well_e=spec.telescope.detector.full_well_e,
         misregistered=misregistered, m5=m5, pixel_scale_arcsec=spec.pixel_scale_arcsec,
     )  # fmt: skip
@@ -404,33 +445,57 @@ def make_pair(plan: PairPlan, size: int):
                        features, labels], axis=1)  # fmt: skip
     keep = _subsample(labels["label"].to_numpy(), rng)
     triplets, table = triplets[keep], table.iloc[keep].reset_index(drop=True)
-    for key in ("pair_id", "split", "site", "telescope", "band", "m5_mag", "inj_kind",
-                "inj_mag", "misregistration_px"):  # fmt: skip
+    for key in ("pair_id", "split", "site", "telescope", "band", "m5_mag",
+                "misregistration_px"):  # fmt: skip
         table[key] = row[key]
-    row.update(_injection_snr(diff, injection, labels))
+    inj = _injection_outcomes(diff, inj, cands)
+    table = _attach_injection(table, inj)
     row.update(n_candidates=len(table), n_candidates_all=len(cands),
                seconds=time.perf_counter() - t0)  # fmt: skip
-    return triplets.astype(np.float16), table, row
+    return triplets.astype(np.float16), table, row, inj
 
 
 def _subsample(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Indices kept (sorted): all reals, bogus ones at random up to the cap."""
-    real, bogus = np.flatnonzero(label == 1), np.flatnonzero(label == 0)
+    """Indices kept (sorted): all real and ambiguous, bogus ones at random up to the cap."""
+    real, bogus = np.flatnonzero(label != 0), np.flatnonzero(label == 0)
     room = max(MAX_CANDIDATES_PER_PAIR - len(real), 0)
     if len(bogus) > room:
         bogus = rng.choice(bogus, room, replace=False)
     return np.sort(np.r_[real, bogus]).astype(int)
 
 
-def _injection_snr(diff, injection, labels: pd.DataFrame) -> dict:
-    """The injected source's optimal SNR in the new frame (PSF-weighted: flux over
-    √(σ² / Σ P² + flux)) and whether a candidate matched it."""
-    if injection is None:
-        return {"inj_flux_e": np.nan, "inj_snr": np.nan, "detected": False}
-    flux = diff.new.flux_e(injection[3])
+def _injection_outcomes(diff, inj: pd.DataFrame, cands: pd.DataFrame) -> pd.DataFrame:
+    """Per injection: optimal SNR in the new frame (PSF-weighted: flux over
+    √(σ² / Σ P² + flux)), whether a candidate lies within 1.5 px (``detected``) and
+    whether ZOGY's mask covers it (``masked``: nothing can be found there)."""
+    if inj.empty:
+        return inj
+    flux = np.array([diff.new.flux_e(m) for m in inj["mag"]])
     sum_p2 = float((diff.psf_new.stamp**2).sum())
-    snr = flux / math.sqrt(diff.sigma_new_e**2 / sum_p2 + flux)
-    return {"inj_flux_e": flux, "inj_snr": snr, "detected": bool((labels["label"] == 1).any())}
+    snr = flux / np.sqrt(diff.sigma_new_e**2 / sum_p2 + flux)
+    ix = np.rint(inj["x_pix"].to_numpy()).astype(int)
+    iy = np.rint(inj["y_pix"].to_numpy()).astype(int)
+    cx, cy = cands["x_pix"].to_numpy(float), cands["y_pix"].to_numpy(float)
+    r = np.hypot(cx[None, :] - inj["x_pix"].to_numpy()[:, None],
+                 cy[None, :] - inj["y_pix"].to_numpy()[:, None])  # fmt: skip
+    detected = (r <= MATCH_RADIUS_PX).any(axis=1) if len(cands) else np.zeros(len(inj), bool)
+    return inj.assign(flux_e=flux, snr=snr, detected=detected, masked=diff.zogy.mask[iy, ix])
+
+
+def _attach_injection(table: pd.DataFrame, inj: pd.DataFrame) -> pd.DataFrame:
+    """Each real candidate's injection: ``inj_index`` (row in the pair's injections, −1
+    for the others), its kind and magnitude (for recall by kind and depth)."""
+    if inj.empty or table.empty:
+        return table.assign(inj_index=-1, inj_kind="", inj_mag=np.nan)
+    r = np.hypot(table["x_pix"].to_numpy()[:, None] - inj["x_pix"].to_numpy()[None, :],
+                 table["y_pix"].to_numpy()[:, None] - inj["y_pix"].to_numpy()[None, :])  # fmt: skip
+    k = r.argmin(axis=1)
+    near = table["label"].to_numpy() == 1
+    return table.assign(
+        inj_index=np.where(near, k, -1),
+        inj_kind=np.where(near, inj["kind"].to_numpy()[k], ""),
+        inj_mag=np.where(near, inj["mag"].to_numpy()[k], np.nan),
+    )
 
 
 # --- the whole build -------------------------------------------------------------------
@@ -452,14 +517,15 @@ def build_dataset(out: str | Path, n_pairs: int, size: int = 512, seed: int = 0,
         name = f"shard_{k // SHARD_PAIRS:04d}"
         if (out / f"{name}.pairs.parquet").exists():
             continue
-        trips, tables, rows = [], [], []
+        trips, tables, rows, injs = [], [], [], []
         for plan in plans[k : k + SHARD_PAIRS]:
-            t, table, row = make_pair(plan, size)
+            t, table, row, inj = make_pair(plan, size)
             rows.append(row)
+            injs.append(inj)
             if len(table):
                 trips.append(t)
                 tables.append(table)
-        _write_shard(out, name, trips, tables, rows, size)
+        _write_shard(out, name, trips, tables, rows, size, injs)
         if progress:
             done = min(k + SHARD_PAIRS, len(plans))
             print(f"{name}: {done}/{len(plans)} pairs, {time.perf_counter() - t0:.0f} s",
@@ -467,13 +533,17 @@ def build_dataset(out: str | Path, n_pairs: int, size: int = 512, seed: int = 0,
     return write_index(out, n_pairs, size, seed, argv)
 
 
-def _write_shard(out: Path, name: str, trips, tables, rows, size: int) -> None:
+def _write_shard(out: Path, name: str, trips, tables, rows, size: int, injs=()) -> None:
     from models.transient.cutouts import CUTOUT_PX
 
     cands = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     arr = np.concatenate(trips) if trips else np.zeros((0, 3, CUTOUT_PX, CUTOUT_PX), np.float16)
     np.savez_compressed(out / f"{name}.npz", triplets=arr)
     cands.to_parquet(out / f"{name}.candidates.parquet")
+    injs = [i for i in injs if len(i)]
+    (pd.concat(injs, ignore_index=True) if injs else pd.DataFrame()).to_parquet(
+        out / f"{name}.injections.parquet"
+    )
     pd.DataFrame(rows).to_parquet(out / f"{name}.pairs.parquet")  # last: marks the shard done
 
 
@@ -500,6 +570,13 @@ def load_pairs(data_dir: str | Path) -> pd.DataFrame:
         pd.DataFrame())  # fmt: skip
 
 
+def load_injections(data_dir: str | Path) -> pd.DataFrame:
+    """Every injected source of the finished shards (found or not), for recall."""
+    files = sorted(Path(data_dir).glob("shard_*.injections.parquet"))
+    tables = [t for t in (pd.read_parquet(f) for f in files) if len(t)]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
 def load_candidates(data_dir: str | Path) -> pd.DataFrame:
     files = sorted(Path(data_dir).glob("shard_*.candidates.parquet"))
     tables = [pd.read_parquet(f) for f in files]
@@ -507,8 +584,10 @@ def load_candidates(data_dir: str | Path) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def load_split(data_dir: str | Path, splits: tuple[str, ...]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Triplets (float16) and candidate rows of the shards' candidates in ``splits``."""
+def load_split(data_dir: str | Path, splits: tuple[str, ...],
+               ambiguous: bool = False) -> tuple[np.ndarray, pd.DataFrame]:  # fmt: skip
+    """Triplets (float16) and candidate rows of the shards' candidates in ``splits``
+    (``ambiguous`` ones, label −1, only when asked)."""
     trips, tables = [], []
     for f in sorted(Path(data_dir).glob("shard_*.pairs.parquet")):
         stem = f.name.removesuffix(".pairs.parquet")
@@ -516,6 +595,8 @@ def load_split(data_dir: str | Path, splits: tuple[str, ...]) -> tuple[np.ndarra
         if table.empty:
             continue
         keep = table["split"].isin(splits).to_numpy()
+        if not ambiguous:
+            keep &= table["label"].to_numpy() >= 0
         with np.load(f.with_name(f"{stem}.npz")) as z:
             trips.append(z["triplets"][keep])
         tables.append(table[keep])

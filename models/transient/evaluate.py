@@ -14,8 +14,9 @@ candidates:
   what the ROC curve says, as papers quote it);
 - ROC AUC (:func:`models.metrics.roc_auc`, Mann-Whitney);
 - rejection (fraction scored below the threshold) per bogus class;
-- recall of the *injections* (every injected source, found or not): found = a real
-  candidate within 1.5 px scored ≥ the threshold; binned in ``mag − m5`` (m5: the twin's
+- recall of the *injections* (every injected source outside ZOGY's mask, found or not;
+  the masked ones are counted and left out): found = a real candidate within 1.5 px
+  scored ≥ the threshold; binned in ``mag − m5`` (m5: the twin's
   5σ depth of the new frame) and in injected SNR, with the 50 % point of a logistic fit
   in ``mag − m5`` (target: within 0.3 mag of m5), beside the same for detection alone
   (``|Scorr| ≥ 5``), which no classifier can beat.
@@ -73,21 +74,32 @@ def classifier_figures(table: pd.DataFrame, score: np.ndarray, threshold: float)
     }
 
 
-def recall_figures(pairs: pd.DataFrame, table: pd.DataFrame, score: np.ndarray,
+def recall_figures(injections: pd.DataFrame, table: pd.DataFrame, score: np.ndarray,
                    threshold: float) -> dict:  # fmt: skip
-    """Recall of every injection against ``mag − m5`` and injected SNR (module docstring)."""
-    inj = pairs[(pairs["failed"] == "") & (pairs["inj_kind"] != "")].copy()
-    is_real = table["label"].to_numpy() == 1
-    best = pd.Series(score[is_real], index=table.loc[is_real, "pair_id"]).groupby(level=0).max()
-    inj["score"] = inj["pair_id"].map(best).fillna(-1.0)
+    """Recall of every injection outside ZOGY's mask against ``mag − m5`` and injected
+    SNR (module docstring); by kind at the end."""
+    if injections.empty:
+        return {"n_injections": 0}
+    inj = injections.assign(inj_index=injections.groupby("pair_id").cumcount())
+    masked = inj["masked"].to_numpy(bool)
+    inj = inj[~masked]
+    is_real = (table["label"].to_numpy() == 1) & (table["inj_index"].to_numpy() >= 0)
+    keys = pd.MultiIndex.from_arrays(
+        [table.loc[is_real, "pair_id"], table.loc[is_real, "inj_index"]]
+    )
+    best = pd.Series(score[is_real], index=keys).groupby(level=[0, 1]).max()
+    idx = pd.MultiIndex.from_arrays([inj["pair_id"], inj["inj_index"]])
+    inj = inj.assign(score=best.reindex(idx).fillna(-1.0).to_numpy())
     inj["found"] = inj["score"] >= threshold
-    dm = (inj["inj_mag"] - inj["m5_mag"]).to_numpy()
-    out = {"n_injections": len(inj)}
+    dm = (inj["mag"] - inj["m5_mag"]).to_numpy()
+    out = {"n_injections": len(inj), "n_masked_left_out": int(masked.sum()),
+           "found_by_kind": inj.groupby("kind")["found"].mean().to_dict(),
+           "detected_by_kind": inj.groupby("kind")["detected"].mean().to_dict()}  # fmt: skip
     for what, flag in (("classified", inj["found"]), ("detected", inj["detected"])):
         flag = flag.to_numpy(bool)
         out[what] = {
             "mag_minus_m5_bins": _binned(dm, flag, MAG_BINS),
-            "snr_bins": _binned(inj["inj_snr"].to_numpy(), flag, SNR_BINS),
+            "snr_bins": _binned(inj["snr"].to_numpy(), flag, SNR_BINS),
             "m50_minus_m5": _m50(dm, flag),
         }
     return out
@@ -123,7 +135,7 @@ def _m50(dm: np.ndarray, flag: np.ndarray) -> float:
 def evaluate(data_dir, weights_dir=None, out=None) -> dict:
     """The figures on both evaluation splits; JSON and PNG into ``out``."""
     from models.transient.classifier import BASELINE_NAME, WEIGHTS_DIR, WEIGHTS_NAME
-    from models.transient.dataset import load_pairs, load_split
+    from models.transient.dataset import load_injections, load_pairs, load_split
 
     weights_dir = Path(weights_dir or WEIGHTS_DIR)
     out = Path(out or weights_dir)
@@ -131,12 +143,14 @@ def evaluate(data_dir, weights_dir=None, out=None) -> dict:
     models = {k: weights_dir / n for k, n in (("ours", WEIGHTS_NAME), ("vgg6", BASELINE_NAME))}
     models = {k: p for k, p in models.items() if p.exists()}
     pairs = load_pairs(data_dir)
+    injections = load_injections(data_dir)
     report: dict = {"data": str(data_dir), "weights": str(weights_dir), "targets": TARGETS,
                     "anchors": ANCHORS, "splits": {}}  # fmt: skip
     curves = {}
     for split in SPLITS:
         triplets, table = load_split(data_dir, (split,))
         split_pairs = pairs[pairs["split"] == split]
+        split_inj = injections[injections["split"] == split] if len(injections) else injections
         entry = {"n_pairs": len(split_pairs),
                  "n_failed_pairs": int((split_pairs["failed"] != "").sum()),
                  "n_candidates": len(table), "n_real": int(table["label"].sum()),
@@ -145,7 +159,7 @@ def evaluate(data_dir, weights_dir=None, out=None) -> dict:
             score, thr, version = scores(path, triplets, table)
             fig = classifier_figures(table, score, thr)
             fig["version"] = version
-            fig["recall"] = recall_figures(split_pairs, table, score, thr)
+            fig["recall"] = recall_figures(split_inj, table, score, thr)
             entry["models"][name] = fig
             curves[(split, name)] = (table["label"].to_numpy(), score, fig)
         report["splits"][split] = entry
