@@ -77,6 +77,7 @@ def reference_spec(spec: FrameSpec, reference: ReferenceSpec, sky_seed: int = 0)
         moon_sep_deg=180.0,
         seed=seed,
         transient=None,
+        population_reference=True,  # variables and AGN at their mean; no SN, no asteroid
         target_id=key,
         request_id="",
         hot_pixels=None,
