@@ -60,12 +60,31 @@ def batch_tensors(data: dict, idx: np.ndarray, crop: int, rng: np.random.Generat
                     a = np.swapaxes(a, -1, -2)
             out[key].append(np.ascontiguousarray(a))
     batch = {k: torch.from_numpy(np.stack(v)) for k, v in out.items()}
+    n = int(batch["valid"].sum(1).max())  # trim the frame slots no stack of the batch uses
+    for k in ("difference", "removal", "labels", "meta", "valid"):
+        batch[k] = batch[k][:, :n]
     for k in ("base", "variance", "truth", "removal", "meta"):
         batch[k] = batch[k].float()
     batch["frames"], batch["shared"] = network_inputs(
         batch["difference"], batch["removal"], batch["base"], batch["variance"]
     )
     return batch
+
+
+def epoch_batches(
+    idx: np.ndarray, n_frames: np.ndarray, batch: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """One epoch's batches in a random order: stacks of one frame count together (no padded
+    slot is computed), the few left over per count in mixed batches at the end."""
+    out, left = [], []
+    for n in np.unique(n_frames[idx]):
+        group = rng.permutation(idx[n_frames[idx] == n])
+        full = len(group) // batch * batch
+        out += [group[k : k + batch] for k in range(0, full, batch)]
+        left += list(group[full:])
+    left = np.array(left, dtype=idx.dtype)
+    out += [left[k : k + batch] for k in range(0, len(left), batch)]
+    return [out[k] for k in rng.permutation(len(out))]
 
 
 def forward(model, batch):
@@ -127,7 +146,8 @@ def train(
     torch.manual_seed(seed)
     model = FusionNet(width=width)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps_per_epoch = max(1, len(train_idx) // batch)
+    n_frames = data["valid"].sum(1)
+    steps_per_epoch = len(epoch_batches(train_idx, n_frames, batch, np.random.default_rng(0)))
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.1
     )
@@ -145,11 +165,11 @@ def train(
         start_epoch = int(ckpt["epoch"])
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     for epoch in range(start_epoch, epochs):
-        order = rng.permutation(train_idx)
+        batches = epoch_batches(train_idx, n_frames, batch, rng)
         running = 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
         for step in bar:
-            b = batch_tensors(data, order[step * batch : (step + 1) * batch], crop, rng)
+            b = batch_tensors(data, batches[step], crop, rng)
             losses = loss_terms(forward(model, b), b)
             opt.zero_grad(set_to_none=True)
             losses["total"].backward()
