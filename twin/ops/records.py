@@ -183,6 +183,7 @@ CANDIDATE_CLASSES = (
     "bogus",  # the stage's classifier said bogus
     "single",  # real, but no counterpart in the field's next frame (or none came in time)
     "negative",  # real, fainter than the reference (a fading source): never an alert
+    "variable",  # real, on a catalogue star (a variable star, a flare): never an alert
 )
 
 CANDIDATE_SCHEMA = pa.schema(

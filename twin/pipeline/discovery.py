@@ -13,7 +13,10 @@ to each frame's candidates in this order:
 
 1. **Bogus**: the stage's classifier said bogus (``is_real`` False) → recorded, no more.
 2. **Negative**: real but fainter than the reference (``sign`` −1: a source that faded) →
-   recorded, never an alert (the network looks for new light).
+   recorded, never an alert (the network looks for new light). **Variable**: real and
+   within ``known_star_radius_pix`` of a catalogue star (the stage's ``star_dist_pix``
+   feature: the registration catalogue the site already has) → that star varying (a
+   variable, a flare), recorded, never an alert.
 3. **Held candidates of earlier frames** whose position this frame covers are decided,
    oldest first, against this frame's real candidates:
 
@@ -152,6 +155,8 @@ class DiscoveryDesk:
                 self.on_class(report, i, "bogus", "", mjd)
             elif c.sign < 0:
                 self.on_class(report, i, "negative", "", mjd)
+            elif self._on_known_star(c):
+                self.on_class(report, i, "variable", "", mjd)
             else:
                 open_.append(i)
         used = self._decide_held(report, open_)
@@ -171,6 +176,11 @@ class DiscoveryDesk:
             self._single(key, self.twin.mjd())
 
     # -- the rules ----------------------------------------------------------------------
+    def _on_known_star(self, c: Candidate) -> bool:
+        """Rule 2, variable: the candidate sits on a catalogue star (module docstring)."""
+        dist = c.features.get("star_dist_pix", math.inf)
+        return math.isfinite(dist) and dist <= self.spec.known_star_radius_pix
+
     def _decide_held(self, report: FrameReport, open_: list[int]) -> set[int]:
         """Rule 3: held candidates this frame covers, oldest first; returns what they used."""
         used: set[int] = set()

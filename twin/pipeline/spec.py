@@ -65,11 +65,16 @@ class DiscoverySpec(BaseModel):
     | asteroid_max_deg_per_day | 2.0     | fastest (faster NEOs trail in one exposure)   |
     | hold_max_s               | 3600    | a lone candidate waits this long for a 2nd frame |
     | followup_window_days     | 3.0     | a network alert's follow-up (kind unknown)    |
+    | known_star_radius_pix    | 1.5     | this close to a catalogue star: the star varies |
 
     Why 2″: a few times a 1-m telescope's astrometric error after refinement (~0.1-0.3″)
     and about one seeing FWHM, the radius alert brokers (ZTF, ALeRCE) use to associate
     detections with one object. The asteroid rates span main-belt objects at opposition
-    (~0.25 °/day) and most NEOs that do not trail within an exposure.
+    (~0.25 °/day) and most NEOs that do not trail within an exposure. Why a known-star
+    radius: a star that brightens (a variable, a flare) is real new light but not a
+    transient; brokers drop candidates on catalogue stars the same way (ZTF's
+    ``distpsnr1``/``sgscore``). 1.5 px (~0.6″ on a 1-m) is a few times the registration
+    error, well inside a seeing disc: a supernova must sit on the star itself to be lost.
     """
 
     model_config = _STRICT
@@ -79,6 +84,7 @@ class DiscoverySpec(BaseModel):
     asteroid_max_deg_per_day: float = Field(default=2.0, gt=0.0, le=100.0)
     hold_max_s: float = Field(default=3600.0, ge=0.0, le=30.0 * 86400.0)
     followup_window_days: float = Field(default=3.0, gt=0.0, le=365.0)
+    known_star_radius_pix: float = Field(default=1.5, ge=0.0, le=32.0)
 
     @model_validator(mode="after")
     def _rates(self) -> DiscoverySpec:

@@ -6,6 +6,7 @@ followed, a broker alert is detected from pixels, the m5 baseline stays as it wa
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -227,6 +228,26 @@ def test_a_lone_candidate_without_a_second_frame_is_not_raised(tmp_path):
     real = t["candidates"][t["candidates"]["is_real"]]
     assert list(real["centre_class"]) == ["single"]
     assert not (t["alerts"]["source"] == "network").any()
+
+
+def test_a_candidate_on_a_catalogue_star_is_a_variable_and_not_raised(tmp_path):
+    """The stage's ``star_dist_pix`` puts it on a star: recorded ``variable``, no alert;
+    with the rule off (radius 0) the same candidates become a network alert."""
+
+    class OnStar(Sky):
+        def process(self, frame):
+            result = super().process(frame)
+            on_star = tuple(replace(c, features={"star_dist_pix": 0.4}) for c in result.candidates)
+            return StageResult(self.name, self.version, candidates=on_star)
+
+    _, out = _run(tmp_path, "variable", [OnStar([SOURCE])])
+    t = _tables(out)
+    real = t["candidates"][t["candidates"]["is_real"]]
+    assert len(real) >= 2 and (real["centre_class"] == "variable").all()
+    assert not (t["alerts"]["source"] == "network").any()
+    spec = _scenario(tmp_path).pipeline.discovery.model_copy(update={"known_star_radius_pix": 0})
+    _, out = _run(tmp_path, "variable-off", [OnStar([SOURCE])], discovery=spec)
+    assert (_tables(out)["alerts"]["source"] == "network").sum() == 1
 
 
 def test_the_m5_baseline_is_unchanged_without_a_candidate_stage(tmp_path):
