@@ -594,7 +594,7 @@ def load_split(data_dir: str | Path, splits: tuple[str, ...],
         table = pd.read_parquet(f.with_name(f"{stem}.candidates.parquet"))
         if table.empty:
             continue
-        keep = table["split"].isin(splits).to_numpy()
+        keep = table["split"].isin(splits).to_numpy().copy()
         if not ambiguous:
             keep &= table["label"].to_numpy() >= 0
         with np.load(f.with_name(f"{stem}.npz")) as z:
