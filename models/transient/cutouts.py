@@ -45,6 +45,9 @@ by the training set's mean and σ suffices):
 | mask_frac         | masked fraction of the cut-out (new or ref)                       |
 | mask_frac_core    | masked fraction of its central 5×5                                |
 | psf_fwhm_pix      | the new frame's measured PSF FWHM                                 |
+| new_sharpness     | log10 of the new channel's centre-3×3 peak over the mean of its 4 |
+|                   | neighbours (linear σ units): a cosmic ray or hot pixel is one     |
+|                   | pixel, a PSF ≥ 2 px FWHM spreads (:func:`triplet_features`)       |
 """
 
 from __future__ import annotations
@@ -79,7 +82,11 @@ FEATURE_COLUMNS = (
     "mask_frac",
     "mask_frac_core",
     "psf_fwhm_pix",
+    "new_sharpness",
 )
+TRIPLET_FEATURES = ("new_sharpness",)
+"""Features computed from the triplet itself (:func:`triplet_features`): a dataset that
+stores the triplets can recompute them without the images."""
 
 
 def candidate_triplets(diff: Difference, size: int = CUTOUT_PX) -> tuple[np.ndarray, pd.DataFrame]:
@@ -107,7 +114,25 @@ def candidate_triplets(diff: Difference, size: int = CUTOUT_PX) -> tuple[np.ndar
     triplets[:, 1] = np.where(bad, 0.0, np.arcsinh(ref_c / sigma))
     triplets[:, 2] = np.where(bad_d, 0.0, np.arcsinh(np.nan_to_num(d)))
     features = _features(diff, cands, new_c, ref_c, d, bad, sigma)
-    return triplets, features
+    for name, values in triplet_features(triplets).items():
+        features[name] = values
+    return triplets, features[list(FEATURE_COLUMNS)]
+
+
+def triplet_features(triplets: np.ndarray) -> dict[str, np.ndarray]:
+    """:data:`TRIPLET_FEATURES` from the (asinh) triplets: undone with ``sinh``."""
+    new = np.sinh(np.asarray(triplets[:, 0], dtype=np.float64))
+    n, size = new.shape[0], new.shape[-1]
+    c = size // 2
+    core = new[:, c - 1 : c + 2, c - 1 : c + 2].reshape(n, 9)
+    k = core.argmax(axis=1)
+    py, px = c - 1 + k // 3, c - 1 + k % 3
+    rows = np.arange(n)
+    peak = new[rows, py, px]
+    around = (new[rows, py - 1, px] + new[rows, py + 1, px] + new[rows, py, px - 1]
+              + new[rows, py, px + 1]) / 4.0  # fmt: skip
+    ratio = np.clip(peak, 1e-3, None) / np.clip(around, 1e-3, None)
+    return {"new_sharpness": np.log10(np.clip(ratio, 1e-3, 1e3))}
 
 
 def _stack(image: np.ndarray, iy: np.ndarray, ix: np.ndarray, size: int, fill: float = 0.0):
@@ -161,7 +186,6 @@ def _features(diff, cands, new_c, ref_c, d, bad, sigma: float) -> pd.DataFrame:
             "mask_frac_core": bad[core5].mean(axis=(1, 2)),
             "psf_fwhm_pix": np.full(n, float(diff.psf_new.fwhm_pix)),
         },
-        columns=list(FEATURE_COLUMNS),
     )
 
 

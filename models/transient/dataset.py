@@ -602,4 +602,13 @@ def load_split(data_dir: str | Path, splits: tuple[str, ...],
         tables.append(table[keep])
     if not tables:
         return np.zeros((0, 3, 63, 63), np.float16), pd.DataFrame()
-    return np.concatenate(trips), pd.concat(tables, ignore_index=True)
+    triplets, table = np.concatenate(trips), pd.concat(tables, ignore_index=True)
+    return triplets, _with_triplet_features(triplets, table)
+
+
+def _with_triplet_features(triplets: np.ndarray, table: pd.DataFrame) -> pd.DataFrame:
+    """The features :func:`~models.transient.cutouts.triplet_features` makes from the
+    stored triplets, added or recomputed (a dataset older than a feature still loads)."""
+    from models.transient.cutouts import triplet_features
+
+    return table.assign(**triplet_features(triplets))
