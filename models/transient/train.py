@@ -13,11 +13,12 @@ The epoch kept is the one with the lowest validation FPR at 1 % missed-detection
 (ties: the lower validation loss); ``real_threshold`` is the P(real) that misses 1 %
 of the validation set's real candidates (:func:`threshold_at_mdr`).
 
-Resumable: ``OUT/checkpoint_<arch>.pt`` after every epoch (model, optimiser, best
-state, history, the numpy and torch generators' states; plain tensors, numbers and
-JSON text, so ``torch.load(weights_only=True)`` reads it). Deterministic for a seed on
-CPU (``torch.use_deterministic_algorithms``, one torch generator for the
-initialisation and dropout, one numpy generator for subsamples and flips).
+Resumable: ``OUT/checkpoint_<arch>.pt`` after every epoch, removed when training ends
+(model, optimiser, best state, history, the numpy and torch generators' states; plain
+tensors, numbers and JSON text, so ``torch.load(weights_only=True)`` reads it).
+Deterministic for a seed on CPU (``torch.use_deterministic_algorithms``, one torch
+generator for the initialisation and dropout, one numpy generator for subsamples and
+flips).
 
 Writes ``OUT/realbogus.pt`` (``arch="triplet"``) or ``OUT/vgg6.pt`` (the baseline) with
 :func:`models.transient.classifier.save_classifier`, and their entry in
@@ -185,6 +186,7 @@ def train(data_dir: str | Path, out: str | Path, *, arch: str = "triplet", epoch
               "history": history}  # fmt: skip
     _write_manifest(out, data_dir, path, meta, result, argv, epochs, seed, batch, lr,
                     bogus_per_epoch)  # fmt: skip
+    ckpt_path.unlink(missing_ok=True)  # finished: only an interrupted run keeps one
     return result
 
 
