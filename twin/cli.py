@@ -78,7 +78,7 @@ def _cmd_weather(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from twin.ops.run import run_scenario
-    from twin.reports.run_summary import discovery_lines, summary_rows
+    from twin.reports.run_summary import discovery_lines, fusion_lines, summary_rows
     from twin.reports.table import format_table
     from twin.scenario import load_scenario
 
@@ -118,7 +118,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
               f"{pipe['rejected']} rejected, {pipe['visits_repeated']} visits repeated; "
               f"wall s per frame: render {pipe['render_s_per_frame']:.3f}, models "
               f"{pipe['models_s_per_frame']:.3f} (pipeline.parquet)")  # fmt: skip
-        for line in discovery_lines(m):
+        for line in (*discovery_lines(m), *fusion_lines(m)):
             print(line)
     violations = m.get("constraint_violations", {}).get("count", 0)
     print(f"constraint violations: {violations}")

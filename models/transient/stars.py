@@ -123,6 +123,8 @@ def _empty() -> pd.DataFrame:
         "b_pix",
         "snr",
         "nearest_pix",
-        "clean",
     )
-    return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    # "clean" must be bool: a float column used as a row mask (sources[sources["clean"]])
+    # is read by pandas as a list of column labels and drops every column.
+    return pd.DataFrame({**{c: pd.Series(dtype=float) for c in columns},
+                         "clean": pd.Series(dtype=bool)})  # fmt: skip

@@ -100,6 +100,7 @@ EVENT_KINDS = (
     "refocus",  # the centre's refocus order reached the telescope (detail: why)
     "mount_service",  # a service the centre ordered for tracking flags (detail: why, outcome)
     "asteroid_recognised",  # two real candidates moving at an asteroid's rate (value: deg/day)
+    "fused_product",  # the centre fused a group (ref: field; value: depth gain, mag)
 )
 
 EVENT_SCHEMA = pa.schema(

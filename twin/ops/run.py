@@ -38,7 +38,7 @@ PROGRESS_FILE = "progress.json"
 """Written atomically after every finished day: ``days_finished`` of ``days_total``, the
 policy, and ``complete`` once the end-of-run tables and metrics are written."""
 RUN_FILES = (*(f"{name}.parquet" for name in STREAMED), "pipeline.parquet",
-             "candidates.parquet", "alerts.parquet",
+             "candidates.parquet", "fusion.parquet", "fused", "alerts.parquet",
              "requests.parquet", "nights.parquet", "weather.parquet", "metrics.json",
              "scenario.yaml", PROGRESS_FILE)  # fmt: skip
 
@@ -106,6 +106,10 @@ def run_scenario(
         from twin.pipeline.registry import resolve_stages
 
         stages = resolve_stages(scenario.pipeline.stages, source="pipeline.stages")
+    if stages:  # a stage refuses a pipeline spec it cannot run before anything is written
+        from twin.pipeline.stage import configure_stages
+
+        configure_stages(list(stages), scenario.pipeline)
     tables = _tables(stages)
     kept = _prepare_out_dir(out, scenario, spec, resume, tables)
     wall0 = time.perf_counter()

@@ -20,6 +20,11 @@ truth table (which the loop has and the stages never see), the truth it matches
 (:class:`~twin.pipeline.stage.StageContext`) and each frame the spec of its field's
 reference (:func:`twin.pipeline.survey.reference_spec`).
 
+With a stage that makes products at the centre from groups of frames (``fusion``,
+:func:`~twin.pipeline.stage.makes_centre_products`), every frame also counts at the
+centre from the moment its bytes arrived over the site's uplink, and the centre groups
+and fuses them (:mod:`twin.pipeline.fusion`, ``fusion.parquet`` and ``fused/``).
+
 The stages' results are a function of the frame only, and the site's compute time is
 the scenario's ``processing_s``, not the wall clock: a run with a pipeline is the same
 bit for bit on any machine. Wall-clock costs (render, models) are counted apart, in
@@ -47,10 +52,13 @@ from twin.pipeline.stage import (
     FLAG_NAMES,
     Candidate,
     Frame,
+    FrameAtCentre,
     PipelineStage,
     StageContext,
     StageResult,
     bind_stage,
+    configure_stages,
+    makes_centre_products,
     produces_candidates,
 )
 
@@ -118,6 +126,7 @@ class SitePipeline:
         """``run_dir``: where ``frames/`` goes when ``spec.keep_frames``."""
         from twin.imaging.frames import GALAXY_BANK_DIR, options_for
 
+        configure_stages(stages, spec)  # again here for the envs, which skip run_scenario
         self.twin = twin
         self.stages = stages
         self.spec = spec
@@ -159,6 +168,16 @@ class SitePipeline:
                                None if run_dir is None else Path(run_dir))  # fmt: skip
         for stage in stages:
             bind_stage(stage, context)
+        # Fusion at the centre: the one stage that fuses groups of frames, if any.
+        self.fusion = None
+        centre = [s for s in stages if makes_centre_products(s)]
+        if len(centre) > 1:
+            raise ConfigError("pipeline", "stages", "one stage at most may fuse groups at the "
+                              f"centre; got {[s.name for s in centre]}")  # fmt: skip
+        if centre:
+            from twin.pipeline.fusion import FusionCentre
+
+            self.fusion = FusionCentre(twin, centre[0], spec.fusion, run_dir)
         twin.add_observer(self.on_exposure)
         twin.add_visit_observer(self._visit_ended)
 
@@ -182,6 +201,7 @@ class SitePipeline:
             },
             "detection": self.detection,
             **({"discovery": self.discovery_summary()} if self.finds_candidates else {}),
+            **({"fusion": self.fusion.summary()} if self.fusion is not None else {}),
         }
 
     def discovery_summary(self) -> dict:
@@ -225,7 +245,8 @@ class SitePipeline:
         twin, tw = self.twin, unit.world
         row = self._truth_row(unit, exposure)
         t0 = time.perf_counter()
-        frame, truth = self.render(tw, row, exposure)
+        spec = self.frame_spec(tw, row)
+        frame, truth = self.render(tw, row, exposure, spec)
         self.wall_s["render"] += time.perf_counter() - t0
         results = []
         for stage in self.stages:
@@ -239,6 +260,25 @@ class SitePipeline:
         report = self._candidates_at_site(exposure, row, frame, truth, results, arrival)
         twin.at(arrival, lambda: self._received(tw, exposure, row, results, done, arrival,
                                                 expected, report))  # fmt: skip
+        if self.fusion is not None:
+            self.fusion.frame_taken(self._frame_at_centre(tw, exposure, row, results, spec))
+
+    def _frame_at_centre(self, tw, exposure: Exposure, row: dict, results: list[StageResult],
+                         spec) -> FrameAtCentre:  # fmt: skip
+        """The frame as the centre will hold it. The network queued its bytes on the
+        site's uplink as its readout ended, just before calling this observer
+        (:meth:`twin.ops.network.NetworkTwin._visit`): the uplink is busy until that
+        frame's last byte is out, and it arrives one message later, as
+        ``DataUplink.send`` returned."""
+        uplink = tw.site.uplink
+        arrival_mjd = uplink.link.message_arrival_mjd(uplink.busy_until_mjd)
+        seeing = next((r.seeing_arcsec for r in results if math.isfinite(r.seeing_arcsec)),
+                      math.nan)  # fmt: skip
+        target = row.get("target_id")
+        return FrameAtCentre(exposure.obs_id, exposure.site, exposure.telescope,
+                             "" if target is None else str(target), exposure.band,
+                             exposure.mjd_start, exposure.mjd_end, arrival_mjd, seeing,
+                             spec)  # fmt: skip
 
     def _candidates_at_site(self, exposure: Exposure, row: dict, frame: Frame,
                             truth: pd.DataFrame, results: list[StageResult], arrival: float
@@ -279,10 +319,9 @@ class SitePipeline:
         full = (*head[:10], mjd, *head[10:], centre_class, alert_id, kind, ident, mag, sep)
         self.twin.rec["candidates"].append(full)
 
-    def render(self, tw, row: dict, exposure: Exposure) -> tuple[Frame, pd.DataFrame]:
-        from twin.imaging.fits import frame_header, write_frame
-        from twin.imaging.frames import frame_path, render_arrays, spec_for_row
-        from twin.pipeline.survey import reference_spec, site_calibration
+    def frame_spec(self, tw, row: dict):
+        """The exposure's :class:`~twin.imaging.frames.FrameSpec` (as ``skytwin frame``'s)."""
+        from twin.imaging.frames import spec_for_row
 
         world = self.twin.world
         # The centre's broker alerts, not the world's: one raised during the run renders
@@ -291,8 +330,17 @@ class SitePipeline:
         alert_id = row.get("alert_id")
         state = self.twin.alerts.get(alert_id)
         alerts = {alert_id: state.alert} if state is not None and state.source == "broker" else {}
-        spec = spec_for_row(row, tw, alerts, world.seed, world.scenario.imaging,
+        return spec_for_row(row, tw, alerts, world.seed, world.scenario.imaging,
                             self.spec.frame_size_pix)  # fmt: skip
+
+    def render(self, tw, row: dict, exposure: Exposure, spec=None
+               ) -> tuple[Frame, pd.DataFrame]:  # fmt: skip
+        from twin.imaging.fits import frame_header, write_frame
+        from twin.imaging.frames import frame_path, render_arrays
+        from twin.pipeline.survey import reference_spec, site_calibration
+
+        if spec is None:
+            spec = self.frame_spec(tw, row)
         detector, truth = render_arrays(spec, self.options)
         if self.frames_dir is not None:
             write_frame(frame_path(self.frames_dir, spec), detector.raw_adu, spec, truth,

@@ -14,6 +14,7 @@
 | detection         | auto    | what detects an alert's transient: m5, stage or auto (below) |
 | reference         |         | the reference survey's templates (:class:`ReferenceSpec`)   |
 | discovery         |         | candidates → alerts, asteroids (:class:`DiscoverySpec`)     |
+| fusion            |         | the centre's multi-site coadds (:class:`FusionSpec`)        |
 
 ``detection``: ``m5`` is the baseline (the transient's truth magnitude against the
 exposure's 5σ depth, a threshold, not a pipeline); ``stage`` takes detections from real
@@ -97,6 +98,49 @@ class DiscoverySpec(BaseModel):
         return self
 
 
+FUSION_METHODS = ("ivw", "psf-matched", "proper", "learned")
+"""``pipeline.fusion.method``: the coadds of :data:`models.fusion.METHODS` and the learned
+fusion (the fusion stage refuses ``learned`` before the run when its model is missing)."""
+
+
+class FusionSpec(BaseModel):
+    """How the centre groups the frames that reached it and fuses them (a stage with
+    ``centre_products``, such as ``fusion``; ignored without one).
+
+    | field      | default | meaning                                                   |
+    |------------|---------|-----------------------------------------------------------|
+    | window_h   | 24      | hours: a group's frames began within this of its first    |
+    | method     | proper  | ivw, psf-matched, proper or learned                       |
+    | min_sites  | 2       | sites a group needs (one site's frames are a stack)       |
+    | max_frames | 12      | inputs: each site's sharpest frame, then the sharpest     |
+
+    A group is the frames of one field (target) and band.
+
+    Why 24 h: a field's frames from Chile, South Africa and Australia come in one turn
+    of the Earth; a longer window mixes epochs of a changing sky (transients, asteroids)
+    into one image. Why a cap: each input is rendered, registered and resampled again at
+    the centre, and past about a dozen frames of one field a coadd gains little depth
+    (√N) for its cost. The same windows as ``skytwin fuse`` (:func:`models.fusion.run.find_groups`).
+    """
+
+    model_config = _STRICT
+
+    window_h: float = Field(default=24.0, gt=0.0, le=24.0 * 30.0)
+    method: Literal["ivw", "psf-matched", "proper", "learned"] = "proper"
+    min_sites: int = Field(default=2, ge=2, le=64)
+    max_frames: int = Field(default=12, ge=2, le=256)
+
+    @model_validator(mode="after")
+    def _room_for_sites(self) -> FusionSpec:
+        if self.max_frames < self.min_sites:
+            raise FieldProblem(
+                "max_frames",
+                f"max_frames ({self.max_frames}) must be at least min_sites "
+                f"({self.min_sites}): a group keeps one frame of each site",
+            )
+        return self
+
+
 class PipelineSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -112,6 +156,7 @@ class PipelineSpec(BaseModel):
     detection: Literal["auto", "m5", "stage"] = "auto"
     reference: ReferenceSpec = Field(default_factory=ReferenceSpec)
     discovery: DiscoverySpec = Field(default_factory=DiscoverySpec)
+    fusion: FusionSpec = Field(default_factory=FusionSpec)
 
     @property
     def enabled(self) -> bool:

@@ -15,6 +15,26 @@ from pixels instead of the ``m5`` threshold on the truth magnitude
 reference image of the field, the static-sky catalogue) gets them once through an
 optional ``bind(context)`` with a :class:`StageContext`, as an offline policy's ``bind``
 gets the world.
+
+A stage that makes products at the centre from *groups* of frames (multi-site fusion)
+says so with ``centre_products = True`` and works in two halves. At the site its
+``process`` is called like any stage's (it may measure nothing). At the centre the loop
+(:mod:`twin.pipeline.fusion`) does what only the twin knows: it sends each frame over
+the site's link (bandwidth and outages decide when it arrives), keeps a
+:class:`FrameAtCentre` of every frame that arrived, groups them by field and band in the
+time window of ``pipeline.fusion`` and decides *when* a group can be fused (its window
+has closed and its last input has arrived). The stage decides *how*: the loop calls
+
+- ``configure(spec)`` with the run's :class:`~twin.pipeline.spec.PipelineSpec` before
+  anything runs (the out directory is not touched yet): the stage refuses what it cannot
+  do (a fusion method whose model is missing) with a :class:`~twin.errors.ConfigError`;
+- ``fuse(group)`` with a :class:`FusionGroup`, once per group: the stage writes the
+  product under ``<run_dir>/fused/`` (``run_dir`` from ``bind``) and returns the
+  measured columns of its ``fusion.parquet`` row (:data:`FUSED_COLUMNS`), or raises
+  :class:`GroupSkipped` with the reason when the group cannot be fused.
+
+Why this split: the grouping and timing are the network's (links, windows, the run's
+clock) and must run without torch; the coadd is the model's.
 """
 
 from __future__ import annotations
@@ -142,6 +162,86 @@ class PipelineStage(Protocol):
     def process(self, frame: Frame) -> StageResult:
         """Measure one frame. Must not read the twin's truth: only ``frame``."""
         ...
+
+
+@dataclass(frozen=True)
+class FrameAtCentre:
+    """One frame as the centre holds it once it arrived over the site's link.
+
+    ``spec``: the frame's render recipe (:class:`twin.imaging.frames.FrameSpec`, the
+    same seed as the site's render): the centre renders the frame's pixels again from it
+    rather than holding a day of frames in memory (the same pixels, bit for bit).
+    ``seeing_arcsec``: what a site stage measured (NaN if none did), which ranks frames
+    when a group has more than ``max_frames``. ``arrival_mjd``: the frame's last byte
+    at the centre (the site's :class:`~twin.ops.links.DataUplink`).
+    """
+
+    obs_id: int
+    site: str
+    telescope: str
+    target_id: str
+    band: str
+    mjd_start: float
+    mjd_end: float
+    arrival_mjd: float
+    seeing_arcsec: float
+    spec: Any = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class FusionGroup:
+    """Frames of one field and band, from at least ``min_sites`` sites, to fuse as one.
+
+    ``index``: the group's rank among the groups of its field and band in time order
+    (the product is ``FIELD_BAND_INDEX``, as :func:`models.fusion.run.find_groups` names
+    it); ``frames`` in order of shutter opening; ``closed_mjd``: when the centre closed
+    the group (its window ended, or the run did).
+    """
+
+    target_id: str
+    band: str
+    index: int
+    frames: tuple[FrameAtCentre, ...]
+    window_start_mjd: float
+    closed_mjd: float
+
+    @property
+    def obs_ids(self) -> tuple[int, ...]:
+        return tuple(f.obs_id for f in self.frames)
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        return tuple(sorted({f.site for f in self.frames}))
+
+    @property
+    def fused_mjd(self) -> float:
+        """When the centre could fuse: the last input's arrival."""
+        return max(f.arrival_mjd for f in self.frames)
+
+
+FUSED_COLUMNS = ("product", "method", "m5", "m5_best_input", "depth_gain_mag",
+                 "registration_rms_pix_max", "coverage_fraction", "n_used")  # fmt: skip
+"""What a centre stage's ``fuse`` returns: the product's path relative to the run
+directory, the method, the 5σ point-source depth (AB mag) of the coadd and of its best
+input, their difference, the worst registration residual (pixels), the fraction of the
+grid with data, and the inputs that entered (frames without stars are left out)."""
+
+
+class GroupSkipped(RuntimeError):
+    """A group the stage could not fuse (too few frames registered, no star for a PSF)."""
+
+
+def makes_centre_products(stage: object) -> bool:
+    """Whether ``stage`` fuses groups of frames at the centre (its ``centre_products``)."""
+    return bool(getattr(stage, "centre_products", False))
+
+
+def configure_stages(stages: list, spec: Any) -> None:
+    """Let each stage refuse the run's pipeline spec before anything runs (``configure``)."""
+    for stage in stages:
+        configure = getattr(stage, "configure", None)
+        if callable(configure):
+            configure(spec)
 
 
 def produces_candidates(stage: object) -> bool:

@@ -97,3 +97,21 @@ def discovery_lines(metrics: dict) -> list[str]:
         f"{fmt_number(d['latency_to_alert_median_s'])} s, confirmation by a second site "
         f"{fmt_number(d['latency_to_confirmation_median_s'])} s",
     ]
+
+
+def fusion_lines(metrics: dict) -> list[str]:
+    """The centre's fusion line of a run whose pipeline fuses groups (else []): products,
+    fields, the median depth gain over each group's best input and the median delay from
+    the group's last shutter close to its product (the last input at the centre)."""
+    pipe = metrics.get("run", {}).get("pipeline") or {}
+    f = pipe.get("fusion")
+    if not f:
+        return []
+    return [
+        f"fusion ({f['method']}): {f['products']} fused products of {f['fields']} fields "
+        f"({f['field_bands']} field-bands, {f['skipped']} groups skipped), median "
+        f"{fmt_number(f['inputs_median'])} inputs; 5-sigma depth gain over the best input "
+        f"median {fmt_number(f['depth_gain_median_mag'])} mag; delay from the last shutter "
+        f"close median {fmt_number(f['delay_median_s'])} s, max "
+        f"{fmt_number(f['delay_max_s'])} s (fusion.parquet, fused/)",
+    ]
