@@ -246,7 +246,19 @@ def sha256(path: Path) -> str:
 
 def _write_manifest(out, data_dir, path, meta, result, argv, epochs, seed, batch, lr,
                     bogus_per_epoch) -> None:  # fmt: skip
+    import fcntl
+
     manifest_path = out / "manifest.json"
+    # Both archs may train at once into one folder: read-modify-write under a lock.
+    with open(out / ".manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _update_manifest(manifest_path, data_dir, path, meta, result, argv, epochs, seed,
+                         batch, lr, bogus_per_epoch)  # fmt: skip
+    (out / ".manifest.lock").unlink(missing_ok=True)
+
+
+def _update_manifest(manifest_path, data_dir, path, meta, result, argv, epochs, seed, batch,
+                     lr, bogus_per_epoch) -> None:  # fmt: skip
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     index_path = Path(data_dir) / "index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
