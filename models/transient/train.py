@@ -247,14 +247,17 @@ def sha256(path: Path) -> str:
 def _write_manifest(out, data_dir, path, meta, result, argv, epochs, seed, batch, lr,
                     bogus_per_epoch) -> None:  # fmt: skip
     import fcntl
+    import os
 
-    manifest_path = out / "manifest.json"
-    # Both archs may train at once into one folder: read-modify-write under a lock.
-    with open(out / ".manifest.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        _update_manifest(manifest_path, data_dir, path, meta, result, argv, epochs, seed,
-                         batch, lr, bogus_per_epoch)  # fmt: skip
-    (out / ".manifest.lock").unlink(missing_ok=True)
+    # Both archs may train at once into one folder: read-modify-write under a lock on
+    # the folder itself (no lock file left behind).
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _update_manifest(out / "manifest.json", data_dir, path, meta, result, argv, epochs,
+                         seed, batch, lr, bogus_per_epoch)  # fmt: skip
+    finally:
+        os.close(fd)
 
 
 def _update_manifest(manifest_path, data_dir, path, meta, result, argv, epochs, seed, batch,
