@@ -102,10 +102,11 @@ class VGG6(nn.Module):
         return self.head(self.body(triplets)).squeeze(1)
 
 
-def build_model(arch: str, size: int = CUTOUT_PX) -> nn.Module:
+def build_model(arch: str, size: int = CUTOUT_PX,
+                n_features: int = len(FEATURE_COLUMNS)) -> nn.Module:  # fmt: skip
     """A fresh network of ``arch`` (:data:`ARCHS`)."""
     if arch == "triplet":
-        return TripletNet(size=size)
+        return TripletNet(n_features=n_features, size=size)
     if arch == "vgg6":
         return VGG6(size=size)
     raise ValueError(f"unknown arch {arch!r}; allowed: {', '.join(ARCHS)}")
@@ -200,7 +201,9 @@ def load_classifier(path: str | Path | None = None) -> RealBogus:
     if not isinstance(blob, dict) or "state_dict" not in blob or "meta_json" not in blob:
         raise ValueError(f"{path} is not a real/bogus weights file (save_classifier writes one)")
     meta = json.loads(blob["meta_json"])
-    model = build_model(meta.get("arch", "triplet"), int(meta.get("cutout_px", CUTOUT_PX)))
+    columns = meta.get("feature_columns", FEATURE_COLUMNS)
+    model = build_model(meta.get("arch", "triplet"), int(meta.get("cutout_px", CUTOUT_PX)),
+                        len(columns))  # fmt: skip
     model.load_state_dict(blob["state_dict"])
     return RealBogus(model, meta)
 
