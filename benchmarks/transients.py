@@ -14,7 +14,9 @@ Timed, best of ``--repeats`` per step (the machine may be shared):
 (the template onto the refined grid: the exact map on a 32-px grid, a spline between,
 bicubic interpolation; :mod:`models.transient.resample`), ``psf`` (template background and
 sources, both PSFs), ``zogy`` (D, S, Scorr with source-noise and astrometric terms),
-``detect`` (|Scorr| ≥ 5 regions); then properimage's ``subtract`` (its Gaussian PSFs,
+``detect`` (|Scorr| ≥ 5 regions), ``classify`` (63² cut-out triplets, features and the
+shipped real/bogus classifier of every candidate, one thread; left out without weights);
+the chain total is their sum; then properimage's ``subtract`` (its Gaussian PSFs,
 fitted flux ratio, ``beta=True, shift=False``) on the registered pair, timed once. The
 ratios compare properimage with our PSF + ZOGY + detect (the same task: a registered
 pair in, a difference out) and with our whole chain. ``resample (reproject_interp)`` is
@@ -119,6 +121,30 @@ def resample_reference_row(result, template, repeats: int, ours_s: float) -> tup
     same = {"resample_max_diff_over_noise_vs_reproject": float(diff.max()),
             "resample_same_mask_as_reproject": same_mask}  # fmt: skip
     return row, same
+
+
+def timed_classification(result, repeats: int) -> tuple[float | None, int]:
+    """Cut-outs and features of every candidate, then the shipped real/bogus classifier
+    (one thread): best seconds of ``repeats`` and the candidates scored; None without
+    shipped weights or torch."""
+    try:
+        import torch
+
+        from models.transient.classifier import load_classifier
+        from models.transient.cutouts import candidate_triplets
+
+        classifier = load_classifier()
+    except (ImportError, FileNotFoundError) as err:
+        print(f"classification not timed: {err}")
+        return None, 0
+    torch.set_num_threads(1)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        triplets, features = candidate_triplets(result)
+        classifier.predict_proba(triplets, features)
+        best = min(best, time.perf_counter() - t0)
+    return best, len(triplets)
 
 
 def noise_false_peaks(size: int, pairs: int) -> dict:
@@ -256,13 +282,19 @@ def main(argv: list[str] | None = None) -> None:
     spec, new, truth, template = render_pair(args.size)
     render_s = time.perf_counter() - t0
     result, best, total = timed_chain(spec, new, template, args.repeats)
-    rows = [{"step": s, "s": round(best[s], 3), "share": round(best[s] / total, 3)} for s in STEPS]
+    classify_s, n_scored = timed_classification(result, args.repeats)
+    if classify_s is not None:
+        best["classify"] = classify_s
+        total += classify_s
+    steps = [s for s in (*STEPS, "classify") if s in best]
+    rows = [{"step": s, "s": round(best[s], 3), "share": round(best[s] / total, 3)} for s in steps]
     rows.append({"step": "chain total", "s": round(total, 3), "share": 1.0})
     extra, empty, transient_row = figures(spec, truth, result)
     row, same = resample_reference_row(result, template, args.repeats, best["resample"])
     rows.append(row)
     extra.update(same)
-    extra.update({"size_pix": args.size, "repeats": args.repeats, "render_pair_s": render_s})
+    extra.update({"size_pix": args.size, "repeats": args.repeats, "render_pair_s": render_s,
+                  "candidates_classified": n_scored})  # fmt: skip
     extra.update(noise_false_peaks(args.size, args.noise_pairs))
     sky = [
         (
