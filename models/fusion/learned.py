@@ -6,27 +6,29 @@ much of each frame to take *out* of it. With the terms of :mod:`.consistency` (b
 image ``R``, each frame's difference against the others ``D_j`` and removal term
 ``C_j``, all in units of the coadd's sky σ):
 
-    fused = R − Σ_j g_j ⊙ C_j,       g_j = sigmoid(flag logit "any" of frame j)
+    fused = R − Σ_j g_j ⊙ C_j,       g_j ∈ [0, 1] per frame and pixel
     σ²    = V_proper · exp(s)
 
-so where no frame is flagged the fused image *is* the proper coadd (and keeps its PSF
-and flux scale), and where frame j is flagged it is the others' estimate of the same
-image. The gate is the inconsistency probability itself, trained only on the
-inconsistency labels (no gradient from the image loss): an image-loss gate learns to
-switch off the sharpest frame on clean sky too, a shrinkage that lowers pixel noise
-and biases point sources, which is not what a flag should mean. ``s`` (log-variance
-ratio to the proper coadd's exact variance) is trained by Gaussian NLL on the
-residual, so σ covers what the gates leave or add (heteroscedastic, calibrated).
+so where no gate opens the fused image *is* the proper coadd (its PSF and flux scale),
+and where frame j's gate is 1 it is the others' estimate of the same image. The gate is
+its own head, trained by the image loss (Huber on ``(fused − truth) / σ_proper``) and
+pulled towards the inconsistency labels by a BCE term. A first version used the flag
+probability itself as the gate (labels only): its small baseline probability times the
+large removal term of a bright star cost 5× the proper coadd's error on consistent
+stacks (held-out, 10 epochs); the image loss teaches the gate where taking a frame out
+pays. ``s`` (log-variance ratio to the proper coadd's exact variance) is trained by
+Gaussian NLL on the residual, so σ covers what the gates leave or add (heteroscedastic,
+calibrated). The flags are separate heads: "any inconsistency" (sigmoid) and the kind
+given one (softmax over :data:`~models.fusion.inputs.KINDS`).
 
-Network (:class:`FusionNet`, ~40 k parameters at width 16): a DeepSets-style U-net, so
+Network (:class:`FusionNet`, ~63 k parameters at width 16): a DeepSets-style U-net, so
 it is permutation-invariant over frames and takes any number of them. Each frame gets
 the same encoder on its channels — ``asinh D_j``, ``asinh(C_j / 3)`` — plus the shared
 ones — ``asinh(R / 3)``, ``log V`` — and its metadata broadcast
 (:mod:`.inputs`); after each scale (1, ½, ¼) the frame features are concatenated with
 their mean and max over the stack's frames (the "others" a frame is judged against) and
-mixed by a 1 × 1 convolution. Heads per frame and pixel: one logit per kind
-(:data:`~models.fusion.dataset.KINDS`) and one for "any"; from the frames' pooled
-features, the shared log-variance ratio.
+mixed by a 1 × 1 convolution. Heads per frame and pixel: one logit per kind, one for
+"any", one for the gate; from the frames' pooled features, the shared log-variance ratio.
 
 Weights load with ``torch.load(path, weights_only=True)`` (no pickle).
 """
@@ -45,7 +47,7 @@ from torch.nn import functional as F
 
 from models.fusion.inputs import KINDS, N_META
 
-N_HEADS = len(KINDS) + 1  # the kinds, then "any"
+N_HEADS = len(KINDS) + 2  # the kinds (softmax among them), "any", the gate
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_NAME = "fusion.pt"
 FRAME_CHANNELS = 2
@@ -99,7 +101,8 @@ class FusionNet(nn.Module):
         self, frames: torch.Tensor, shared: torch.Tensor, meta: torch.Tensor, valid: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         """``frames`` (B, N, 2, H, W), ``shared`` (B, 2, H, W), ``meta`` (B, N, M),
-        ``valid`` (B, N) → ``flag_logits`` (B, N, K+1, H, W), ``log_var`` (B, H, W).
+        ``valid`` (B, N) → ``flag_logits`` (B, N, K+2, H, W: the kinds, "any", the
+        gate), ``log_var`` (B, H, W).
 
         H and W must be multiples of 4 (two 2× poolings); :func:`fuse_arrays` pads.
         """
@@ -133,47 +136,83 @@ def network_inputs(difference, removal, base, variance) -> tuple[torch.Tensor, t
     return frames, shared
 
 
+def flag_probs(logits: torch.Tensor) -> torch.Tensor:
+    """(…, K+2, H, W) logits → (…, K+1, H, W) probabilities: each kind's
+    ``p(any) · p(kind | any)``, then ``p(any)``."""
+    k = len(KINDS)
+    p_any = torch.sigmoid(logits[..., k : k + 1, :, :])
+    return torch.cat([p_any * torch.softmax(logits[..., :k, :, :], -3), p_any], -3)
+
+
 def fused_from(
     out: dict[str, torch.Tensor], base, removal, variance, valid
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(fused, variance, gates)`` in sky-σ units from the network's outputs."""
     gates = torch.sigmoid(out["flag_logits"][:, :, -1]) * valid[:, :, None, None].to(base.dtype)
-    fused = base - (gates.detach() * removal).sum(1)
+    fused = base - (gates * removal).sum(1)
     return fused, variance * torch.exp(out["log_var"]), gates
 
 
+HUBER_SIGMA = 3.0
+"""The image loss is quadratic in the residual up to 3 σ and linear beyond, so a cloud
+over a bright star (hundreds of σ) still pulls the gate without swamping the batch."""
+
+
 def loss_terms(
-    out, batch: dict[str, torch.Tensor], pos_weight: float = 3.0
+    out, batch: dict[str, torch.Tensor], pos_weight: float = 3.0, gate_weight: float = 0.5
 ) -> dict[str, torch.Tensor]:
-    """Flag BCE (kinds and "any") on valid frames; Gaussian NLL of the fused residual for
-    the variance head (the residual itself detached: the gates learn from labels only)."""
+    """The training loss, and its parts:
+
+    - ``image``: Huber loss of ``(fused − truth) / σ_proper`` (the gates learn from it);
+    - ``gate``: BCE of the gate against "any inconsistency here" (``gate_weight``): the
+      gate starts from the labels, and the image loss moves it only where taking a frame
+      out pays (not on a bright star whose removal term is large, say);
+    - ``flags``: BCE of "any" (``pos_weight`` for the rare positives) and the kinds'
+      cross-entropy on labelled pixels;
+    - ``nll``: Gaussian NLL of the (detached) residual for the variance head.
+    """
     valid = batch["valid"]
     fused, _, _ = fused_from(out, batch["base"], batch["removal"], batch["variance"], valid)
+    logits = out["flag_logits"]
+    k = len(KINDS)
     bits = batch["labels"].long()
-    kinds = torch.stack([(bits >> k) & 1 for k in range(len(KINDS))], 2)
-    target = torch.cat([kinds, (bits > 0)[:, :, None].long()], 2).float()
-    per_pixel = F.binary_cross_entropy_with_logits(
-        out["flag_logits"], target, reduction="none", pos_weight=torch.tensor(pos_weight)
-    ).mean((2, 3, 4))
-    vf = valid.to(per_pixel.dtype)
-    bce = (per_pixel * vf).sum() / vf.sum()
-    r2 = ((fused - batch["truth"]) ** 2 / batch["variance"]).detach()
+    anywhere = (bits > 0).float()
+    vf = valid[:, :, None, None].float().expand_as(anywhere)
+
+    def masked_bce(z, target, weight):
+        per = F.binary_cross_entropy_with_logits(
+            z, target, reduction="none", pos_weight=torch.tensor(weight)
+        )
+        return (per * vf).sum() / vf.sum()
+
+    bce_any = masked_bce(logits[:, :, k], anywhere, pos_weight)
+    bce_gate = masked_bce(logits[:, :, k + 1], anywhere, 1.0)
+    kinds = torch.stack([((bits >> q) & 1).float() for q in range(k)], 2)
+    share = kinds / kinds.sum(2, keepdim=True).clamp_min(1.0)
+    log_p = torch.log_softmax(logits[:, :, :k], 2)
+    ce_kind = -(share * log_p).sum(2).sum() / anywhere.sum().clamp_min(1.0)
+    r = (fused - batch["truth"]) / torch.sqrt(batch["variance"])
+    image = F.huber_loss(r, torch.zeros_like(r), delta=HUBER_SIGMA)
     s = out["log_var"]
-    nll = 0.5 * (r2.clamp(max=1e4) * torch.exp(-s) + s).mean()
-    return {"flags": bce, "nll": nll, "total": bce + nll}
+    nll = 0.5 * ((r.detach() ** 2).clamp(max=1e4) * torch.exp(-s) + s).mean()
+    flags = bce_any + ce_kind
+    total = image + nll + flags + gate_weight * bce_gate
+    return {"image": image, "nll": nll, "flags": flags, "gate": bce_gate, "total": total}
 
 
 @dataclass(frozen=True)
 class LearnedFusion:
     """A learned fusion of one stack: image and σ (coadd flux unit), flags per frame.
 
-    ``flags`` (N, K+1, H, W): probabilities per kind (:data:`KINDS`) and, last, "any"
-    (the gate). ``proper``: the proper coadd the learned one starts from.
+    ``flags`` (N, K+1, H, W): probabilities per kind (:data:`KINDS`) and, last, "any";
+    ``gates`` (N, H, W): how much of each frame was taken out. ``proper``: the proper
+    coadd the learned one starts from.
     """
 
     image: np.ndarray
     variance: np.ndarray
     flags: np.ndarray
+    gates: np.ndarray
     proper: np.ndarray
     proper_variance: np.ndarray
 
@@ -241,7 +280,8 @@ def fuse_arrays(
     out = {
         "fused": np.zeros((h, w), np.float32),
         "variance": np.zeros((h, w), np.float32),
-        "flags": np.zeros((n, N_HEADS, h, w), np.float32),
+        "flags": np.zeros((n, N_HEADS - 1, h, w), np.float32),
+        "gates": np.zeros((n, h, w), np.float32),
     }
     for y0 in range(0, h, TILE_PIX):
         for x0 in range(0, w, TILE_PIX):
@@ -261,6 +301,7 @@ def fuse_arrays(
             out["fused"][y0:y1, x0:x1] = part["fused"][keep]
             out["variance"][y0:y1, x0:x1] = part["variance"][keep]
             out["flags"][:, :, y0:y1, x0:x1] = part["flags"][:, :, keep[0], keep[1]]
+            out["gates"][:, y0:y1, x0:x1] = part["gates"][:, keep[0], keep[1]]
     return out
 
 
@@ -274,19 +315,20 @@ def _fuse_window(model, difference, removal, base, variance, meta) -> dict[str, 
     valid = torch.ones(1, n, dtype=torch.bool)
     with torch.inference_mode():
         out = model(frames[None], shared[None], torch.as_tensor(meta)[None], valid)
-        fused, var, _ = fused_from(
+        fused, var, gates = fused_from(
             out,
             torch.as_tensor(r, dtype=torch.float32)[None],
             torch.as_tensor(c, dtype=torch.float32)[None],
             torch.as_tensor(v, dtype=torch.float32)[None],
             valid,
         )
-        probs = torch.sigmoid(out["flag_logits"][0])
+        probs = flag_probs(out["flag_logits"][0])
     crop = (slice(0, h), slice(0, w))
     return {
         "fused": fused[0].numpy()[crop],
         "variance": var[0].numpy()[crop],
         "flags": probs.numpy()[:, :, :h, :w],
+        "gates": gates[0].numpy()[:, :h, :w],
     }
 
 
@@ -312,7 +354,12 @@ def learned_fusion(
         meta_features(frames, metas),
     )
     return LearnedFusion(
-        out["fused"] / norm, out["variance"] / norm**2, out["flags"], terms.image, terms.variance
+        out["fused"] / norm,
+        out["variance"] / norm**2,
+        out["flags"],
+        out["gates"],
+        terms.image,
+        terms.variance,
     )
 
 

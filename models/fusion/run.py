@@ -217,7 +217,7 @@ def write_fused(path: Path, coadd, wcs, inputs: pd.DataFrame, group: Group, meth
         from models.fusion.inputs import KINDS
 
         flag_hdu = fits.ImageHDU(inputs.attrs["flags"], name="FLAGS")
-        flag_hdu.header["KINDS"] = (",".join(KINDS), "bit k of a pixel = kind k flagged")
+        flag_hdu.header["KINDS"] = (",".join(KINDS), "bit k = kind k")
         hdus.append(flag_hdu)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 CHECKPOINT_NAME = "checkpoint.pt"
-MODEL_VERSION = "fusion-gated-1"
+MODEL_VERSION = "fusion-gated-2"
 ARRAYS = ("base", "variance", "truth", "difference", "removal", "labels", "meta", "valid")
 
 
