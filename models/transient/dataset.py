@@ -23,9 +23,10 @@ One *pair* (:func:`make_pair`):
    main-belt asteroid moves ≤ 2″, under the seeing, so it is drawn as a point);
 4. the new frame rendered as ``skytwin frame`` does (:func:`render_new`), trails at a
    rate giving on average :data:`TRAILS_PER_FRAME` trails crossing the field, cosmic
-   rays topped up to ``U(1, 6)`` expected per frame (the twin's own event model, at a
-   longer effective exposure: at 384² and 60 s a frame has 0.3), calibrated with the
-   detector's noise-free bias and flat and a defect mask missing a fraction
+   rays topped up to ``U(1, 6)`` expected per frame (the twin's own event model at a
+   longer effective exposure: a 512² 60 s frame of the 1 m at 2200 m has 1.6),
+   calibrated with the detector's noise-free bias and flat and a defect mask missing a
+   fraction
    ``U(0, 0.5)`` of the hot pixels and 30 % of the bad columns (a defect map lags the
    detector: new hot pixels are bogus candidates every survey sees);
 5. :func:`models.transient.difference.subtract`, then
