@@ -26,14 +26,13 @@ One *pair* (:func:`make_pair`):
    rays topped up to ``U(1, 6)`` expected per frame (the twin's own event model at a
    longer effective exposure: a 512² 60 s frame of the 1 m at 2200 m has 1.6),
    calibrated with the detector's noise-free bias and flat and a defect mask missing a
-   fraction
-   ``U(0, 0.5)`` of the hot pixels and 30 % of the bad columns (a defect map lags the
-   detector: new hot pixels are bogus candidates every survey sees);
+   fraction ``U(0, 0.5)`` of the hot pixels and 30 % of the bad columns (a defect map
+   lags the detector: new hot pixels are bogus candidates every survey sees);
 5. :func:`models.transient.difference.subtract`, then
    :func:`models.transient.cutouts.candidate_triplets`, then :func:`label_candidates`.
 
 Labels (truth of the new frame, first match wins): ``real`` = within
-:data:`MATCH_RADIUS_PX` = 1.5 px of the injected source; ``ambiguous`` (label −1, left
+:data:`MATCH_RADIUS_PX` = 1.5 px of an injected source; ``ambiguous`` (label −1, left
 out of training and evaluation) within 2 FWHM of it; bogus classes:
 ``cosmic_ray`` (≤ 3 px of a track segment), ``hot_pixel`` (≤ 2.5 px), ``bad_column``
 (≤ 2.5 px in x), ``trail`` (≤ half its width + 4 px of the line), ``bright_star`` (in a
