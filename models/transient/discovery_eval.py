@@ -42,9 +42,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from twin.pipeline.discovery import TRUE_DISCOVERY_TRUTH
+
 S_PER_DAY = 86400.0
-TRANSIENT_TRUTH = ("sn_ia", "sn_cc", "fast", "transient")
-"""Truth kinds that make a network alert a true discovery (``transient``: announced)."""
+TRANSIENT_TRUTH = TRUE_DISCOVERY_TRUTH
 PEAK_BINS = (15.0, 17.0, 18.0, 19.0, 20.0, 21.0, 22.0)
 
 

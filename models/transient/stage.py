@@ -10,11 +10,15 @@ transient detection), with the pieces of this package:
    under the reference survey's conditions, :func:`twin.pipeline.survey.reference_spec`),
    ``pipeline.reference.n_exposures`` deep with ``seeing_arcsec`` seeing: rendered once
    by :func:`models.transient.reference.render_template` — the reference survey is a
-   product of the static sky, which the twin owns — and kept per field in memory and,
-   when the run has a directory, as FITS under ``<run>/references/`` (data, variance,
-   mask, WCS, zero point: no pickle). A template read back from disk and one just
-   rendered are the same bits (both pass through the same FITS bytes), so a resumed
-   run equals an uninterrupted one.
+   product of the static sky, which the twin owns — and kept, the
+   :data:`REFERENCES_IN_MEMORY` most recently used in memory and, when the run has a
+   directory, all as FITS under ``<run>/references/`` (data and variance as float32 —
+   a deep stack's noise is ~10⁴ times float32's rounding —, mask, WCS, zero point; no
+   pickle). A template read back from disk and one just rendered are the same bits
+   (both pass through the same FITS bytes), so a resumed run equals an uninterrupted
+   one. The file name digests everything that shapes the template (field, survey depth
+   and seeing, sky seed, population, galaxy source, exposure time, pixel scale), so a
+   changed scenario never reuses a stale one.
 3. **Subtract** (registration against the catalogue, resampling, ZOGY, ``|Scorr| ≥ 5``):
    :func:`models.transient.difference.subtract`.
 4. **Classify** each candidate's cut-out triplet and features
@@ -33,6 +37,7 @@ from __future__ import annotations
 import io
 import math
 import zlib
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +56,9 @@ STAGE_VERSION = "transient-1"
 MAG_ERR_PER_FRACTION = 2.5 / math.log(10.0)
 """σ_mag = 1.0857 σ_flux / flux (first order)."""
 DEFAULT_REAL_THRESHOLD = 0.5
+REFERENCES_IN_MEMORY = 16
+"""Templates kept in memory (~10 MB each at 1024²): a field's frames come in visits, so
+the most recent few serve nearly every frame; the rest are read back from the run."""
 
 
 class TransientStage:
@@ -81,7 +89,7 @@ class TransientStage:
         self.threshold_sigma = float(threshold_sigma)
         self.version = f"{STAGE_VERSION}+{getattr(classifier, 'version', 'unversioned')}"
         self.context: StageContext | None = None
-        self._references: dict[str, CalibratedImage] = {}
+        self._references: OrderedDict[str, CalibratedImage] = OrderedDict()
         self.frames_failed = 0
         self.references_rendered = 0
 
@@ -103,7 +111,7 @@ class TransientStage:
         except (ValueError, RuntimeError, np.linalg.LinAlgError):
             # Too few stars to register or to measure a PSF: no candidates from this frame.
             self.frames_failed += 1
-            return StageResult(self.name, self.version)
+            return StageResult(self.name, self.version, searched=False)
         triplets, features = candidate_triplets(diff)
         proba = np.asarray(self.classifier.predict_proba(triplets, features), dtype=float)
         return StageResult(self.name, self.version,
@@ -135,9 +143,11 @@ class TransientStage:
                              "the twin's loop (twin.pipeline.loop), which gives one")  # fmt: skip
         n_exposures, seeing = self._survey()
         spec = frame.reference_spec
-        key = reference_key(spec, n_exposures, seeing, self._sky_seed())
+        options = None if self.context is None else self.context.render_options
+        key = reference_key(spec, n_exposures, seeing, self._sky_seed(), options)
         image = self._references.get(key)
         if image is not None:
+            self._references.move_to_end(key)
             return image
         path = None if self._run_dir() is None else self._run_dir() / REFERENCE_DIR / f"{key}.fits"
         if path is not None and path.exists():
@@ -152,6 +162,8 @@ class TransientStage:
                 tmp.replace(path)
             image = read_reference(io.BytesIO(blob))  # the same bits as a later read
         self._references[key] = image
+        while len(self._references) > REFERENCES_IN_MEMORY:
+            self._references.popitem(last=False)
         return image
 
     def _render(self, spec, n_exposures: int, seeing: float) -> CalibratedImage:
@@ -176,10 +188,15 @@ class TransientStage:
         return None if self.context is None else self.context.run_dir
 
 
-def reference_key(spec, n_exposures: int, seeing_arcsec: float, sky_seed: int) -> str:
+def reference_key(spec, n_exposures: int, seeing_arcsec: float, sky_seed: int,
+                  options=None) -> str:  # fmt: skip
     """A file name for the template: the field (``spec.target_id``, set by
-    :func:`twin.pipeline.survey.reference_spec`) and a digest of what else shapes it."""
-    what = f"{spec.target_id}|{n_exposures}|{seeing_arcsec!r}|{sky_seed}|{spec.seed}"
+    :func:`twin.pipeline.survey.reference_spec`) and a digest of what else shapes it
+    (the population's settings, the galaxy source, exposure time and pixel scale too)."""
+    population = "" if spec.population is None else spec.population.model_dump_json()
+    galaxies = "" if options is None else f"{options.galaxies}|{options.defocus_model}"
+    what = (f"{spec.target_id}|{n_exposures}|{seeing_arcsec!r}|{sky_seed}|{spec.seed}|"
+            f"{spec.exptime_s!r}|{spec.pixel_scale_arcsec!r}|{population}|{galaxies}")  # fmt: skip
     return f"{spec.target_id}_{zlib.crc32(what.encode()):08x}"
 
 
@@ -190,8 +207,8 @@ def reference_bytes(image: CalibratedImage) -> bytes:
     header["MAGZERO"] = (image.magzero_e, "AB mag giving 1 e-/s (electrons, not ADU)")
     header["EXPTIME"] = (image.exptime_s, "[s] total exposure of the stack")
     hdul = fits.HDUList([
-        fits.PrimaryHDU(np.asarray(image.data_e, dtype=np.float64), header=header),
-        fits.ImageHDU(np.asarray(image.variance_e2, dtype=np.float64), name="VARIANCE"),
+        fits.PrimaryHDU(np.asarray(image.data_e, dtype=np.float32), header=header),
+        fits.ImageHDU(np.asarray(image.variance_e2, dtype=np.float32), name="VARIANCE"),
         fits.ImageHDU(np.asarray(image.mask, dtype=np.uint8), name="MASK"),
     ])  # fmt: skip
     buffer = io.BytesIO()

@@ -185,6 +185,7 @@ CANDIDATE_CLASSES = (
     "single",  # real, but no counterpart in the field's next frame (or none came in time)
     "negative",  # real, fainter than the reference (a fading source): never an alert
     "variable",  # real, on a catalogue star (a variable star, a flare): never an alert
+    "unsent",  # its frame's results had not reached the centre when the run ended
 )
 
 CANDIDATE_SCHEMA = pa.schema(

@@ -46,7 +46,12 @@ import pandas as pd
 from twin.errors import ConfigError
 from twin.ops.conditions import MeasuredFrame
 from twin.ops.exposures import Exposure, exposure_columns, exposure_truth
-from twin.pipeline.discovery import DiscoveryDesk, FrameReport
+from twin.pipeline.discovery import (
+    END_MARGIN_DAYS,
+    TRUE_DISCOVERY_TRUTH,
+    DiscoveryDesk,
+    FrameReport,
+)
 from twin.pipeline.spec import PipelineSpec
 from twin.pipeline.stage import (
     FLAG_NAMES,
@@ -160,6 +165,7 @@ class SitePipeline:
         if self.finds_candidates:
             self.desk = DiscoveryDesk(twin, spec.discovery, self._classified,
                                       act=self.detection == "stage")  # fmt: skip
+            twin.at(twin.world.end_mjd - END_MARGIN_DAYS, self._run_ends)
         self._candidate_rows: dict[tuple[int, int], tuple] = {}
         self._alert_truth: dict[str, str] = {}  # network alert -> its discovery's truth kind
         self.candidate_counts: Counter = Counter()
@@ -206,11 +212,12 @@ class SitePipeline:
 
     def discovery_summary(self) -> dict:
         """Candidates by class, the network's discoveries, confirmations, false alerts (a
-        discovery whose candidate matches no truth transient), asteroids, latencies."""
+        discovery whose candidate's truth is not a transient: an asteroid, a variable star,
+        an AGN, an artefact), asteroids, latencies."""
         states = [s for s in self.twin.alerts.values() if s.source == "network"]
         confirmed = [s for s in states if math.isfinite(s.confirmed_mjd)]
         false = [s for s in states if self._alert_truth.get(s.alert.alert_id, "")
-                 in ("", "asteroid")]  # fmt: skip
+                 not in TRUE_DISCOVERY_TRUTH]  # fmt: skip
         to_alert_s = [(s.detected_mjd - s.detected_shutter_mjd) * S_PER_DAY for s in states]
         to_confirm_s = [(s.confirmed_mjd - s.detected_shutter_mjd) * S_PER_DAY for s in confirmed]
         broker = [s for s in self.twin.alerts.values() if s.source == "broker"]
@@ -307,13 +314,25 @@ class SitePipeline:
             float(row["ra_deg"]), float(row["dec_deg"]), 0.5 * size_pix * scale_deg, tuple(found),
         )  # fmt: skip
 
+    def _run_ends(self) -> None:
+        """The run ends: what the desk still holds is decided (single), and candidates of
+        frames whose results had not reached the centre yet are written as ``unsent``."""
+        self.desk.close()
+        for key in sorted(self._candidate_rows):
+            self._write_candidate(key, "unsent", "", math.nan)
+
     def _classified(self, report: FrameReport, index: int, centre_class: str, alert_id: str,
                     mjd: float) -> None:  # fmt: skip
         """The desk decided a candidate's class: its row goes to ``candidates.parquet``."""
-        row = self._candidate_rows.pop((report.obs_id, index))
+        self._write_candidate((report.obs_id, index), centre_class, alert_id, mjd)
+
+    def _write_candidate(self, key: tuple[int, int], centre_class: str, alert_id: str,
+                         mjd: float) -> None:  # fmt: skip
+        row = self._candidate_rows.pop(key)
         (*head, kind, ident, mag, sep) = row
         self.candidate_counts[centre_class] += 1
-        self._latency_s.append((row[9] - row[8]) * S_PER_DAY)
+        if centre_class != "unsent":
+            self._latency_s.append((row[9] - row[8]) * S_PER_DAY)
         if centre_class == "transient" and alert_id and alert_id not in self._alert_truth:
             self._alert_truth[alert_id] = kind  # the discovering (first) candidate's truth
         full = (*head[:10], mjd, *head[10:], centre_class, alert_id, kind, ident, mag, sep)
@@ -360,11 +379,12 @@ class SitePipeline:
                   done_mjd: float, mjd: float, expected: float,
                   report: FrameReport | None = None) -> None:  # fmt: skip
         twin = self.twin
-        if report is not None:
-            self.desk.received(report)
         threshold = self.thresholds.get(row["program"], self.spec.min_quality)
         scores = [r.score for r in results if math.isfinite(r.score)]
         accepted = not scores or scores[0] >= 100.0 * threshold
+        if report is not None:
+            searched = all(r.searched for r in results)
+            self.desk.received(replace(report, conclusive=accepted and searched))
         action = ""
         if not accepted:
             self.rejected += 1

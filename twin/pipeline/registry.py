@@ -31,7 +31,13 @@ def resolve_stage(name: str, source: str = "--pipeline") -> PipelineStage:
     except ImportError as err:
         raise ConfigError(source, "pipeline", f"stage {name!r} cannot be loaded ({err.name} "
                           "is not installed: pip install skytwin[models])") from None  # fmt: skip
-    stage = cls()
+    try:
+        stage = cls()
+    except ImportError as err:
+        raise ConfigError(source, "pipeline", f"stage {name!r} cannot start ({err.name} is not "
+                          "installed: pip install skytwin[models])") from None  # fmt: skip
+    except FileNotFoundError as err:  # a model stage without its weights
+        raise ConfigError(source, "pipeline", f"stage {name!r} cannot start: {err}") from None
     if not isinstance(stage, PipelineStage):
         raise ConfigError(source, "pipeline", f"{eps[name].value} is not a PipelineStage")
     return stage

@@ -61,7 +61,8 @@ class DiscoverySpec(BaseModel):
 
     | field                    | default | meaning                                       |
     |--------------------------|---------|-----------------------------------------------|
-    | match_radius_arcsec      | 2.0     | same source: candidate-alert, candidate-candidate |
+    | match_radius_arcsec      | 2.0     | same source: a candidate and a known alert    |
+    | stationary_radius_arcsec | 0.8     | same place in the field's next frame: not moving |
     | asteroid_min_deg_per_day | 0.05    | slowest motion taken for an asteroid          |
     | asteroid_max_deg_per_day | 2.0     | fastest (faster NEOs trail in one exposure)   |
     | hold_max_s               | 3600    | a lone candidate waits this long for a 2nd frame |
@@ -71,7 +72,10 @@ class DiscoverySpec(BaseModel):
     Why 2″: a few times a 1-m telescope's astrometric error after refinement (~0.1-0.3″)
     and about one seeing FWHM, the radius alert brokers (ZTF, ALeRCE) use to associate
     detections with one object. The asteroid rates span main-belt objects at opposition
-    (~0.25 °/day) and most NEOs that do not trail within an exposure. Why a known-star
+    (~0.25 °/day) and most NEOs that do not trail within an exposure. Why 0.8″ for
+    "did not move" between two frames of a field: frames of one visit are ~90 s apart,
+    in which a main-belt asteroid moves 0.4–1.9″ (:mod:`twin.pipeline.discovery`). Why a
+    known-star
     radius: a star that brightens (a variable, a flare) is real new light but not a
     transient; brokers drop candidates on catalogue stars the same way (ZTF's
     ``distpsnr1``/``sgscore``). 1.5 px (~0.6″ on a 1-m) is a few times the registration
@@ -81,6 +85,7 @@ class DiscoverySpec(BaseModel):
     model_config = _STRICT
 
     match_radius_arcsec: float = Field(default=2.0, gt=0.0, le=60.0)
+    stationary_radius_arcsec: float = Field(default=0.8, gt=0.0, le=60.0)
     asteroid_min_deg_per_day: float = Field(default=0.05, ge=0.0, le=100.0)
     asteroid_max_deg_per_day: float = Field(default=2.0, gt=0.0, le=100.0)
     hold_max_s: float = Field(default=3600.0, ge=0.0, le=30.0 * 86400.0)

@@ -138,6 +138,11 @@ class StageResult:
     | flags          | 0..1    | probability per name of :data:`FLAG_NAMES`             |
     | anomaly        | any     | anomaly score (higher: more unusual)                   |
     | candidates     |         | transient candidates (:class:`Candidate`), all of them  |
+    | searched       | bool    | False: the frame could not be searched (no difference) |
+
+    ``searched`` matters to a stage that finds candidates: a frame it could not difference
+    (too few stars to register) has no candidates *because nothing was looked at*, and
+    must not count as "the source was not there" for candidates held at the centre.
     """
 
     stage: str
@@ -147,6 +152,7 @@ class StageResult:
     flags: Mapping[str, float] = field(default_factory=dict)
     anomaly: float = math.nan
     candidates: tuple[Candidate, ...] = ()
+    searched: bool = True
 
     def active_flags(self) -> tuple[str, ...]:
         return tuple(name for name, p in self.flags.items() if p >= FLAG_THRESHOLD)

@@ -214,6 +214,45 @@ def test_an_asteroid_is_recognised_by_its_motion_and_not_followed(tmp_path):
     assert result.metrics["run"]["pipeline"]["discovery"]["asteroids_recognised"] == 1
 
 
+def test_a_slow_main_belt_asteroid_moving_inside_the_match_radius_is_recognised(tmp_path):
+    """0.4 °/day moves ~1.1″ between the two frames of a visit (~70 s): inside the 2″
+    alert match radius, outside the 0.8″ stationary radius."""
+    _, out = _run(tmp_path, "slow", [Sky([SOURCE], rate_deg_per_day=0.4)])
+    t = _tables(out)
+    real = t["candidates"][t["candidates"]["is_real"]]
+    first = real.sort_values("mjd_shutter_close").iloc[:2]
+    assert (first["centre_class"] == "asteroid").all()
+    moved = math.hypot(
+        (first["ra_deg"].iloc[1] - first["ra_deg"].iloc[0]) * math.cos(math.radians(-30)),
+        first["dec_deg"].iloc[1] - first["dec_deg"].iloc[0],
+    ) * 3600.0
+    assert 0.8 < moved < 2.0
+    assert not (t["alerts"]["source"] == "network").any()
+
+
+def test_a_frame_that_could_not_be_searched_does_not_refute_a_held_candidate(tmp_path):
+    """The second frame was not differenced (``searched`` False): the candidate stays held
+    until its hold expires instead of being called single by that frame."""
+
+    class Blind(Sky):
+        calls = 0
+
+        def process(self, frame):
+            result = super().process(frame)
+            Blind.calls += 1
+            if Blind.calls == 1:
+                return result
+            self.positions = []
+            return StageResult(self.name, self.version, searched=False)
+
+    _, out = _run(tmp_path, "blind", [Blind([SOURCE])])
+    c = _tables(out)["candidates"]
+    real = c[c["is_real"]]
+    assert list(real["centre_class"]) == ["single"]
+    held_s = (real["mjd_classified"] - real["mjd_received"]).iloc[0] * 86400.0
+    assert held_s == pytest.approx(3600.0, abs=1.0)  # decided by hold_max_s, not frame 2
+
+
 def test_a_lone_candidate_without_a_second_frame_is_not_raised(tmp_path):
     """Only the first frame of the field reports it: held, then ``single``."""
 
