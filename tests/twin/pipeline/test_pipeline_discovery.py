@@ -222,10 +222,13 @@ def test_a_slow_main_belt_asteroid_moving_inside_the_match_radius_is_recognised(
     real = t["candidates"][t["candidates"]["is_real"]]
     first = real.sort_values("mjd_shutter_close").iloc[:2]
     assert (first["centre_class"] == "asteroid").all()
-    moved = math.hypot(
-        (first["ra_deg"].iloc[1] - first["ra_deg"].iloc[0]) * math.cos(math.radians(-30)),
-        first["dec_deg"].iloc[1] - first["dec_deg"].iloc[0],
-    ) * 3600.0
+    moved = (
+        math.hypot(
+            (first["ra_deg"].iloc[1] - first["ra_deg"].iloc[0]) * math.cos(math.radians(-30)),
+            first["dec_deg"].iloc[1] - first["dec_deg"].iloc[0],
+        )
+        * 3600.0
+    )
     assert 0.8 < moved < 2.0
     assert not (t["alerts"]["source"] == "network").any()
 
