@@ -41,8 +41,10 @@ from twin.imaging.catalog import _Cell, cell_galaxies
 YEAR_DAYS = 365.25
 FADED_MAG = 7.0
 HOST_FAINT_I = 24.0
-"""Faintest host drawn: an M = -21 host at the distance of a peak-22 SN Ia is i ≈ 20.3,
-of a peak-22 SN II ≈ 23.5."""
+"""Faintest host drawn. A host's i is the SN's peak − the SN's M + the host's M: an
+M = −21 host of a peak-22 SN Ia (M −19.3) is i ≈ 20.3, of a peak-22 core collapse
+(M −16.5) i ≈ 17.5, of a peak-22 kilonova (M −15.7) i ≈ 16.7; with the hosts' 1-mag
+spread, 24 keeps all but the faintest few per cent."""
 HOST_ABS_MAG_I = (-21.0, 1.0)  # mean, sigma
 EXP_HLR_PER_SCALE = 1.678
 """Half-light radius of an exponential disk in scale lengths."""
