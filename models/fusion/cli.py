@@ -121,6 +121,20 @@ def _evaluate(argv: list[str]) -> None:
     p.add_argument("--weights", default=None, help="default: the shipped weights/")
     p.add_argument("--out", default=None, help="default: the weights folder")
     p.add_argument("--no-figure", action="store_true")
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="first choose the inference settings on the train split's validation "
+        "stacks and write them to the weights' manifest",
+    )
     a = p.parse_args(argv)
+    if a.calibrate:
+        from models.fusion.evaluate import calibrate
+
+        settings = calibrate(a.data, a.weights)
+        print(
+            f"inference settings from validation: gate_by_flag={settings['gate_by_flag']}, "
+            f"variance_scale={settings['variance_scale']:.4f}"
+        )
     report = evaluate(a.data, a.weights, a.out, figure=not a.no_figure)
     print(format_table(report))

@@ -1,6 +1,6 @@
 """The learned fusion's numbers on held-out stacks, beside the proper coadd.
 
-``skytwin models evaluate fusion --data DIR [--weights DIR] [--out DIR]``
+``skytwin models evaluate fusion --data DIR [--weights DIR] [--out DIR] [--calibrate]``
 
 Everything on the dataset's ``heldout`` split (seeds never used in training), in the
 stored units (the coadd's sky σ), on every pixel of the 96² crops but a 4-px border:
@@ -22,6 +22,11 @@ stored units (the coadd's sky σ), on every pixel of the 96² crops but a 4-px b
   frame with "any" > 0.5 (a threshold fixed before evaluation, not tuned), named by
   their most probable kind; per injected frame, whether one overlaps its labels and is
   named right; per consistent stack, how many regions are raised.
+
+``--calibrate`` first runs :func:`calibrate`: the two inference settings (gates as
+trained, or gates times the frame's flag probability) and the variance scale are chosen
+on the train split's validation stacks and written to the manifest, never on the
+held-out stacks reported here.
 
 Writes ``OUT/evaluation.json`` and ``OUT/fusion_example.png`` (inputs, proper, learned,
 σ map, flags of two held-out stacks: a trail and a cloud).
@@ -269,6 +274,58 @@ def evaluate(
         report["figure"] = str(example_figure(data, pred, out / "fusion_example.png"))
     (out / "evaluation.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def calibrate(data_dir: str | Path, weights: str | Path | None = None, seed: int = 0) -> dict:
+    """Choose the inference settings on the *validation* stacks (the train split's seeded
+    10 % that training never fits; the held-out split is not read), and write them to the
+    weights' manifest under ``inference``:
+
+    - ``gate_by_flag`` (see :func:`models.fusion.learned.fused_from`): on if it gives the
+      lower of the worse of the consistent and inconsistent truth-weighted χ ratios;
+    - ``variance_scale``: the mean of z² with that setting, so z has unit RMS on them.
+    """
+    import torch
+
+    from models.fusion.dataset import load_split
+    from models.fusion.learned import WEIGHTS_DIR, WEIGHTS_NAME, load_model
+    from models.fusion.train import validation_split
+
+    torch.set_num_threads(1)
+    model = load_model(weights)
+    data = load_split(data_dir, "train")
+    val_idx, _ = validation_split(len(data["base"]), seed)
+    data = {k: v[val_idx] for k, v in data.items()}
+    size = data["base"].shape[-1]
+    inner = slice(BORDER, size - BORDER)
+    rows = {}
+    for gate_by_flag in (False, True):
+        model.gate_by_flag, model.variance_scale = gate_by_flag, 1.0
+        pred = predict(data, model)
+        errors = error_rows(data, pred, inner)
+        z = ((pred["fused"] - data["truth"]) / np.sqrt(pred["variance"]))[:, inner, inner]
+        rows[str(gate_by_flag)] = {
+            "chi_truth_weighted_ratio": {
+                g: errors[g]["chi_truth_weighted_rms_ratio"] for g in ("consistent", "inconsistent")
+            },
+            "chi_ratio": {g: errors[g]["chi_rms_ratio"] for g in ("consistent", "inconsistent")},
+            "mean_z2": float(np.mean(z**2)),
+        }
+    choice = min(
+        (False, True), key=lambda m: max(rows[str(m)]["chi_truth_weighted_ratio"].values())
+    )
+    settings = {
+        "gate_by_flag": choice,
+        "variance_scale": rows[str(choice)]["mean_z2"],
+        "chosen_on": f"{len(val_idx)} validation stacks of the train split (seed {seed})",
+        "validation": rows,
+    }
+    path = Path(weights) if weights is not None else WEIGHTS_DIR
+    manifest_path = (path.parent if path.name == WEIGHTS_NAME else path) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["inference"] = settings
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    return settings
 
 
 def example_figure(data, pred, path: Path) -> Path:

@@ -96,6 +96,10 @@ class FusionNet(nn.Module):
         self.x_out = FrameExchange(w1)
         self.flags = nn.Conv2d(w1, N_HEADS, 1)
         self.log_var = nn.Sequential(_conv(2 * w1 + SHARED_CHANNELS, w1), nn.Conv2d(w1, 1, 1))
+        # Inference settings chosen on the validation stacks after training and kept in
+        # the manifest (evaluate.calibrate), not weights: see fused_from.
+        self.gate_by_flag = False
+        self.variance_scale = 1.0
 
     def forward(
         self, frames: torch.Tensor, shared: torch.Tensor, meta: torch.Tensor, valid: torch.Tensor
@@ -145,12 +149,29 @@ def flag_probs(logits: torch.Tensor) -> torch.Tensor:
 
 
 def fused_from(
-    out: dict[str, torch.Tensor], base, removal, variance, valid
+    out: dict[str, torch.Tensor],
+    base,
+    removal,
+    variance,
+    valid,
+    *,
+    gate_by_flag: bool = False,
+    variance_scale: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(fused, variance, gates)`` in sky-σ units from the network's outputs."""
-    gates = torch.sigmoid(out["flag_logits"][:, :, -1]) * valid[:, :, None, None].to(base.dtype)
+    """``(fused, variance, gates)`` in sky-σ units from the network's outputs.
+
+    ``gate_by_flag``: multiply each gate by the frame's "any" probability, so a frame is
+    taken out only where it is also flagged (the image loss alone also opens the gates
+    of sharp frames on clean sky, a shrinkage that lowers pixel noise and biases
+    sources). ``variance_scale``: a factor on the variance, fitted on validation stacks.
+    Training uses neither.
+    """
+    logits = out["flag_logits"]
+    gates = torch.sigmoid(logits[:, :, -1]) * valid[:, :, None, None].to(base.dtype)
+    if gate_by_flag:
+        gates = gates * torch.sigmoid(logits[:, :, len(KINDS)])
     fused = base - (gates * removal).sum(1)
-    return fused, variance * torch.exp(out["log_var"]), gates
+    return fused, variance_scale * variance * torch.exp(out["log_var"]), gates
 
 
 HUBER_SIGMA = 3.0
@@ -257,10 +278,13 @@ def load_model(weights: str | Path | None = None) -> FusionNet:
         raise FileNotFoundError(
             f"{path}: no fusion weights; train them with 'skytwin models train fusion --data DIR'"
         )
-    manifest = path.parent / "manifest.json"
-    width = json.loads(manifest.read_text()).get("width", 16) if manifest.exists() else 16
-    model = FusionNet(width=width)
+    manifest_path = path.parent / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    model = FusionNet(width=manifest.get("width", 16))
     model.load_state_dict(torch.load(path, weights_only=True, map_location="cpu"))
+    inference = manifest.get("inference", {})
+    model.gate_by_flag = bool(inference.get("gate_by_flag", False))
+    model.variance_scale = float(inference.get("variance_scale", 1.0))
     return model.eval()
 
 
@@ -321,6 +345,8 @@ def _fuse_window(model, difference, removal, base, variance, meta) -> dict[str, 
             torch.as_tensor(c, dtype=torch.float32)[None],
             torch.as_tensor(v, dtype=torch.float32)[None],
             valid,
+            gate_by_flag=model.gate_by_flag,
+            variance_scale=model.variance_scale,
         )
         probs = flag_probs(out["flag_logits"][0])
     crop = (slice(0, h), slice(0, w))

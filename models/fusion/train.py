@@ -71,6 +71,12 @@ def batch_tensors(data: dict, idx: np.ndarray, crop: int, rng: np.random.Generat
     return batch
 
 
+def validation_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, training) indices of the train split: a seeded 10 % kept aside."""
+    perm = np.random.default_rng([seed, 0x7A1]).permutation(n)
+    return np.sort(perm[: n // 10]), perm[n // 10 :]
+
+
 def epoch_batches(
     idx: np.ndarray, n_frames: np.ndarray, batch: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
@@ -139,9 +145,8 @@ def train(
     if max_stacks:
         data = {k: v[:max_stacks] for k, v in data.items()}
     n = len(data["base"])
-    perm = np.random.default_rng([seed, 0x7A1]).permutation(n)
-    n_val = n // 10
-    val_idx, train_idx = np.sort(perm[:n_val]), perm[n_val:]
+    val_idx, train_idx = validation_split(n, seed)
+    n_val = len(val_idx)
 
     torch.manual_seed(seed)
     model = FusionNet(width=width)
