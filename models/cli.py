@@ -12,13 +12,13 @@ import importlib
 
 from twin.errors import ConfigError
 
-MODELS = ("quality", "anomaly", "generative", "transient")
+MODELS = ("quality", "anomaly", "generative", "transient", "fusion")
 ACTIONS = ("dataset", "train", "evaluate", "sample")
 
 
 def register_models(sub) -> None:
     p = sub.add_parser("models", help="generate data for, train and evaluate the pipeline's "
-                       "models (quality, anomaly, generative, transient)")  # fmt: skip
+                       "models (quality, anomaly, generative, transient, fusion)")  # fmt: skip
     p.add_argument("action", choices=ACTIONS)
     p.add_argument("name", choices=MODELS)
     p.add_argument("args", nargs=argparse.REMAINDER, help="the model's own options (--help)")
