@@ -24,7 +24,7 @@ def register(sub) -> None:
 
 
 def _cmd_fuse(args: argparse.Namespace) -> None:
-    from models.fusion.run import FUSED_DIR, TABLE, fuse_run
+    from models.fusion.run import AFTER_DIR, FUSED_DIR, TABLE, fuse_run
     from twin.errors import ConfigError
 
     for name in ("size", "min_sites", "max_frames"):
@@ -43,7 +43,9 @@ def _cmd_fuse(args: argparse.Namespace) -> None:
 
         cols = ["product", "n_inputs", "sites", "m5_best_input", "m5", "depth_gain_mag"]
         print(format_table(table[cols].to_dict("records")))
-    print(f"\nFused products in {args.run}/{FUSED_DIR}/, listed in {args.run}/{TABLE}")
+    name = table.attrs.get("table", TABLE)
+    folder = FUSED_DIR if name == TABLE else AFTER_DIR
+    print(f"\nFused products in {args.run}/{folder}/, listed in {args.run}/{name}")
 
 
 ACTIONS = ("dataset", "train", "evaluate")

@@ -42,11 +42,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from twin.errors import ConfigError
 
 FUSED_DIR = "fused"
 TABLE = "fusion.parquet"
+AFTER_DIR = "fused-after"
+AFTER_TABLE = "fusion-after.parquet"
+"""Where ``skytwin fuse`` writes in a run that fused in the loop: the loop's own products and
+table (with when the centre could fuse) are the run's record and are not overwritten."""
+
+
+def output_names(run_dir: Path) -> tuple[str, str]:
+    """``(products folder, table)`` for ``skytwin fuse`` on ``run_dir`` (see AFTER_DIR)."""
+    table = run_dir / TABLE
+    if table.exists() and "fused_mjd" in pq.read_schema(table).names:
+        return AFTER_DIR, AFTER_TABLE
+    return FUSED_DIR, TABLE
+
+
 MAGZERO_OUT = 25.0
 
 
@@ -246,6 +261,7 @@ def fuse_run(run_dir: str | Path, *, field: str | None = None, band: str | None 
     groups = find_groups(obs, arrival_mjd(run_dir, obs), min_sites=min_sites,
                          window_h=window_h, max_frames=max_frames, field=field,
                          band=band)  # fmt: skip
+    fused_dir, table_name = output_names(run_dir)
     rows, skipped = [], []
     for group in tqdm(groups, desc="fuse", unit="field", disable=not progress):
         try:
@@ -255,9 +271,9 @@ def fuse_run(run_dir: str | Path, *, field: str | None = None, band: str | None 
             continue
         inputs["m5"] = [limiting_mag(frame_flux_sigma(f), MAGZERO_OUT) for f in aligned]
         m5 = limiting_mag(coadd_flux_sigma(coadd, aligned), MAGZERO_OUT)
-        path = write_fused(run_dir / FUSED_DIR / f"{group.name}.fits", coadd, wcs, inputs,
+        path = write_fused(run_dir / fused_dir / f"{group.name}.fits", coadd, wcs, inputs,
                            group, method)  # fmt: skip
-        rows.append({"product": f"{FUSED_DIR}/{path.name}", "target_id": group.target_id,
+        rows.append({"product": f"{fused_dir}/{path.name}", "target_id": group.target_id,
                      "band": group.band, "method": method, "n_inputs": len(group.obs_ids),
                      "sites": ",".join(group.sites), "obs_ids": list(group.obs_ids),
                      "available_mjd": group.available_mjd,
@@ -267,7 +283,8 @@ def fuse_run(run_dir: str | Path, *, field: str | None = None, band: str | None 
                      "depth_gain_mag": m5 - float(inputs["m5"].max())})  # fmt: skip
     table = pd.DataFrame(rows)
     table.attrs["skipped"] = skipped
-    tmp = run_dir / f".{TABLE}.tmp"
+    table.attrs["table"] = table_name
+    tmp = run_dir / f".{table_name}.tmp"
     table.to_parquet(tmp, index=False)
-    os.replace(tmp, run_dir / TABLE)
+    os.replace(tmp, run_dir / table_name)
     return table

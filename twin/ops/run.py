@@ -38,7 +38,8 @@ PROGRESS_FILE = "progress.json"
 """Written atomically after every finished day: ``days_finished`` of ``days_total``, the
 policy, and ``complete`` once the end-of-run tables and metrics are written."""
 RUN_FILES = (*(f"{name}.parquet" for name in STREAMED), "pipeline.parquet",
-             "candidates.parquet", "fusion.parquet", "fused", "references", "alerts.parquet",
+             "candidates.parquet", "fusion.parquet", "fused", "fusion-after.parquet", "fused-after",
+             "references", "alerts.parquet",
              "requests.parquet", "nights.parquet", "weather.parquet", "metrics.json",
              "scenario.yaml", PROGRESS_FILE)  # fmt: skip
 

@@ -154,6 +154,7 @@ def test_one_group_seen_by_two_sites_gives_one_product_after_its_frames_arrived(
 
 
 def test_skytwin_fuse_after_the_run_makes_the_same_group_and_product(fused):
+    """The same group and pixels, written beside the loop's record, which stays as it was."""
     from models.fusion.run import fuse_run
 
     tmp, out = fused
@@ -163,7 +164,9 @@ def test_skytwin_fuse_after_the_run_makes_the_same_group_and_product(fused):
     after = fuse_run(copy, size=128, progress=False)
     assert len(after) == len(loop) == 1
     assert list(after["obs_ids"][0]) == list(loop["obs_ids"][0])
-    assert after["product"][0] == loop["product"][0]
+    assert after["product"][0] == loop["product"][0].replace("fused/", "fused-after/")
+    pd.testing.assert_frame_equal(pd.read_parquet(copy / "fusion.parquet"), loop)
+    assert len(pd.read_parquet(copy / "fusion-after.parquet")) == 1
     assert after["depth_gain_mag"][0] == loop["depth_gain_mag"][0]
     with fits.open(out / loop["product"][0]) as a, fits.open(copy / after["product"][0]) as b:
         assert (a[0].data == b[0].data).all()
