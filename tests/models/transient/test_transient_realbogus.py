@@ -62,8 +62,8 @@ def test_channels_are_in_units_of_the_sky_noise_and_zero_beyond_the_edge(tiny):
     from models.transient.cutouts import candidate_triplets
 
     _, _, diff, _ = tiny
-    # One candidate on empty sky (no truth source within 30 px in this frame was checked
-    # by eye: the corner region), one at the frame's corner pixel.
+    # One cut-out at a position of mostly sky (robust statistics ignore the odd source),
+    # one at the frame's corner pixel.
     fake = diff.candidates.iloc[:2].copy()
     fake[["x_pix", "y_pix"]] = [[200.0, 40.0], [0.0, 0.0]]
     triplets, _ = candidate_triplets(replace(diff, candidates=fake.reset_index(drop=True)))
