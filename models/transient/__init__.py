@@ -1,7 +1,7 @@
-"""Transient discovery (issue 12): references, registration and difference imaging.
+"""Transient discovery (issue 12): references, difference imaging, real/bogus, the stage.
 
-Item 3 of the issue, as a library the stage and the classifier call (numpy, scipy,
-astropy, SEP and reproject only; no torch here):
+The difference-imaging library the stage and the classifier call (numpy, scipy,
+astropy, SEP and reproject only; no torch in these):
 
 - :mod:`.image` the calibrated image a step takes and returns (electrons, variance,
   mask, WCS, zero point) and the calibration of a raw frame into one;
@@ -14,4 +14,15 @@ astropy, SEP and reproject only; no torch here):
 - :mod:`.zogy` the proper difference image D, S and Scorr (Zackay, Ofek & Gal-Yam 2016);
 - :mod:`.detect` candidates: connected regions of ``|Scorr| ≥ 5``;
 - :mod:`.difference` the chain new + reference → candidates, step by step.
+
+Real/bogus (torch) and the loop:
+
+- :mod:`.cutouts` 63² (new, reference, D) triplets and scalar features per candidate;
+- :mod:`.classifier` the real/bogus CNN and braai's VGG6 baseline, ``load_classifier``;
+- :mod:`.dataset`, :mod:`.train`, :mod:`.evaluate`, :mod:`.cli`: ``skytwin models
+  dataset|train|evaluate transient`` (weights and their commands in ``weights/``);
+- :mod:`.stage` the ``transient`` pipeline stage (calibrate, reference, subtract,
+  classify) and its per-field reference cache;
+- :mod:`.discovery_eval` a run's completeness, false alerts and latencies against the
+  population's truth.
 """
