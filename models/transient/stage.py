@@ -12,8 +12,8 @@ transient detection), with the pieces of this package:
    by :func:`models.transient.reference.render_template` — the reference survey is a
    product of the static sky, which the twin owns — and kept, the
    :data:`REFERENCES_IN_MEMORY` most recently used in memory and, when the run has a
-   directory, all as FITS under ``<run>/references/`` (data and variance as float32 —
-   a deep stack's noise is ~10⁴ times float32's rounding —, mask, WCS, zero point; no
+   directory, all as tile-compressed FITS under ``<run>/references/`` (data and variance
+   quantised at 1/16 of their noise, mask, WCS, zero point; :func:`reference_bytes`; no
    pickle). A template read back from disk and one just rendered are the same bits
    (both pass through the same FITS bytes), so a resumed run equals an uninterrupted
    one. The file name digests everything that shapes the template (field, survey depth
@@ -57,6 +57,9 @@ MAG_ERR_PER_FRACTION = 2.5 / math.log(10.0)
 """σ_mag = 1.0857 σ_flux / flux (first order)."""
 DEFAULT_REAL_THRESHOLD = 0.5
 REFERENCES_IN_MEMORY = 16
+QUANTIZE_LEVEL = 16.0
+"""Reference tiles are quantised at noise / this (:func:`reference_bytes`)."""
+DITHER_SEED = 1
 """Templates kept in memory (~10 MB each at 1024²): a field's frames come in visits, so
 the most recent few serve nearly every frame; the rest are read back from the run."""
 
@@ -201,15 +204,28 @@ def reference_key(spec, n_exposures: int, seeing_arcsec: float, sky_seed: int,
 
 
 def reference_bytes(image: CalibratedImage) -> bytes:
-    """The template as FITS bytes: data (e⁻), VARIANCE (e²), MASK (uint8), WCS and zero
-    point in the primary header (``MAGZERO`` is ``magzero_e``: AB mag of 1 e⁻/s)."""
+    """The template as FITS bytes: the image (e⁻, extension ``SCI``), ``VARIANCE`` (e²),
+    ``MASK`` (uint8), WCS and zero point (``MAGZERO`` is ``magzero_e``: AB mag of 1 e⁻/s).
+
+    Tile-compressed as survey archives store images (RICE, quantised at 1/16 of each
+    tile's noise, subtractive dither with a fixed seed): ~4.7× smaller than float32
+    (0.7 MB for a 608² template), an error ≤ 0.04 σ per pixel (the quantisation noise adds
+    0.03 % to the variance). Every template the stage uses went through these bytes, so
+    the one read back from disk is the one a fresh render gave."""
     header = image.wcs.to_header()
     header["MAGZERO"] = (image.magzero_e, "AB mag giving 1 e-/s (electrons, not ADU)")
     header["EXPTIME"] = (image.exptime_s, "[s] total exposure of the stack")
+
+    def compressed(data, name, **quantise):
+        return fits.CompImageHDU(data, header=header if name == "SCI" else None, name=name,
+                                 compression_type="RICE_1", **quantise)  # fmt: skip
+
+    lossy = {"quantize_level": QUANTIZE_LEVEL, "dither_seed": DITHER_SEED}
     hdul = fits.HDUList([
-        fits.PrimaryHDU(np.asarray(image.data_e, dtype=np.float32), header=header),
-        fits.ImageHDU(np.asarray(image.variance_e2, dtype=np.float32), name="VARIANCE"),
-        fits.ImageHDU(np.asarray(image.mask, dtype=np.uint8), name="MASK"),
+        fits.PrimaryHDU(header=header),
+        compressed(np.asarray(image.data_e, dtype=np.float32), "SCI", **lossy),
+        compressed(np.asarray(image.variance_e2, dtype=np.float32), "VARIANCE", **lossy),
+        compressed(np.asarray(image.mask, dtype=np.uint8), "MASK"),
     ])  # fmt: skip
     buffer = io.BytesIO()
     hdul.writeto(buffer)
@@ -219,9 +235,9 @@ def reference_bytes(image: CalibratedImage) -> bytes:
 def read_reference(source) -> CalibratedImage:
     """A template written by :func:`reference_bytes` (a path or a file object)."""
     with fits.open(source, memmap=False) as hdul:
-        header = hdul[0].header
+        header = hdul["SCI"].header
         return CalibratedImage(
-            data_e=np.array(hdul[0].data, dtype=np.float64),
+            data_e=np.array(hdul["SCI"].data, dtype=np.float64),
             variance_e2=np.array(hdul["VARIANCE"].data, dtype=np.float64),
             mask=np.array(hdul["MASK"].data, dtype=bool),
             wcs=WCS(header, naxis=2),

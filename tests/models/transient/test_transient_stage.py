@@ -106,7 +106,8 @@ def test_the_reference_is_cached_on_disk_as_fits_and_read_back_exactly(frame_and
     files = list((run_dir / "references").glob("*.fits"))
     assert len(files) == 1 and not list((run_dir / "references").glob("*.tmp"))
     with fits.open(files[0]) as hdul:
-        assert [h.name for h in hdul] == ["PRIMARY", "VARIANCE", "MASK"]
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "VARIANCE", "MASK"]
+        assert isinstance(hdul["SCI"], fits.CompImageHDU)  # tile-compressed
     again = TransientStage(FakeClassifier())
     again.bind(_context(run_dir))
     second = again.process(frame)
