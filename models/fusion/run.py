@@ -35,6 +35,7 @@ table of the frames) and ``RUN/fusion.parquet``, one row per product.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -149,21 +150,26 @@ def fuse_group(frames, group: Group, method: str = "proper", min_sites: int = 2)
         spec = frames.spec(obs_id)
         image, _header, _truth = render_frame_calibrated(spec, frames.options)
         try:
-            reg, _sources, _back = register(image, group.band,
-                                            sky_seed=frames.options.sky_seed)  # fmt: skip
+            reg, sources, _back = register(image, group.band,
+                                           sky_seed=frames.options.sky_seed)  # fmt: skip
         except (ValueError, RuntimeError) as err:  # too few stars to solve: leave it out
             rows.append({"obs_id": obs_id, "site": spec.site, "status": f"skipped: {err}"})
             continue
         images.append(image.with_wcs(reg.wcs))
         specs.append(spec)
+        clean = sources[sources["clean"]] if len(sources) else sources
+        size_pix = float(np.median(clean["flux_radius_pix"])) if len(clean) else math.inf
         rows.append({"obs_id": obs_id, "site": spec.site, "telescope": spec.telescope.name,
                      "image_fwhm_arcsec": float(spec.image_fwhm_arcsec),
+                     "star_radius_arcsec": size_pix * spec.pixel_scale_arcsec,
                      "registration_rms_pix": float(reg.rms_pix), "matched": int(reg.n_matched),
                      "magzero_e": image.magzero_e, "status": "used"})  # fmt: skip
     rows_used = [r for r in rows if r["status"] == "used"]
     if len({r["site"] for r in rows_used}) < min_sites or len(images) < 2:
         raise FusionSkipped(f"{len(images)} frames could be registered")
-    best = int(np.argmin([r["image_fwhm_arcsec"] for r in rows_used]))
+    # The grid of the sharpest frame as *measured* (its stars' half-light radius): the
+    # centre does not know the true seeing; ``image_fwhm_arcsec`` stays as truth beside.
+    best = int(np.argmin([r["star_radius_arcsec"] for r in rows_used]))
     grid_wcs, shape = images[best].wcs, images[best].shape
     aligned = []
     for i, image in enumerate(images):
