@@ -14,13 +14,15 @@ Definitions (each figure in the JSON says which):
   frame's 5σ depth (``observations.m5``) at mid-exposure;
 - **eligible**: a member with a sighting; **eligible twice**: sightings in two frames of
   one field less than ``pipeline.discovery.hold_max_s`` apart (what the desk needs to
-  raise an alert: a candidate waits for the field's next frame);
+  raise an alert: a candidate waits for the field's next frame). A generous
+  denominator: the desk decides at the *first* later frame covering the position, which
+  may be a shallower one in another band;
 - **discovered**: a ``network`` alert whose candidates' truth is that member
   (``candidates.truth_id``), before any broker alert of it (the broker announces none
   of the population);
 - **false network alert**: a ``network`` alert whose candidates match no explosive
   member or announced transient (an asteroid, a variable star, an AGN, an artefact);
-  per night of the run;
+  per night of the run (the scenario's ``nights``, as the run's summary counts);
 - **latencies** (seconds): shutter close → candidate at the centre (every candidate);
   shutter close of the first frame → the network alert raised; → confirmed at a second
   site (``alerts.confirmed_mjd``).
@@ -133,7 +135,7 @@ def evaluate_run(run_dir: str | Path) -> dict:
         pd.read_parquet(run_dir / "candidates.parquet"),
         pd.read_parquet(run_dir / "alerts.parquet"),
         sightings(run_dir),
-        nights=int(obs["night"].nunique()),
+        nights=int(scenario.nights),
         hold_max_s=scenario.pipeline.discovery.hold_max_s,
     )
     return {"run": str(run_dir), "frames": len(obs), **result}
