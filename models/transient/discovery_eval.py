@@ -18,8 +18,8 @@ Definitions (each figure in the JSON says which):
   denominator: the desk decides at the *first* later frame covering the position, which
   may be a shallower one in another band;
 - **discovered**: a ``network`` alert whose candidates' truth is that member
-  (``candidates.truth_id``), before any broker alert of it (the broker announces none
-  of the population);
+  (``candidates.truth_id``; the broker announces none of the population, so every
+  such alert is the network's own find);
 - **false network alert**: a ``network`` alert whose candidates match no explosive
   member or announced transient (an asteroid, a variable star, an AGN, an artefact);
   per night of the run (the scenario's ``nights``, as the run's summary counts);
