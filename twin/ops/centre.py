@@ -115,12 +115,15 @@ class Centre:
         return state
 
     def detection_reported(self, state: AlertState, site: str, mjd: float, *, method: str,
-                           shutter_mjd: float = math.nan) -> None:  # fmt: skip
+                           shutter_mjd: float = math.nan,
+                           request_id: str = "") -> None:  # fmt: skip
         """A site's frame detected ``state``'s transient; the report reached the centre at
         ``mjd``. The first detection asks another site to confirm; a later one from
-        another site, once confirmation was asked, confirms it (confirmation mode: the
-        frames of a follow-up at the same site do not)."""
-        confirming = state.confirm_requested and site != state.detected_site
+        another site in a frame of the confirmation request (``request_id`` ending in
+        ``-confirm``) confirms it — the rule of the ``m5`` baseline
+        (:meth:`alert_exposure`), so both detection methods confirm alike."""
+        confirming = (state.confirm_requested and site != state.detected_site
+                      and request_id.endswith("-confirm"))  # fmt: skip
         self._detection_reported(state, site, mjd, confirming, method, shutter_mjd)
 
     # -- the alert desk -----------------------------------------------------------------

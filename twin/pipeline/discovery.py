@@ -106,6 +106,7 @@ class FrameReport:
     # False: the frame cannot refute a held candidate (it was not differenced, or the
     # centre rejected it for quality); its own candidates are still used.
     conclusive: bool = True
+    request_id: str = ""  # the request the frame was taken for (confirmation: "-confirm")
 
     def covers(self, ra_deg: float, dec_deg: float) -> bool:
         """Whether the position falls on the frame (a tangent-plane box, north up)."""
@@ -272,7 +273,8 @@ class DiscoveryDesk:
         self.known_alert_detections += 1
         if self.act:
             self.centre.detection_reported(state, report.site, mjd, method="stage",
-                                           shutter_mjd=report.mjd_shutter_close)  # fmt: skip
+                                           shutter_mjd=report.mjd_shutter_close,
+                                           request_id=report.request_id)  # fmt: skip
         self.on_class(report, i, "known-alert", state.alert.alert_id, mjd)
 
     def _hold(self, report: FrameReport, i: int) -> None:

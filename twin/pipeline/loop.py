@@ -312,6 +312,7 @@ class SitePipeline:
             exposure.obs_id, exposure.site, exposure.telescope, exposure.band,
             0.5 * (exposure.mjd_start + exposure.mjd_end), exposure.mjd_end, arrival,
             float(row["ra_deg"]), float(row["dec_deg"]), 0.5 * size_pix * scale_deg, tuple(found),
+            request_id=str(row["request_id"]),
         )  # fmt: skip
 
     def _run_ends(self) -> None:
