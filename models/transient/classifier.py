@@ -127,6 +127,9 @@ class RealBogus:
         self.version = str(meta.get("version", "untrained"))
         self.arch = str(meta.get("arch", "triplet"))
         self.real_threshold = float(meta.get("real_threshold", 0.5))
+        # Raising the network's own alert needs more than being real: the P(real) at the
+        # issue's 0.5 % false positives on validation (models.transient.operating).
+        self.alert_threshold = float(meta.get("alert_threshold", self.real_threshold))
         self.feature_columns = tuple(meta.get("feature_columns", FEATURE_COLUMNS))
         n = len(self.feature_columns)
         self._mean = np.asarray(meta.get("feature_mean", np.zeros(n)), dtype=np.float32)
@@ -205,6 +208,11 @@ def load_classifier(path: str | Path | None = None) -> RealBogus:
     model = build_model(meta.get("arch", "triplet"), int(meta.get("cutout_px", CUTOUT_PX)),
                         len(columns))  # fmt: skip
     model.load_state_dict(blob["state_dict"])
+    operating = path.parent / "operating_points.json"  # models.transient.operating writes it
+    if operating.exists():
+        points = json.loads(operating.read_text())
+        if points.get("weights") == path.name and points.get("version") == meta.get("version"):
+            meta = {**meta, "alert_threshold": float(points["alert_threshold"])}
     return RealBogus(model, meta)
 
 

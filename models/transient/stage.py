@@ -89,6 +89,8 @@ class TransientStage:
             if real_threshold is not None
             else getattr(classifier, "real_threshold", DEFAULT_REAL_THRESHOLD)
         )
+        self.alert_threshold = max(self.real_threshold, float(
+            getattr(classifier, "alert_threshold", self.real_threshold)))  # fmt: skip
         self.threshold_sigma = float(threshold_sigma)
         self.version = f"{STAGE_VERSION}+{getattr(classifier, 'version', 'unversioned')}"
         self.context: StageContext | None = None
@@ -135,6 +137,7 @@ class TransientStage:
                 y_pix=float(row.y_pix), mag=mag, mag_err=mag_err, flux_e=flux, flux_err_e=err,
                 scorr=float(row.scorr), sign=int(row.sign), real_prob=float(proba[k]),
                 is_real=bool(proba[k] >= self.real_threshold), features=feats,
+                alert_grade=bool(proba[k] >= self.alert_threshold),
             ))  # fmt: skip
         return tuple(out)
 

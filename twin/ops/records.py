@@ -186,6 +186,7 @@ CANDIDATE_CLASSES = (
     "negative",  # real, fainter than the reference (a fading source): never an alert
     "variable",  # real, on a catalogue star (a variable star, a flare): never an alert
     "unsent",  # its frame's results had not reached the centre when the run ended
+    "weak",  # real, below the classifier's alert grade, unexplained: not raised
 )
 
 CANDIDATE_SCHEMA = pa.schema(

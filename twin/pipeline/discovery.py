@@ -36,8 +36,12 @@ to each frame's candidates in this order:
 4. **Known alerts**: a real candidate within the match radius of an alert the centre
    has received (broker or network) is that alert's detection
    (:meth:`~twin.ops.centre.Centre.detection_reported`, method ``stage``).
-5. **Held**: any other real candidate waits for the next frame of its field, at most
-   ``hold_max_s`` (then **single**; still waiting when the run ends: **single** too).
+5. **Held**: any other real candidate that may raise an alert (``alert_grade``: the
+   classifier's stricter operating point, 0.5 % false positives on validation) waits
+   for the next frame of its field, at most ``hold_max_s`` (then **single**; still
+   waiting when the run ends: **single** too). A real one below that grade is
+   **weak**: recorded, and still a counterpart for a held candidate or a detection of
+   a known alert, but never the start of a network alert.
 
 Why hold rather than raise at once and cancel: every visit of the scenarios takes two or
 more exposures a minute or two apart, so the second frame arrives within minutes and
@@ -182,8 +186,10 @@ class DiscoveryDesk:
             state = self._known_alert(c.ra_deg, c.dec_deg, mjd)
             if state is not None:
                 self._detected(state, report, i, mjd)
-                continue
-            self._hold(report, i)
+            elif c.raises_alert:
+                self._hold(report, i)
+            else:
+                self.on_class(report, i, "weak", "", mjd)
 
     def close(self) -> None:
         """Decide what is still held (the run ends): single."""

@@ -90,6 +90,7 @@ class Candidate:
     | sign         | ±1       | +1 brighter than the reference, −1 fainter                  |
     | real_prob    | 0..1     | the real/bogus classifier's probability of *real*           |
     | is_real      | bool     | ``real_prob`` at or above the stage's threshold             |
+    | alert_grade  | bool     | may *raise* an alert (stricter threshold); None: is_real |
     | features     | any      | the scalar features the classifier saw (for the table)      |
 
     No truth: what the candidate *is* is decided at the centre and matched to the truth
@@ -109,6 +110,12 @@ class Candidate:
     real_prob: float = math.nan
     is_real: bool = False
     features: Mapping[str, float] = field(default_factory=dict, compare=False)
+    alert_grade: bool | None = None
+
+    @property
+    def raises_alert(self) -> bool:
+        """Whether, unexplained, this candidate may become the network's own alert."""
+        return self.is_real if self.alert_grade is None else bool(self.alert_grade)
 
 
 @dataclass(frozen=True)

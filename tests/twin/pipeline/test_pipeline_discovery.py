@@ -233,6 +233,20 @@ def test_a_slow_main_belt_asteroid_moving_inside_the_match_radius_is_recognised(
     assert not (t["alerts"]["source"] == "network").any()
 
 
+def test_a_real_candidate_below_the_alert_grade_is_weak_and_never_raised(tmp_path):
+    class Weak(Sky):
+        def process(self, frame):
+            result = super().process(frame)
+            weak = tuple(replace(c, alert_grade=False) for c in result.candidates)
+            return StageResult(self.name, self.version, candidates=weak)
+
+    _, out = _run(tmp_path, "weak", [Weak([SOURCE])])
+    t = _tables(out)
+    real = t["candidates"][t["candidates"]["is_real"]]
+    assert len(real) >= 2 and (real["centre_class"] == "weak").all()
+    assert not (t["alerts"]["source"] == "network").any()
+
+
 def test_a_frame_that_could_not_be_searched_does_not_refute_a_held_candidate(tmp_path):
     """The second frame was not differenced (``searched`` False): the candidate stays held
     until its hold expires instead of being called single by that frame."""
