@@ -135,6 +135,8 @@ class IncrementalCandidateBuilder(CandidateBuilder):
         seeing_zenith_arcsec: float, transparency: float, night_end_mjd: float,
     ) -> Candidates:  # fmt: skip
         queue = self.queue
+        if len(queue) == 0:  # nothing requested yet (no programme; alerts may come later)
+            return Candidates.empty()
         self._prepare(mjd)
         self._per_row()
         rows = self._open_rows(mjd)
