@@ -33,7 +33,7 @@ METRICS = ("science_value", "exposures", "latency_median_min", "fraction_followe
 """Per-seed metrics, in the order they are reported."""
 ORACLE_TIME_LIMIT_S = 10.0
 """Budget of each night's bound: short, so the bound may be looser than the optimum
-(a valid upper bound all the same: see agents/oracle.py)."""
+(a valid upper bound all the same: see agents/oracle/)."""
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from agents.baselines import GreedyPolicy
-from agents.oracle import OraclePolicy, _build, oracle_bound, oracle_value_for_scenario
+from agents.oracle import OraclePolicy, build_model, oracle_bound, oracle_value_for_scenario
 from twin.ops.intervals import Intervals
 from twin.ops.policies import resolve_policy
 from twin.ops.run import run_scenario
@@ -176,7 +176,7 @@ def test_baseline_schedule_is_a_point_of_the_milp(small_path, tmp_path):
     telescope, request, slot of its first exposure, exposures completed), meets every row,
     and each variable is worth at least what the twin credited the visit."""
     scenario = load_scenario(small_path, seed=2)
-    model = _build(World(scenario), 0, 5.0, 1.0, True)
+    model = build_model(World(scenario), 0, 5.0, 1.0, True)
     v = model.variables
     index = {
         key: i
