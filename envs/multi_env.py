@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,19 +13,17 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
 from envs import features as F
-from envs.network_env import DEFAULT_SCENARIO, WAIT_S, NetworkEnv
-from twin.ops.conditions import Observe, Wait
-from twin.ops.exposures import Exposure
+from envs.episode import TERMS, Episode, empty_observation, replay, replayable_state
+from envs.network_env import DEFAULT_SCENARIO, NetworkEnv
 from twin.ops.stepping import Decision, SteppedTwin
 from twin.ops.world import World
 from twin.pipeline.stage import PipelineStage
 from twin.scenario import Scenario
 
 MAX_CYCLES = 5000
-TERMS = ("science", "alert", "idle", "slew")
 
 
-_REPLAYED = ("world", "_stepped", "_pending", "_chosen", "_last_obs")
+_REPLAYED = ("_pending", "_chosen", "_last_obs")
 """Rebuilt by replaying the actions on unpickling."""
 
 
@@ -140,7 +137,7 @@ class NetworkParallelEnv(ParallelEnv):
         self._wait_only = F.action_mask(0, self.k)
         self._np_random: np.random.Generator | None = None
         self._np_random_seed: int | None = None
-        self._stepped: SteppedTwin | None = None
+        self.episode: Episode | None = None
         self._pending: list[Decision] = []
         self._chosen: dict[str, np.ndarray] = {}
 
@@ -160,17 +157,17 @@ class NetworkParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:
             raise RuntimeError("the episode has ended (or never started): call reset() first")
-        self._actions.append(dict(actions))
+        self.episode.actions.append(dict(actions))
         terms = {a: dict.fromkeys(TERMS, 0.0) for a in self.agents}
         for decision in self._pending:
             name = decision.unit.world.name
             terms[name].update(self._apply(decision, actions.get(name)))
-        self._earned[:] = 0.0
+        self.episode.clear_earned()
         terminated = self._advance()
         self._cycles += 1
         truncated = not terminated and self._cycles >= self.max_cycles
         for name, t in terms.items():
-            t["science"], t["alert"] = (float(x) for x in self._earned[self._index[name]])
+            t["science"], t["alert"] = (float(x) for x in self.episode.earned[self._index[name]])
         rewards = {a: float(sum(self.weights[k] * v for k, v in t.items()))
                    for a, t in terms.items()}  # fmt: skip
         observations = self._observations(terminal=terminated)
@@ -193,17 +190,10 @@ class NetworkParallelEnv(ParallelEnv):
 
     def _start(self, world_seed: int) -> None:
         """A fresh twin of the world drawn from ``world_seed``, run to the first decisions."""
-        self._world_seed = world_seed
-        self._actions: list[dict] = []
-        self.world = World(self.scenario, seed=world_seed)
-        n = len(self.possible_agents)
-        self._visit_quality = np.zeros(n)
-        self._earned = np.zeros((n, 2))  # science, alert since the previous step
-        self._invalid = np.zeros(n, dtype=np.int64)
-        self._conflicts = np.zeros(n, dtype=np.int64)
+        self.episode = Episode(self.scenario, world_seed, self.possible_agents, self.stages,
+                               self.k)  # fmt: skip
         self._cycles = 0
         self._last_obs = {a: self._empty_observation() for a in self.possible_agents}
-        self._stepped = SteppedTwin(self.world, observer=self._on_exposure, stages=self.stages)
         self.agents = list(self.possible_agents)
         self._advance()
 
@@ -215,7 +205,7 @@ class NetworkParallelEnv(ParallelEnv):
         return f"MJD {self._stepped.mjd:.5f}: {deciding or 'no decision pending'}"
 
     def close(self) -> None:
-        self._stepped = None
+        self.episode = None
         self._pending = []
         self._chosen = {}
 
@@ -223,38 +213,28 @@ class NetworkParallelEnv(ParallelEnv):
     def __getstate__(self) -> dict[str, Any]:
         """As NetworkEnv: the SimPy run cannot be pickled, so keep the world's seed and
         the actions since ``reset`` and replay them when unpickled."""
-        return {k: v for k, v in self.__dict__.items() if k not in _REPLAYED}
+        return replayable_state(self, _REPLAYED)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._stepped, self._pending, self._chosen = None, [], {}
-        actions = state.get("_actions")
-        if actions is not None:
-            self._start(state["_world_seed"])
-            for action in actions:
-                self.step(action)
+        self._pending, self._chosen = [], {}
+        replay(self, state)
+
+    # -- the running episode -------------------------------------------------------------
+    @property
+    def world(self) -> World:
+        """The world (truth) of the running episode."""
+        return self.episode.world
+
+    @property
+    def _stepped(self) -> SteppedTwin:
+        return self.episode.stepped
 
     # -- internals -----------------------------------------------------------------------
     def _apply(self, decision: Decision, action: Any) -> dict[str, float]:
         """Answer one pending decision; returns the agent's idle/slew terms."""
-        name = decision.unit.world.name
-        i, chosen = self._index[name], self._chosen[name]
         current = self._stepped.next_decision()  # the twin serves decisions in this order
         assert current is not None and current.unit is decision.unit
-        a = -1 if action is None else int(action)
-        if not (0 <= a < chosen.size or a == self.k):  # masked or missing
-            self._invalid[i] += 1
-            a = self.k
-        if a == self.k:
-            self._stepped.act(Wait(WAIT_S))
-            return {"idle": -WAIT_S / 3600.0} if chosen.size else {}
-        cand = decision.conditions.candidates
-        index = int(chosen[a])
-        if not self._stepped.act(Observe(index)):  # taken at this instant by another agent
-            self._conflicts[i] += 1
-            return {}
-        self._visit_quality[i] = float(cand.quality[index])
-        return {"slew": -float(cand.slew_s[index]) / 3600.0}
+        return self.episode.answer(decision, self._chosen[decision.unit.world.name], action)
 
     def _advance(self) -> bool:
         """Run the twin to the next decisions; True when the episode has ended."""
@@ -262,17 +242,6 @@ class NetworkParallelEnv(ParallelEnv):
         self._chosen = {d.unit.world.name: F.rank_candidates(d.conditions, self.k)
                         for d in self._pending}  # fmt: skip
         return not self._pending
-
-    def _on_exposure(self, unit, exposure: Exposure) -> None:
-        i = self._index[unit.world.name]
-        queue = self._stepped.twin.queue
-        row, n_exposures = exposure.request_row, exposure.n_exposures
-        self._earned[i, 0] += queue.priority[row] * self._visit_quality[i] / n_exposures
-        alert_id = queue.requests[row].alert_id
-        if alert_id:
-            state = self._stepped.twin.alerts[alert_id]
-            if state.first_followup_mjd == exposure.mjd_start:  # this exposure was the first
-                self._earned[i, 1] += 1.0
 
     def _observations(self, terminal: bool) -> dict[str, dict[str, np.ndarray]]:
         decisions = {d.unit.world.name: d for d in self._pending}
@@ -289,29 +258,14 @@ class NetworkParallelEnv(ParallelEnv):
         return out
 
     def _observation(self, decision: Decision) -> dict[str, np.ndarray]:
-        c, unit = decision.conditions, decision.unit
-        night_start = F.night_start_mjd(unit.world.site.nights, c.mjd)
-        return F.observation(c, unit.index, len(self.possible_agents), self.k, night_start,
-                             self._chosen[unit.world.name],
-                             self.possible_agents if self.stages else None)  # fmt: skip
+        return self.episode.observation(decision, self._chosen[decision.unit.world.name])
 
     def _empty_observation(self) -> dict[str, np.ndarray]:
-        space = self.observation_spaces[self.possible_agents[0]]
-        obs = {key: np.zeros(s.shape, dtype=np.float32) for key, s in space.spaces.items()}
-        obs["action_mask"] = self._wait_only.copy()
-        return obs
+        return empty_observation(self.observation_spaces[self.possible_agents[0]],
+                                 self._wait_only)  # fmt: skip
 
     def _infos(self, terms: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
-        twin = self._stepped.twin
-        common = {
-            "mjd": twin.mjd(),
-            "exposures": twin.counters.exposures,
-            "visits": twin.counters.visits,
-            "world_seed": self.world.seed,
-            "alerts_followed": sum(
-                not math.isnan(a.first_followup_mjd) for a in twin.alerts.values()
-            ),
-        }
+        common = self.episode.network_info()
         infos = {}
         for name in self.agents:
             i = self._index[name]
@@ -319,8 +273,8 @@ class NetworkParallelEnv(ParallelEnv):
                 "deciding": name in self._chosen,
                 "n_feasible": int(self._chosen[name].size) if name in self._chosen else 0,
                 "reward_terms": dict(terms[name]),
-                "invalid_actions": int(self._invalid[i]),
-                "conflicts": int(self._conflicts[i]),
+                "invalid_actions": int(self.episode.invalid[i]),
+                "conflicts": int(self.episode.conflicts[i]),
                 **common,
             }
         return infos

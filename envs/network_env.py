@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,8 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs import features as F
-from twin.ops.conditions import Observe, Wait
-from twin.ops.exposures import Exposure
+from envs.episode import TERMS, WAIT_S, Episode, empty_observation, replay, replayable_state
 from twin.ops.stepping import Decision, SteppedTwin
 from twin.ops.world import World
 from twin.pipeline.stage import PipelineStage
@@ -21,9 +19,15 @@ from twin.scenario import Scenario, load_scenario
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "global-3site.yaml"
 DEFAULT_REWARD_WEIGHTS = {"science": 1.0, "alert": 2.0, "idle": 0.5, "slew": 0.5}
-WAIT_S = 300.0
 FEATURE_BOUND = 100.0  # features are scaled to about [-2, 2]; the bound only guards
-_REPLAYED = ("world", "_stepped", "_decision")  # rebuilt by replaying the actions on unpickling
+_REPLAYED = ("_decision",)  # rebuilt by replaying the actions on unpickling
+__all__ = [
+    "DEFAULT_REWARD_WEIGHTS",
+    "DEFAULT_SCENARIO",
+    "WAIT_S",
+    "NetworkEnv",
+    "observation_space",
+]
 
 
 def observation_space(n_telescopes: int, n_sites: int, n_candidates: int,
@@ -159,7 +163,7 @@ class NetworkEnv(gym.Env):
         self.stages = _stages(base, pipeline)
         self.observation_space = observation_space(n_tel, n_sites, self.k, bool(self.stages))
         self.action_space = spaces.Discrete(self.k + 1)
-        self._stepped: SteppedTwin | None = None
+        self.episode: Episode | None = None
         self._decision: Decision | None = None
         self._chosen = np.empty(0, dtype=np.int64)
         self._mask = np.zeros(self.k + 1, dtype=np.int8)
@@ -168,25 +172,13 @@ class NetworkEnv(gym.Env):
     def step(self, action: int) -> tuple[dict, float, bool, bool, dict[str, Any]]:
         if self._decision is None:
             raise RuntimeError("call reset() before step()")
-        action = int(action)
-        self._actions.append(action)
-        terms = {"science": 0.0, "alert": 0.0, "idle": 0.0, "slew": 0.0}
-        invalid = not (0 <= action <= self.k and self._mask[action])
-        if invalid:
-            self._invalid += 1
-        cand = self._decision.conditions.candidates
-        if not invalid and action < self.k:
-            index = int(self._chosen[action])
-            if self._stepped.act(Observe(index)):  # False: taken at this instant (waits 1 s)
-                self._visit_quality[self._decision.unit.index] = float(cand.quality[index])
-                terms["slew"] = -float(cand.slew_s[index]) / 3600.0
-        else:
-            if self._chosen.size:
-                terms["idle"] = -WAIT_S / 3600.0
-            self._stepped.act(Wait(WAIT_S))
-        self._earned = {"science": 0.0, "alert": 0.0}
+        episode = self.episode
+        episode.actions.append(int(action))
+        terms = dict.fromkeys(TERMS, 0.0)
+        terms.update(episode.answer(self._decision, self._chosen, action))
+        episode.clear_earned()
         terminated = self._advance()
-        terms.update(self._earned)
+        terms["science"], terms["alert"] = episode.earned_total
         reward = sum(self.weights[k] * v for k, v in terms.items())
         info = self._info(terms)
         return self._observation(), float(reward), terminated, False, info
@@ -207,7 +199,7 @@ class NetworkEnv(gym.Env):
                 f"{int(self._mask[:-1].sum())} candidates")  # fmt: skip
 
     def close(self) -> None:
-        self._stepped = None
+        self.episode = None
         self._decision = None
 
     # -- sb3-contrib -------------------------------------------------------------------
@@ -219,27 +211,27 @@ class NetworkEnv(gym.Env):
         """The running simulation (SimPy generators) cannot be pickled: keep the world's
         seed and the actions since ``reset`` instead, and replay them when unpickled (the
         same seed gives the same run, so the copy continues exactly as the original)."""
-        return {k: v for k, v in self.__dict__.items() if k not in _REPLAYED}
+        return replayable_state(self, _REPLAYED)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._stepped, self._decision = None, None
-        actions = state.get("_actions")
-        if actions is not None:
-            self._start(state["_world_seed"])
-            for action in actions:
-                self.step(action)
+        self._decision = None
+        replay(self, state)
+
+    # -- the running episode -------------------------------------------------------------
+    @property
+    def world(self) -> World:
+        """The world (truth) of the running episode."""
+        return self.episode.world
+
+    @property
+    def _stepped(self) -> SteppedTwin:
+        return self.episode.stepped
 
     # -- internals -----------------------------------------------------------------------
     def _start(self, world_seed: int) -> None:
         """A fresh twin of the world drawn from ``world_seed``, run to its first decision."""
-        self._world_seed = world_seed
-        self._actions: list[int] = []
-        self.world = World(self.scenario, seed=world_seed)
-        self._visit_quality = np.zeros(len(self.world.telescopes))
-        self._stepped = SteppedTwin(self.world, observer=self._on_exposure, stages=self.stages)
-        self._invalid = 0
-        self._earned = {"science": 0.0, "alert": 0.0}
+        self.episode = Episode(self.scenario, world_seed, self.telescope_names, self.stages,
+                               self.k)  # fmt: skip
         self._advance()
 
     def _advance(self) -> bool:
@@ -254,44 +246,19 @@ class NetworkEnv(gym.Env):
         self._mask = F.action_mask(self._chosen.size, self.k)
         return False
 
-    def _on_exposure(self, unit, exposure: Exposure) -> None:
-        queue = self._stepped.twin.queue
-        row, n_exposures = exposure.request_row, exposure.n_exposures
-        self._earned["science"] += (queue.priority[row] * self._visit_quality[unit.index]
-                                    / n_exposures)  # fmt: skip
-        alert_id = queue.requests[row].alert_id
-        if alert_id:
-            state = self._stepped.twin.alerts[alert_id]
-            if state.first_followup_mjd == exposure.mjd_start:  # this exposure was the first
-                self._earned["alert"] += 1.0
-
     def _observation(self) -> dict[str, np.ndarray]:
         if self._decision is None:
-            return self._empty_observation()
-        c, unit = self._decision.conditions, self._decision.unit
-        night_start = F.night_start_mjd(unit.world.site.nights, c.mjd)
-        return F.observation(c, unit.index, len(self.telescope_names), self.k, night_start,
-                             self._chosen, self.telescope_names if self.stages else None)  # fmt: skip
-
-    def _empty_observation(self) -> dict[str, np.ndarray]:
-        obs = {key: np.zeros(space.shape, dtype=np.float32)
-               for key, space in self.observation_space.spaces.items()}  # fmt: skip
-        obs["action_mask"] = self._mask.copy()
-        return obs
+            return empty_observation(self.observation_space, self._mask)
+        return self.episode.observation(self._decision, self._chosen)
 
     def _info(self, terms: dict[str, float]) -> dict[str, Any]:
-        twin = self._stepped.twin
         d = self._decision
+        info = self.episode.network_info()
         return {
+            **info,
             "telescope": d.unit.world.name if d else "",
-            "mjd": d.conditions.mjd if d else twin.mjd(),
+            "mjd": d.conditions.mjd if d else info["mjd"],
             "reward_terms": dict(terms),
-            "exposures": twin.counters.exposures,
-            "visits": twin.counters.visits,
-            "invalid_actions": self._invalid,
-            "world_seed": self.world.seed,
+            "invalid_actions": int(self.episode.invalid.sum()),
             "n_feasible": int(self._chosen.size) if d else 0,
-            "alerts_followed": sum(
-                not math.isnan(a.first_followup_mjd) for a in twin.alerts.values()
-            ),
         }
