@@ -125,6 +125,21 @@ class Episode:
         }
 
 
+class EpisodeEnv:
+    """What both envs expose of their running :class:`Episode` (``self.episode``)."""
+
+    episode: Episode | None
+
+    @property
+    def world(self) -> World:
+        """The world (truth) of the running episode."""
+        return self.episode.world
+
+    @property
+    def _stepped(self) -> SteppedTwin:
+        return self.episode.stepped
+
+
 def empty_observation(space, mask: np.ndarray) -> dict[str, np.ndarray]:
     """Zeros in every key of ``space`` and ``mask`` as the action mask (an episode's end,
     or a telescope with no decision yet)."""

@@ -13,10 +13,9 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
 from envs import features as F
-from envs.episode import TERMS, Episode, empty_observation, replay, replayable_state
+from envs.episode import TERMS, Episode, EpisodeEnv, empty_observation, replay, replayable_state
 from envs.network_env import DEFAULT_SCENARIO, NetworkEnv
-from twin.ops.stepping import Decision, SteppedTwin
-from twin.ops.world import World
+from twin.ops.stepping import Decision
 from twin.pipeline.stage import PipelineStage
 from twin.scenario import Scenario
 
@@ -27,7 +26,7 @@ _REPLAYED = ("_pending", "_chosen", "_last_obs")
 """Rebuilt by replaying the actions on unpickling."""
 
 
-class NetworkParallelEnv(ParallelEnv):
+class NetworkParallelEnv(EpisodeEnv, ParallelEnv):
     """Schedule a telescope network with one agent per telescope.
 
     ## Description
@@ -218,16 +217,6 @@ class NetworkParallelEnv(ParallelEnv):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._pending, self._chosen = [], {}
         replay(self, state)
-
-    # -- the running episode -------------------------------------------------------------
-    @property
-    def world(self) -> World:
-        """The world (truth) of the running episode."""
-        return self.episode.world
-
-    @property
-    def _stepped(self) -> SteppedTwin:
-        return self.episode.stepped
 
     # -- internals -----------------------------------------------------------------------
     def _apply(self, decision: Decision, action: Any) -> dict[str, float]:

@@ -11,9 +11,16 @@ import numpy as np
 from gymnasium import spaces
 
 from envs import features as F
-from envs.episode import TERMS, WAIT_S, Episode, empty_observation, replay, replayable_state
-from twin.ops.stepping import Decision, SteppedTwin
-from twin.ops.world import World
+from envs.episode import (
+    TERMS,
+    WAIT_S,
+    Episode,
+    EpisodeEnv,
+    empty_observation,
+    replay,
+    replayable_state,
+)
+from twin.ops.stepping import Decision
 from twin.pipeline.stage import PipelineStage
 from twin.scenario import Scenario, load_scenario
 
@@ -64,7 +71,7 @@ def _stages(scenario: Scenario, pipeline: Sequence[str | PipelineStage] | None
     return [resolve_stage(s, source) if isinstance(s, str) else s for s in names]
 
 
-class NetworkEnv(gym.Env):
+class NetworkEnv(EpisodeEnv, gym.Env):
     """Schedule a telescope network, one decision at a time.
 
     ## Description
@@ -216,16 +223,6 @@ class NetworkEnv(gym.Env):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._decision = None
         replay(self, state)
-
-    # -- the running episode -------------------------------------------------------------
-    @property
-    def world(self) -> World:
-        """The world (truth) of the running episode."""
-        return self.episode.world
-
-    @property
-    def _stepped(self) -> SteppedTwin:
-        return self.episode.stepped
 
     # -- internals -----------------------------------------------------------------------
     def _start(self, world_seed: int) -> None:
