@@ -66,12 +66,18 @@ def critical() -> Iterator[None]:
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise :class:`RunStopped` (main thread only:
-    elsewhere Python cannot install handlers, and the block leaves signals alone)."""
+    elsewhere Python cannot install handlers, and the block leaves signals alone).
+
+    A signal the process was told to ignore stays ignored: ``nohup`` and a shell's
+    background job set SIGINT to ``SIG_IGN`` so that a Ctrl-C meant for the terminal does
+    not reach them, and a run started that way must not stop on one."""
     global _armed, _pending
     if threading.current_thread() is not threading.main_thread() or _armed:
         yield
         return
-    previous = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    watched = [s for s in (signal.SIGINT, signal.SIGTERM)
+               if signal.getsignal(s) is not signal.SIG_IGN]  # fmt: skip
+    previous = {s: signal.signal(s, _handler) for s in watched}
     _armed, _pending = True, None
     try:
         yield
