@@ -136,6 +136,9 @@ def run_points(points: Iterable[Point], out_dir: str | Path, *, keep_runs: bool 
 
     # Absolute: a task (a Ray worker, a pool process) may run in another directory.
     out_dir = Path(out_dir).resolve()
+    # A point killed mid-run (SIGKILL, a lost node) left its run in the scratch folder;
+    # no point of this sweep is running now, so whatever is there is dead.
+    shutil.rmtree(out_dir / SCRATCH, ignore_errors=True)
     points = list(points)
     done = finished_ids(out_dir)
     todo = [p for p in points if p.point_id not in done]
@@ -156,4 +159,5 @@ def run_points(points: Iterable[Point], out_dir: str | Path, *, keep_runs: bool 
     finally:
         bar.close()
         table = write_table(out_dir) if (out_dir / POINTS_DIR).is_dir() else pd.DataFrame()
+    shutil.rmtree(out_dir / SCRATCH, ignore_errors=True)  # every point has ended
     return table

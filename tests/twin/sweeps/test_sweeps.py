@@ -195,8 +195,12 @@ def test_a_killed_sweep_resumes_without_redoing_finished_points(swept, tmp_path)
     finished = _point_files(out)
     assert 2 <= len(finished) < 8, sorted(finished)  # killed mid-sweep
     time.sleep(0.05)  # a rewrite, had there been one, gets a later mtime
+    dead = out / runner.SCRATCH / "point-killed" / "run"  # as a point killed mid-run leaves it
+    dead.mkdir(parents=True, exist_ok=True)
+    (dead / "progress.json").write_text("{}")
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not (out / runner.SCRATCH).exists()  # the dead point's run is cleared, none left
     after = _point_files(out)
     assert len(after) == 8
     assert {name: after[name] for name in finished} == finished  # not one redone
