@@ -157,7 +157,15 @@ def render_frame(spec: FrameSpec, path: str | Path, options: RenderOptions | Non
     from twin.imaging.fits import write_frame
 
     detector, truth = render_arrays(spec, options)
-    return write_frame(path, detector.raw_adu, spec, truth, detector=detector)
+    return write_frame(path, detector.raw_adu, spec, truth, detector=detector,
+                       header_extra=source_cards(options))  # fmt: skip
+
+
+def source_cards(options: RenderOptions | None) -> dict[str, tuple[str, str]]:
+    """Header cards naming how the frame was drawn where the spec does not say it: the
+    galaxy source (a frame with model galaxies looks like any other)."""
+    galaxies = (options or RenderOptions()).galaxies
+    return {"GALAXIES": (galaxies, "truth: galaxy stamp source")}
 
 
 def render_arrays(spec: FrameSpec, options: RenderOptions | None = None):

@@ -356,18 +356,19 @@ class SitePipeline:
     def render(self, tw, row: dict, exposure: Exposure, spec=None
                ) -> tuple[Frame, pd.DataFrame]:  # fmt: skip
         from twin.imaging.fits import frame_header, write_frame
-        from twin.imaging.frames import frame_path, render_arrays
+        from twin.imaging.frames import frame_path, render_arrays, source_cards
         from twin.pipeline.survey import reference_spec, site_calibration
 
         if spec is None:
             spec = self.frame_spec(tw, row)
         detector, truth = render_arrays(spec, self.options)
+        cards = source_cards(self.options)
         if self.frames_dir is not None:
             write_frame(frame_path(self.frames_dir, spec), detector.raw_adu, spec, truth,
-                        detector=detector)  # fmt: skip
+                        detector=detector, header_extra=cards)  # fmt: skip
         ref = reference_spec(spec, self.spec.reference, self.options.sky_seed)
         cal = site_calibration(spec) if self.finds_candidates else {}
-        return Frame(exposure, detector.raw_adu, frame_header(spec), ref, cal), truth
+        return Frame(exposure, detector.raw_adu, frame_header(spec, cards), ref, cal), truth
 
     def _truth_row(self, unit: TelescopeRun, exposure: Exposure) -> dict:
         twin = self.twin

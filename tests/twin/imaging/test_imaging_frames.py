@@ -10,7 +10,15 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from twin.cli import main
-from twin.imaging.frames import RenderJob, RunFrames, render_frame, render_many, render_run
+from twin.imaging.fits import frame_header
+from twin.imaging.frames import (
+    RenderJob,
+    RunFrames,
+    render_frame,
+    render_many,
+    render_run,
+    source_cards,
+)
 from twin.ops.run import run_scenario
 from twin.scenario import load_scenario
 
@@ -37,6 +45,7 @@ def test_render_run_writes_frames_truth_and_calibrations(run_dir):
         for key in ("DATE-OBS", "MJD-OBS", "OBSERVAT", "TELESCOP", "INSTRUME", "RA", "DEC",
                     "GAIN", "RDNOISE", "SATURATE", "SEEING", "SKYLEVEL", "MAGZERO"):  # fmt: skip
             assert key in header, key
+        assert header["GALAXIES"] == "parametric"  # which galaxy source drew the frame
         wcs = WCS(header)
         ra, dec = wcs.all_pix2world([[95.5, 95.5]], 0)[0]
         assert ra == pytest.approx(row["ra_deg"], abs=1e-6)
@@ -118,3 +127,13 @@ def test_clean_frames_are_the_frames_of_the_code_before_faults(run_dir, tmp_path
         path = render_frame(spec, tmp_path / f"{spec.obs_id}.fits", frames.options)
         got.append(hashlib.sha256(fits.getdata(path).tobytes()).hexdigest()[:16])
     assert got == ["6aa6b245789080d8", "b23013876e364488", "759fd4017fb16ffa"]
+
+
+def test_the_header_names_the_galaxy_source(run_dir, tmp_path):
+    from dataclasses import replace
+
+    frames = RunFrames(run_dir, size=64)
+    spec = frames.specs(max_frames=1)[0]
+    options = replace(frames.options, galaxies="diffusion")
+    header = frame_header(spec, source_cards(options))
+    assert header["GALAXIES"] == "diffusion" and "GALAXIES" not in frame_header(spec)

@@ -79,7 +79,7 @@ def test_a_frame_rendered_in_the_loop_equals_the_post_run_render(tiny):
         detector, _ = render_arrays(frames.spec(obs_id), frames.options)
         np.testing.assert_array_equal(frame.data_adu, detector.raw_adu)
         assert frame.data_adu.shape == (64, 64)
-        assert frame.header["OBS_ID"] == obs_id
+        assert frame.header["OBS_ID"] == obs_id and frame.header["GALAXIES"] == "parametric"
 
 
 def test_pipeline_table_has_a_row_per_frame_received_over_the_link(tiny):
