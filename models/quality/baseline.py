@@ -31,12 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from models.quality.features import robust_sky, zp_clear_mag
+from models.quality.features import KOLMOGOROV_HLR_PER_FWHM, robust_sky, zp_clear_mag
 from twin.pipeline.stage import FLAG_NAMES, Frame, StageResult
 
 BASELINE_VERSION = "sep-3"
-KOLMOGOROV_HLR_PER_FWHM = 0.5685
-"""Half-light radius / FWHM of a Kolmogorov profile (GalSim ``Kolmogorov``)."""
 THRESHOLDS = {"bad_seeing": 1.6, "focus": 0.45, "tracking": 1.5, "trail": 12.0, "sensor": 10.0,
               "cloud": 0.3, "bright_sky": 1.0}  # fmt: skip
 WIDTHS = {"bad_seeing": 0.15, "focus": 0.03, "tracking": 0.15, "trail": 3.0, "sensor": 3.0,

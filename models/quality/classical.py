@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from models.quality.features import robust_sky, zp_clear_mag
+from models.quality.features import KOLMOGOROV_HLR_PER_FWHM, robust_sky, zp_clear_mag
 
 CLASSICAL_NAMES = (
     "fwhm_r50", "r25_r75", "fwhm_moments", "sharpness", "elongation", "e_coherent",
@@ -52,7 +52,6 @@ CLASSICAL_NAMES = (
     "zp_offset", "n_phot", "has_fwhm", "has_phot", "flux_ratio", "fwhm_all",
 )  # fmt: skip
 N_CLASSICAL = len(CLASSICAL_NAMES)
-KOLMOGOROV_HLR_PER_FWHM = 0.5685
 _CENTRE = np.array([0.2, 0.45, 0.2, -1.2, 1.1, 0.05, 0.05, 0.5, 0.5, 0.0, 3.0, 1.5, -0.3,
                     0.3, 1.0, 0.5, 0.5, 0.3, 0.3])  # fmt: skip
 _SCALE = np.array([0.4, 0.05, 0.4, 0.3, 0.2, 0.1, 0.1, 1.0, 1.0, 1.0, 1.0, 1.0, 0.3,

@@ -46,9 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from models.quality.classical import KOLMOGOROV_HLR_PER_FWHM
 from models.quality.dataset import THRESHOLDS
-from models.quality.features import zp_clear_mag
+from models.quality.features import KOLMOGOROV_HLR_PER_FWHM, zp_clear_mag
 from twin.ops.quality import TEFF_DEX_PER_MAG
 from twin.physics.etc import n_eff_pixels
 

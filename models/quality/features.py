@@ -30,6 +30,9 @@ from typing import Any
 import numpy as np
 
 BANDS = ("u", "g", "r", "i", "z", "y")
+KOLMOGOROV_HLR_PER_FWHM = 0.5685
+"""Half-light radius / FWHM of a Kolmogorov profile (GalSim ``Kolmogorov``): a star's
+measured half-light radius over this is the FWHM the SEP measurements report."""
 SIDE_NAMES = (
     "log10_exptime_s", "gain_e_per_adu", "read_noise_e", "zp_clear_mag", "pixel_scale_arcsec",
     "airmass", "extinction_mag", "sky_mag_measured", "log10_noise_e",
