@@ -18,7 +18,7 @@ import numpy as np
 from agents import policy_format as PF
 from agents.safe_files import KIND_PROBLEMS, excerpt, file_kind, kind_problem, os_problem, read_json
 from envs import features as F
-from envs.network_env import WAIT_S
+from envs.episode import WAIT_S
 from twin.errors import ConfigError
 from twin.ops.conditions import Conditions, Observe, Wait
 from twin.ops.world import World

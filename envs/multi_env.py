@@ -132,7 +132,6 @@ class NetworkParallelEnv(EpisodeEnv, ParallelEnv):
         self.observation_spaces = {a: copy.deepcopy(single.observation_space)
                                    for a in self.possible_agents}  # fmt: skip
         self.action_spaces = {a: spaces.Discrete(self.k + 1) for a in self.possible_agents}
-        self._index = {a: i for i, a in enumerate(self.possible_agents)}
         self._wait_only = F.action_mask(0, self.k)
         self._np_random: np.random.Generator | None = None
         self._np_random_seed: int | None = None
@@ -166,7 +165,9 @@ class NetworkParallelEnv(EpisodeEnv, ParallelEnv):
         self._cycles += 1
         truncated = not terminated and self._cycles >= self.max_cycles
         for name, t in terms.items():
-            t["science"], t["alert"] = (float(x) for x in self.episode.earned[self._index[name]])
+            t["science"], t["alert"] = (
+                float(x) for x in self.episode.earned[self.episode.index[name]]
+            )
         rewards = {a: float(sum(self.weights[k] * v for k, v in t.items()))
                    for a, t in terms.items()}  # fmt: skip
         observations = self._observations(terminal=terminated)
@@ -257,7 +258,7 @@ class NetworkParallelEnv(EpisodeEnv, ParallelEnv):
         common = self.episode.network_info()
         infos = {}
         for name in self.agents:
-            i = self._index[name]
+            i = self.episode.index[name]
             infos[name] = {
                 "deciding": name in self._chosen,
                 "n_feasible": int(self._chosen[name].size) if name in self._chosen else 0,

@@ -13,7 +13,6 @@ from gymnasium import spaces
 from envs import features as F
 from envs.episode import (
     TERMS,
-    WAIT_S,
     Episode,
     EpisodeEnv,
     empty_observation,
@@ -28,13 +27,6 @@ DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "global-3
 DEFAULT_REWARD_WEIGHTS = {"science": 1.0, "alert": 2.0, "idle": 0.5, "slew": 0.5}
 FEATURE_BOUND = 100.0  # features are scaled to about [-2, 2]; the bound only guards
 _REPLAYED = ("_decision",)  # rebuilt by replaying the actions on unpickling
-__all__ = [
-    "DEFAULT_REWARD_WEIGHTS",
-    "DEFAULT_SCENARIO",
-    "WAIT_S",
-    "NetworkEnv",
-    "observation_space",
-]
 
 
 def observation_space(n_telescopes: int, n_sites: int, n_candidates: int,

@@ -118,6 +118,32 @@ def eligible_twice(seen: pd.DataFrame, hold_max_s: float) -> set[str]:
     return out
 
 
+def sighting_outcomes(cands: pd.DataFrame, seen: pd.DataFrame) -> dict[str, int]:
+    """What became of each *bright* sighting (a member above its frame's m5): the desk's
+    classes of the member's candidates on that frame, or why there was none. Where
+    completeness goes, per sighting rather than per member.
+
+    ``no candidate on the frame`` counts frames that gave no candidate at all: nearly
+    always a frame the stage could not difference (a differenced frame has bogus ones),
+    which the tables do not record per frame (the run's metrics count them)."""
+    bright = seen[seen["bright"]]
+    framed = set(cands["obs_id"])
+    known = cands[cands["truth_id"] != ""]
+    classes = known.groupby(["obs_id", "truth_id"])["centre_class"].agg(
+        lambda k: ",".join(sorted(set(k)))
+    )
+    out: dict[str, int] = {}
+    for obs_id, pop_id in zip(bright["obs_id"], bright["pop_id"], strict=True):
+        if (obs_id, pop_id) in classes.index:
+            key = f"candidate: {classes[(obs_id, pop_id)]}"
+        elif obs_id in framed:
+            key = "no candidate of it (the frame had others)"
+        else:
+            key = "no candidate on the frame"
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def _median_s(values) -> float:
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
@@ -195,6 +221,8 @@ def summarise(cands: pd.DataFrame, alerts: pd.DataFrame, seen: pd.DataFrame, *, 
         "median_s_shutter_to_confirmation": _median_s(
             (network["confirmed_mjd"] - first_shutter) * S_PER_DAY),
         "asteroids_recognised": int((cands["centre_class"] == "asteroid").sum() // 2),
+        "bright_sightings": int(seen["bright"].sum()),
+        "bright_sightings_outcome": sighting_outcomes(cands, seen),
     }  # fmt: skip
 
 

@@ -38,6 +38,7 @@ def _tables():
         "is_real": [True, True, True, True, False, True],
         "mjd_shutter_close": [t0] * 6,
         "mjd_received": [t0 + 30 / DAY_S] * 5 + [t0 + 50 / DAY_S],
+        "obs_id": [0, 1, 0, 1, 4, 4],  # the sightings' frames (sn-a on frames 0 and 1)
     })  # fmt: skip
     alerts = pd.DataFrame({
         "alert_id": ["net-0001", "net-0002", "AT-1"],
@@ -69,3 +70,14 @@ def test_completeness_false_alerts_and_latencies_from_the_tables():
     assert out["median_s_shutter_to_network_alert"] == pytest.approx(300.0, abs=1e-3)
     assert out["median_s_shutter_to_confirmation"] == pytest.approx(0.5 * DAY_S, abs=1e-3)
     assert out["confirmed_network_alerts"] == 1 and out["classes"]["variable"] == 1
+
+
+def test_each_bright_sighting_is_traced_to_a_candidate_or_its_absence():
+    cands, alerts = _tables()
+    out = summarise(cands, alerts, _sightings(), nights=2, hold_max_s=3600.0)
+    assert out["bright_sightings"] == 5  # sn-a twice, sn-b, sn-d twice (sn-c too faint)
+    assert out["bright_sightings_outcome"] == {
+        "candidate: transient": 2,  # sn-a on frames 0 and 1
+        "no candidate on the frame": 2,  # sn-b on frame 2, sn-d on frame 5: no candidates
+        "no candidate of it (the frame had others)": 1,  # sn-d on frame 4 (a bogus, a variable)
+    }

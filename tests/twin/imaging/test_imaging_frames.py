@@ -17,7 +17,6 @@ from twin.imaging.frames import (
     render_frame,
     render_many,
     render_run,
-    source_cards,
 )
 from twin.ops.run import run_scenario
 from twin.scenario import load_scenario
@@ -129,11 +128,20 @@ def test_clean_frames_are_the_frames_of_the_code_before_faults(run_dir, tmp_path
     assert got == ["6aa6b245789080d8", "b23013876e364488", "759fd4017fb16ffa"]
 
 
-def test_the_header_names_the_galaxy_source(run_dir, tmp_path):
+def test_the_header_names_the_galaxy_source(run_dir, tmp_path, monkeypatch):
+    """``render_frame`` writes the source the options name, not a fixed one (the model
+    itself is not run: the render is the parametric one, the card is what is checked)."""
     from dataclasses import replace
+
+    import twin.imaging.frames as frames_module
 
     frames = RunFrames(run_dir, size=64)
     spec = frames.specs(max_frames=1)[0]
-    options = replace(frames.options, galaxies="diffusion")
-    header = frame_header(spec, source_cards(options))
-    assert header["GALAXIES"] == "diffusion" and "GALAXIES" not in frame_header(spec)
+    parametric = frames.options
+    real_render = frames_module.render_arrays
+    monkeypatch.setattr(frames_module, "render_arrays",
+                        lambda s, options: real_render(s, parametric))  # fmt: skip
+    for source in ("parametric", "diffusion"):
+        path = render_frame(spec, tmp_path / f"{source}.fits", replace(parametric, galaxies=source))
+        assert fits.getheader(path)["GALAXIES"] == source
+    assert "GALAXIES" not in frame_header(spec)  # only a rendered frame knows its source
