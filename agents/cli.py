@@ -79,6 +79,24 @@ def register_evaluate(subparsers) -> None:
                    help="also run POLICY on the same seeds and report the paired difference "
                         "(e.g. greedy)")  # fmt: skip
     p.add_argument("--json", metavar="PATH", help="also write per-seed rows and the summary")
+    p.add_argument("--protocol", action="store_true",
+                   help="the fixed protocol instead of --scenario/--seeds/--start: three "
+                        "networks x four seasons x new and full moon, 2028, seeds no policy "
+                        "trained on, paired with greedy (agents/protocol.py)")  # fmt: skip
+    p.add_argument(
+        "--seeds-per-cell",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --protocol: seeds in each cell (default 10)",
+    )
+    p.add_argument(
+        "--networks",
+        default=None,
+        metavar="A,B",
+        help="with --protocol: a subset of global-3site,india-chile,dense-8site",
+    )
+    p.add_argument("--workers", type=int, default=1, help="with --protocol: processes")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -138,8 +156,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from agents import evaluate as E
     from twin.reports.table import format_table
 
-    seeds = E.parse_seeds(args.seeds)
     limit_s = E.ORACLE_TIME_LIMIT_S if args.oracle_time_limit is None else args.oracle_time_limit
+    if args.protocol:
+        _protocol(args, limit_s)
+        return
+    seeds = E.parse_seeds(args.seeds)
     ev = E.evaluate(args.policy, args.scenario, seeds, nights=args.nights, start=args.start,
                     oracle=not args.no_oracle, oracle_time_limit_s=limit_s)  # fmt: skip
     print(format_table([{k: "-" if v is None else v for k, v in r.items()} for r in ev.rows]))
@@ -156,6 +177,24 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(E.format_paired(ev, ref))
         record["against"] = {"policy": ref.policy, "rows": ref.rows, "summary": ref.summary,
                              "paired_difference": E.paired_difference(ev, ref)}  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=2))
+        print(f"written to {args.json}")
+
+
+def _protocol(args: argparse.Namespace, limit_s: float) -> None:
+    from agents import protocol as P
+
+    networks = tuple(args.networks.split(",")) if args.networks else P.NETWORKS
+    unknown = sorted(set(networks) - set(P.NETWORKS))
+    if unknown:
+        raise ConfigError("--networks", "networks", f"{unknown}; allowed: {list(P.NETWORKS)}")
+    n = P.DEFAULT_SEEDS if args.seeds_per_cell is None else args.seeds_per_cell
+    if not 1 <= n <= P.SEEDS_PER_CELL_BLOCK:
+        raise ConfigError("--seeds-per-cell", "seeds", f"{n}; allowed: 1..{P.SEEDS_PER_CELL_BLOCK}")
+    record = P.run_protocol(args.policy, networks, n, oracle=not args.no_oracle,
+                            oracle_time_limit_s=limit_s, workers=args.workers)  # fmt: skip
+    print(P.format_protocol(record))
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2))
         print(f"written to {args.json}")

@@ -35,12 +35,15 @@ exposures and counts as a visit, so cut visits get variables of their own).
   seeing, highest transparency and throughput, least defocus that any start in the slot
   meets, combined (quality rises monotonically with each).
 - Time: a visit occupies its telescope from its first exposure's start to the end of its
-  last finished exposure's readout (slews, with the first filter change, only add
-  time, and are ignored). Visits starting in a run of consecutive slots ``[a, b)`` are disjoint
-  and all begin in it, so their occupancies sum to at most ``b - a`` plus the largest
-  overhang of one of them past ``b`` (and nothing ends after the night, bar the last
-  readout). These rows are written for runs of 1, 2, 3, 4, 6, 8, ... slots from every
-  slot, through one continuous load variable per slot.
+  last finished exposure's readout, and is charged its *changeover* besides: the least
+  time (slew, settle, filter change) any next visit must wait after it, by the band it
+  ends in (:mod:`agents.oracle.transitions`, which says why it is a lower bound; with
+  ``slews=False`` it is 0, the first bound). Visits starting in a run of consecutive slots
+  ``[a, b)`` are disjoint with their changeovers and all begin in it, so their loads sum
+  to at most ``b - a`` plus the largest overhang of one of them past ``b`` and the largest
+  changeover (and nothing ends after the night, bar the last readout). These rows are
+  written for runs of 1, 2, 3, 4, 6, 8, ... slots from every slot, through one continuous
+  load variable per slot.
 - Requests: at most the visits still wanted (all of them: the oracle does not know
   earlier nights); first-exposure starts of one request at least ``cadence_days`` apart
   (one row per window of that length, over all telescopes; one visit a night when the
@@ -69,6 +72,7 @@ Arguments of :func:`oracle_bound`
 | sample_min     | min  | 1       | sub-slot sampling of first-exposure starts         |
 | mip_rel_gap    |      | 1e-4    | HiGHS stops when the gap is below this             |
 | confirmations  |      | True    | include optimistic confirmation requests           |
+| slews          |      | True    | charge each visit its changeover (slew-aware)      |
 """
 
 from agents.oracle.milp import OracleResult, build_model, oracle_bound, oracle_value_for_scenario

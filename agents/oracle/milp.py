@@ -90,17 +90,27 @@ def _capacity_rows(
     readout_s: float,
     u0: int,
 ) -> None:
-    """Load of each slot (column ``u0 + k``) and the time each run of slots can hold."""
+    """Load of each slot (column ``u0 + k``) and the time each run of slots can hold.
+
+    A visit's load is its occupancy plus its changeover (the least time after it before
+    the next visit, 0 without slews). Visits starting in a run are disjoint with their
+    changeovers, bar the last one's, which may end after the next visit's start outside
+    the run: the run holds its span, the largest overhang past its end and the largest
+    changeover of a visit in it."""
     tel = v.get("tel")
     mine = np.flatnonzero(tel == t_index)
     slot, occ = v.get("slot")[mine], v.get("occupancy_s")[mine]
+    after = v.get("changeover_s")[mine]
     k_total = slots.starts.size
     for k in range(k_total):
         sel = mine[slot == k]
-        rows.add(np.append(sel, u0 + k), np.append(-occ[slot == k], 1.0), 0.0, 0.0)
+        load = occ[slot == k] + after[slot == k]
+        rows.add(np.append(sel, u0 + k), np.append(-load, 1.0), 0.0, 0.0)
     # Largest end of a visit starting in slot k: the slot's end plus its longest visit.
     reach = np.full(k_total, -np.inf)
     np.maximum.at(reach, slot, slots.ends[slot] + occ / S_PER_DAY)
+    tail_s = np.zeros(k_total)
+    np.maximum.at(tail_s, slot, after)
     night_cap = win.end_mjd + readout_s / S_PER_DAY
     for m in sorted({w for w in WINDOW_SLOTS if w < k_total} | {k_total}):
         for k in range(k_total - m + 1):
@@ -108,7 +118,8 @@ def _capacity_rows(
             if last == -np.inf:
                 continue
             cap_d = min(last, night_cap) - slots.starts[k]
-            rows.add(u0 + np.arange(k, k + m), 1.0, -np.inf, cap_d * S_PER_DAY)
+            cap_s = cap_d * S_PER_DAY + float(tail_s[k : k + m].max())
+            rows.add(u0 + np.arange(k, k + m), 1.0, -np.inf, cap_s)
 
 
 def _request_rows(rows: _Rows, v: Variables, requests: list[Request], span_d: float) -> None:
@@ -164,7 +175,12 @@ class _Model:
 
 
 def build_model(
-    world: World, night: int, slot_min: float, sample_min: float, confirmations: bool
+    world: World,
+    night: int,
+    slot_min: float,
+    sample_min: float,
+    confirmations: bool,
+    slews: bool = True,
 ) -> _Model:
     requests, available = oracle_requests(world, night, confirmations)
     wins = night_windows(world, night)
@@ -174,7 +190,7 @@ def build_model(
     for tw, win in wins:
         t_index = names.index(tw.name)
         slots_of[t_index] = Slots.of(win, slot_min, sample_min)
-        telescope_variables(t_index, tw, win, slots_of[t_index], requests, available, v)
+        telescope_variables(t_index, tw, win, slots_of[t_index], requests, available, v, slews)
     rows = _Rows()
     u0 = v.get("value").size
     if u0 == 0:
@@ -197,6 +213,7 @@ def oracle_bound(
     sample_min: float = 1.0,
     mip_rel_gap: float = 1e-4,
     confirmations: bool = True,
+    slews: bool = True,
 ) -> OracleResult:
     """Upper bound on the science value any policy can be credited with on ``night``
     (see the module docstring for the formulation and its arguments).
@@ -207,7 +224,7 @@ def oracle_bound(
     if slot_min <= 0.0 or sample_min <= 0.0:
         raise ValueError(f"slot_min and sample_min must be > 0 (got {slot_min}, {sample_min})")
     t_start = time.perf_counter()
-    model = build_model(world, night, slot_min, sample_min, confirmations)
+    model = build_model(world, night, slot_min, sample_min, confirmations, slews)
     build_s = time.perf_counter() - t_start
     if model.n_x == 0:
         return OracleResult(

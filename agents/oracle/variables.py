@@ -13,6 +13,7 @@ import numpy as np
 
 from agents.oracle.exposures import RequestColumns, exposure, visit_start
 from agents.oracle.slots import Layout, Slots, plan_key, time_fields
+from agents.oracle.transitions import changeover_s
 from twin.ops.intervals import Intervals
 from twin.ops.nights import NightWindow
 from twin.ops.world import TelescopeWorld
@@ -44,7 +45,11 @@ def telescope_variables(
     requests: list[Request],
     available: np.ndarray,
     out: Variables,
+    slews: bool = True,
 ) -> None:
+    """Append the visit variables of one telescope's night; with ``slews``, each carries
+    the least time after it before the next visit (:mod:`agents.oracle.transitions`),
+    else 0."""
     site_name = tw.site.site.name
     blocks = Intervals([*tw.site.dome_closed, *tw.down])
     rows = [
@@ -57,10 +62,20 @@ def telescope_variables(
             or any(w.start_mjd < win.end_mjd and w.end_mjd > win.start_mjd for w in r.windows)
         )
     ]
+    tel = tw.telescope
+    changeover: dict[str, np.ndarray] = {}
+    if slews and rows:
+        night_d = win.end_mjd - win.start_mjd
+        repeatable = np.array(
+            [requests[i].visits != 1 and (requests[i].cadence_days or 0.0) < night_d for i in rows]
+        )
+        per_row = changeover_s(tel, [requests[i] for i in rows], repeatable)
+        for band, values in per_row.items():
+            changeover[band] = np.zeros(len(requests))
+            changeover[band][rows] = values
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i in rows:
         groups[plan_key(requests[i])].append(i)
-    tel = tw.telescope
     for key, members in groups.items():
         layout = Layout.of(key, tel.readout_s, tel.filter_change_s)
         fields = [
@@ -72,7 +87,8 @@ def telescope_variables(
             rc = RequestColumns.of(
                 tw, [requests[i] for i in chunk], available[chunk], win.start_mjd
             )
-            _chunk_variables(tw, t_index, win, slots, layout, fields, rc, chunk, out)
+            after = {band: values[chunk] for band, values in changeover.items()}
+            _chunk_variables(tw, t_index, win, slots, layout, fields, rc, chunk, after, out)
 
 
 def _chunk_variables(
@@ -84,10 +100,14 @@ def _chunk_variables(
     fields: list[dict],
     rc: RequestColumns,
     chunk: np.ndarray,
+    changeover: dict[str, np.ndarray],
     out: Variables,
 ) -> None:
     """Variables of a chunk of requests with one exposure layout: for each slot, every
-    number of completed exposures between the fewest and the most its starts allow."""
+    number of completed exposures between the fewest and the most its starts allow.
+
+    ``changeover`` gives, by the band a visit ends in, the least time after it (empty:
+    none charged); a visit cut after ``p`` exposures may end in band ``p`` or ``p + 1``."""
     n = len(layout.bands)
     start = visit_start(tw, rc, slots, win, float(layout.occupancy_s[-1]))
     alive_r, alive_s = start.ok, None
@@ -110,6 +130,12 @@ def _chunk_variables(
         value = cum_value[p - 1][r_idx, k_idx]
         keep = value > 1e-12
         r_idx, k_idx = r_idx[keep], k_idx[keep]
+        exit_bands = layout.bands[p - 1 : p + 1]
+        after = (
+            np.minimum.reduce([changeover[b][r_idx] for b in exit_bands])
+            if changeover
+            else np.zeros(r_idx.size)
+        )
         out.add(
             tel=np.full(r_idx.size, t_index),
             row=chunk[r_idx],
@@ -117,6 +143,7 @@ def _chunk_variables(
             prefix=np.full(r_idx.size, p),
             value=value[keep],
             occupancy_s=np.full(r_idx.size, layout.occupancy_s[p - 1]),
+            changeover_s=after,
             t_lo=slots.starts[k_idx],
             t_hi=slots.ends[k_idx],
         )

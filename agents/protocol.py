@@ -1,0 +1,246 @@
+"""The fixed evaluation protocol: a scheduler against greedy on worlds nobody trained on.
+
+Why: a learning result is only as good as the seeds it was never tuned on. Choosing the
+held-out seeds and dates after seeing results, or reporting the one season a policy wins
+in, makes any policy look good. This protocol fixes everything before any result:
+
+- **Networks**: ``global-3site``, ``india-chile``, ``dense-8site`` (one, two and three
+  continents; 3, 2 and 8 telescopes).
+- **Dates**: 2028, a year no shipped policy trained on (the CMA-ES scorer trains across
+  2027, PPO on 2027-04-07), in four seasons, each at the new moon and at the full moon
+  nearest mid-season (:data:`DATES`; a test checks the illumination with the twin's own
+  almanac).
+- **Seeds**: from ``[2^31, 2^32)``, disjoint from every training draw (PPO's worlds are
+  seeded below ``2^31 - 1``, the scorer's in ``[1000, 10^6)``, its validation 500-515),
+  a block of its own for each cell (:func:`cell_seeds`), so no two cells share weather.
+- **Measures**, each paired with greedy seed by seed on the same world: science value
+  (its 95 % t interval, and the gain in %), alerts followed, median alert response, and
+  both policies' fraction of the slew-aware oracle's bound (:mod:`agents.oracle`).
+
+A cell is *won* when the paired science-value interval lies above 0 and neither alerts
+followed nor the median response got worse outside theirs. Issue 18's bar: every cell
+won, the gain >= 5 % on average.
+
+    skytwin evaluate --protocol --policy agents/trained/es-global-3site --json out.json
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.evaluate import ORACLE_TIME_LIMIT_S, interval
+from twin.ops.policies import resolve_policy
+from twin.ops.run import run_scenario
+from twin.scenario import load_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+NETWORKS = ("global-3site", "india-chile", "dense-8site")
+DATES = {
+    ("winter", "new"): "2028-01-26",
+    ("winter", "full"): "2028-01-12",
+    ("spring", "new"): "2028-04-24",
+    ("spring", "full"): "2028-04-09",
+    ("summer", "new"): "2028-07-22",
+    ("summer", "full"): "2028-07-06",
+    ("autumn", "new"): "2028-10-18",
+    ("autumn", "full"): "2028-10-03",
+}
+"""First night of each season x moon cell (northern seasons; new and full moons of 2028)."""
+SEED_BASE = 2**31
+SEEDS_PER_CELL_BLOCK = 10_000
+DEFAULT_SEEDS = 10
+REFERENCE = "greedy"
+
+
+@dataclass(frozen=True)
+class Cell:
+    network: str
+    season: str
+    moon: str
+
+    @property
+    def start(self) -> str:
+        return DATES[(self.season, self.moon)]
+
+    @property
+    def scenario(self) -> Path:
+        return SCENARIOS / f"{self.network}.yaml"
+
+    @property
+    def label(self) -> str:
+        return f"{self.network} {self.season} {self.moon}"
+
+
+def cells(networks: tuple[str, ...] = NETWORKS) -> list[Cell]:
+    """Every network x season x moon cell, in a fixed order."""
+    unknown = sorted(set(networks) - set(NETWORKS))
+    if unknown:
+        raise ValueError(f"networks {unknown} are not in the protocol; allowed: {list(NETWORKS)}")
+    return [Cell(n, s, m) for n in networks for (s, m) in DATES]
+
+
+def cell_seeds(cell: Cell, n: int = DEFAULT_SEEDS) -> list[int]:
+    """The cell's weather seeds: the first ``n`` of a block of its own in ``[2^31, 2^32)``."""
+    if not 1 <= n <= SEEDS_PER_CELL_BLOCK:
+        raise ValueError(f"seeds per cell = {n}; allowed: 1..{SEEDS_PER_CELL_BLOCK}")
+    index = list(NETWORKS).index(cell.network) * len(DATES) + list(DATES).index(
+        (cell.season, cell.moon)
+    )
+    first = SEED_BASE + index * SEEDS_PER_CELL_BLOCK
+    return list(range(first, first + n))
+
+
+def _one(task: tuple) -> dict:
+    """One world: every policy's night and the bound (run in a worker process)."""
+    cell, seed, policies, oracle, limit_s = task
+    scenario = load_scenario(cell.scenario, nights=1, seed=seed, start=cell.start)
+    row = {"network": cell.network, "season": cell.season, "moon": cell.moon, "seed": seed}
+    for name in policies:
+        with tempfile.TemporaryDirectory(prefix="skytwin-protocol-") as out:
+            m = run_scenario(scenario, out, resolve_policy(name), progress=False,
+                             plots=False).metrics  # fmt: skip
+        row[name] = {
+            "science_value": m["network"]["science_value"],
+            "fraction_followed": m["alerts"]["fraction_followed"],
+            "latency_median_min": m["alerts"]["latency_median_min"],
+            "constraint_violations": m["constraint_violations"]["count"],
+        }
+    if oracle:
+        from agents.oracle import oracle_value_for_scenario
+
+        row["bound"] = oracle_value_for_scenario(scenario, time_limit_s=limit_s).upper_bound
+    return row
+
+
+def run_protocol(
+    policy: str,
+    networks: tuple[str, ...] = NETWORKS,
+    seeds_per_cell: int = DEFAULT_SEEDS,
+    oracle: bool = True,
+    oracle_time_limit_s: float = ORACLE_TIME_LIMIT_S,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict:
+    """Run ``policy`` and greedy on every cell's seeds; per-seed rows and per-cell
+    summaries (:func:`summarise`)."""
+    resolve_policy(policy)  # a bad name or file fails here, before any run
+    policies = (policy,) if policy == REFERENCE else (policy, REFERENCE)
+    tasks = [
+        (cell, seed, policies, oracle, oracle_time_limit_s)
+        for cell in cells(networks)
+        for seed in cell_seeds(cell, seeds_per_cell)
+    ]
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(tasks), desc="protocol worlds", disable=not progress)
+    rows = []
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for row in pool.map(_one, tasks):
+                rows.append(row)
+                bar.update()
+    else:
+        for task in tasks:
+            rows.append(_one(task))
+            bar.update()
+    bar.close()
+    return {
+        "policy": policy,
+        "reference": REFERENCE,
+        "networks": list(networks),
+        "seeds_per_cell": seeds_per_cell,
+        "oracle_time_limit_s": oracle_time_limit_s if oracle else None,
+        "rows": rows,
+        "cells": summarise(rows, policy),
+    }
+
+
+def _paired(rows: list[dict], policy: str, metric: str) -> dict[str, float]:
+    diffs = []
+    for r in rows:
+        a, b = r[policy][metric], r[REFERENCE][metric]
+        if a is not None and b is not None and math.isfinite(a) and math.isfinite(b):
+            diffs.append(a - b)
+    return interval(diffs)
+
+
+def summarise(rows: list[dict], policy: str) -> list[dict]:
+    """Per cell: both policies' mean science value, the paired gain (interval, %), the
+    paired alert measures, the fractions of the bound, and whether the cell is won."""
+    out = []
+    for cell in dict.fromkeys((r["network"], r["season"], r["moon"]) for r in rows):
+        mine = [r for r in rows if (r["network"], r["season"], r["moon"]) == cell]
+        ref = [r[REFERENCE]["science_value"] for r in mine]
+        pol = [r[policy]["science_value"] for r in mine]
+        gain = _paired(mine, policy, "science_value")
+        followed = _paired(mine, policy, "fraction_followed")
+        response = _paired(mine, policy, "latency_median_min")
+        ref_mean = sum(ref) / len(ref)
+        entry = {
+            "network": cell[0],
+            "season": cell[1],
+            "moon": cell[2],
+            "seeds": len(mine),
+            "reference_value": ref_mean,
+            "policy_value": sum(pol) / len(pol),
+            "gain": gain,
+            "gain_pct": 100.0 * gain["mean"] / ref_mean if ref_mean > 0 else math.nan,
+            "followed": followed,
+            "response_min": response,
+            "violations": sum(r[policy]["constraint_violations"] for r in mine),
+        }
+        bounds = [r.get("bound") for r in mine]
+        if all(b is not None and b > 0 for b in bounds):
+            for key, values in (("policy", pol), ("reference", ref)):
+                fractions = [v / b for v, b in zip(values, bounds, strict=True)]
+                entry[f"{key}_fraction_of_bound"] = sum(fractions) / len(mine)
+        if policy != REFERENCE:
+            entry["won"] = bool(
+                gain["low"] > 0
+                and not followed["high"] < 0
+                and not (response["n"] > 1 and response["low"] > 0)
+            )
+        out.append(entry)
+    return out
+
+
+def format_protocol(record: dict) -> str:
+    """The per-cell table and the verdict against issue 18's bar."""
+    from twin.reports.table import format_table
+
+    policy, table = record["policy"], []
+    for c in record["cells"]:
+        g = c["gain"]
+        table.append({
+            "cell": f"{c['network']} {c['season']} {c['moon']}",
+            "greedy": f"{c['reference_value']:.1f}",
+            policy if len(policy) < 20 else "policy": f"{c['policy_value']:.1f}",
+            "gain [95%]": f"{g['mean']:+.1f} [{g['low']:+.1f}, {g['high']:+.1f}]",
+            "gain %": f"{c['gain_pct']:+.1f}",
+            "followed": f"{c['followed']['mean']:+.2f}",
+            "response min": _signed(c["response_min"]["mean"]),
+            "bound frac (greedy)": _fraction(c),
+            "won": "yes" if c.get("won") else "no",
+        })  # fmt: skip
+    cells_ = record["cells"]
+    mean_pct = sum(c["gain_pct"] for c in cells_) / len(cells_)
+    won = sum(bool(c.get("won")) for c in cells_)
+    tail = (
+        f"{policy} vs greedy: {won}/{len(cells_)} cells won, mean gain {mean_pct:+.2f} % "
+        f"({record['seeds_per_cell']} seeds a cell); issue 18's bar: all cells, >= 5 %"
+    )
+    return format_table(table) + "\n" + tail
+
+
+def _signed(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value:+.0f}"
+
+
+def _fraction(cell: dict) -> str:
+    if "policy_fraction_of_bound" not in cell:
+        return "-"
+    return f"{cell['policy_fraction_of_bound']:.3f} ({cell['reference_fraction_of_bound']:.3f})"
