@@ -156,10 +156,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from agents import evaluate as E
     from twin.reports.table import format_table
 
-    limit_s = E.ORACLE_TIME_LIMIT_S if args.oracle_time_limit is None else args.oracle_time_limit
     if args.protocol:
-        _protocol(args, limit_s)
+        _protocol(args)
         return
+    limit_s = E.ORACLE_TIME_LIMIT_S if args.oracle_time_limit is None else args.oracle_time_limit
     seeds = E.parse_seeds(args.seeds)
     ev = E.evaluate(args.policy, args.scenario, seeds, nights=args.nights, start=args.start,
                     oracle=not args.no_oracle, oracle_time_limit_s=limit_s)  # fmt: skip
@@ -182,9 +182,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"written to {args.json}")
 
 
-def _protocol(args: argparse.Namespace, limit_s: float) -> None:
+def _protocol(args: argparse.Namespace) -> None:
     from agents import protocol as P
 
+    limit_s = P.BOUND_TIME_LIMIT_S if args.oracle_time_limit is None else args.oracle_time_limit
     networks = tuple(args.networks.split(",")) if args.networks else P.NETWORKS
     unknown = sorted(set(networks) - set(P.NETWORKS))
     if unknown:

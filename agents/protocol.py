@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.evaluate import ORACLE_TIME_LIMIT_S, interval
+from agents.evaluate import BOUND_TIME_LIMIT_S, interval
 from twin.ops.policies import resolve_policy
 from twin.ops.run import run_scenario
 from twin.scenario import load_scenario
@@ -112,7 +112,8 @@ def _one(task: tuple) -> dict:
     if oracle:
         from agents.oracle import oracle_value_for_scenario
 
-        row["bound"] = oracle_value_for_scenario(scenario, time_limit_s=limit_s).upper_bound
+        bound = oracle_value_for_scenario(scenario, time_limit_s=limit_s, mip=False)
+        row["bound"] = bound.upper_bound if math.isfinite(bound.lp_bound) else None
     return row
 
 
@@ -121,7 +122,7 @@ def run_protocol(
     networks: tuple[str, ...] = NETWORKS,
     seeds_per_cell: int = DEFAULT_SEEDS,
     oracle: bool = True,
-    oracle_time_limit_s: float = ORACLE_TIME_LIMIT_S,
+    oracle_time_limit_s: float = BOUND_TIME_LIMIT_S,
     workers: int = 1,
     progress: bool = True,
 ) -> dict:
@@ -193,11 +194,12 @@ def summarise(rows: list[dict], policy: str) -> list[dict]:
             "response_min": response,
             "violations": sum(r[policy]["constraint_violations"] for r in mine),
         }
-        bounds = [r.get("bound") for r in mine]
-        if all(b is not None and b > 0 for b in bounds):
-            for key, values in (("policy", pol), ("reference", ref)):
-                fractions = [v / b for v, b in zip(values, bounds, strict=True)]
-                entry[f"{key}_fraction_of_bound"] = sum(fractions) / len(mine)
+        bounded = [r for r in mine if r.get("bound")]  # an LP that finished, a night > 0
+        if bounded:
+            for key, name in (("policy", policy), ("reference", REFERENCE)):
+                fractions = [r[name]["science_value"] / r["bound"] for r in bounded]
+                entry[f"{key}_fraction_of_bound"] = sum(fractions) / len(bounded)
+            entry["bounded_seeds"] = len(bounded)
         if policy != REFERENCE:
             entry["won"] = bool(
                 gain["low"] > 0

@@ -214,13 +214,16 @@ def oracle_bound(
     mip_rel_gap: float = 1e-4,
     confirmations: bool = True,
     slews: bool = True,
+    mip: bool = True,
 ) -> OracleResult:
     """Upper bound on the science value any policy can be credited with on ``night``
     (see the module docstring for the formulation and its arguments).
 
     ``time_limit_s`` is the budget of the whole call: building the model, then its LP
     relaxation (a valid bound on its own, should the MILP be stopped before its root),
-    then the MILP in the time left."""
+    then the MILP in the time left. ``mip=False`` stops after the LP (status ``"lp"``, no
+    plan): the bound alone, at a fraction of the cost, for evaluations. Within a 60-s
+    budget the MILP's dual bound closed under 0.5 % of the LP's on ``global-3site``."""
     if slot_min <= 0.0 or sample_min <= 0.0:
         raise ValueError(f"slot_min and sample_min must be > 0 (got {slot_min}, {sample_min})")
     t_start = time.perf_counter()
@@ -257,6 +260,9 @@ def oracle_bound(
         options={"time_limit": left_s(), "disp": False},
     )
     lp_bound = -float(lp.fun) if lp.status == 0 else math.inf
+    if not mip:
+        return _result(lp, model, lp_bound, build_s, time.perf_counter() - t_start - build_s,
+                       status="lp")  # fmt: skip
     res = milp(
         c,
         integrality=integrality,
@@ -268,11 +274,16 @@ def oracle_bound(
     return _result(res, model, lp_bound, build_s, solve_s)
 
 
-def _result(res, model: _Model, lp_bound: float, build_s: float, solve_s: float) -> OracleResult:
+def _result(
+    res, model: _Model, lp_bound: float, build_s: float, solve_s: float, status: str = ""
+) -> OracleResult:
+    """The result of a solve; ``status="lp"`` for the relaxation alone (no plan)."""
     v, names, n_x = model.variables, model.names, model.n_x
-    status = STATUS.get(res.status, str(res.status))
+    status = status or STATUS.get(res.status, str(res.status))
     value = v.get("value")
-    chosen = np.zeros(n_x, dtype=bool) if res.x is None else res.x[:n_x] > 0.5
+    chosen = np.zeros(n_x, dtype=bool)
+    if res.x is not None and status != "lp":
+        chosen = res.x[:n_x] > 0.5
     objective = float(value[chosen].sum())
     # Every bound below is valid; the tightest is reported (never below the plan found).
     dual = getattr(res, "mip_dual_bound", None)
