@@ -40,8 +40,11 @@ exposures and counts as a visit, so cut visits get variables of their own).
   ends in (:mod:`agents.oracle.transitions`, which says why it is a lower bound; with
   ``slews=False`` it is 0, the first bound). Visits starting in a run of consecutive slots
   ``[a, b)`` are disjoint with their changeovers and all begin in it, so their loads sum
-  to at most ``b - a`` plus the largest overhang of one of them past ``b`` and the largest
-  changeover (and nothing ends after the night, bar the last readout). These rows are
+  to at most the time from the earliest start to the latest end of a visit in the run,
+  plus the largest changeover. A visit starts no earlier than its slot and its window
+  and ends no later than its slot's end plus its length, its window's end (the engine
+  starts a visit only if it ends inside its window) and the night's end (bar the last
+  readout). These rows are
   written for runs of 1, 2, 3, 4, 6, 8, ... slots from every slot, through one continuous
   load variable per slot.
 - Requests: at most the visits still wanted (all of them: the oracle does not know

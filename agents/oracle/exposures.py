@@ -58,6 +58,19 @@ class RequestColumns:
             available=col(available),
         )
 
+    def window_span(self, slot_start: np.ndarray, slot_end: np.ndarray) -> tuple:
+        """(R, K) earliest start and latest end of a visit starting in each slot: the
+        earliest start and the latest end of the windows open during the slot (the engine
+        lets a visit start only inside a window and end inside it); -inf and inf for a
+        request without windows."""
+        ws, we = self.window_start[:, 0, 0, :], self.window_end[:, 0, 0, :]  # (R, W)
+        open_ = (ws[:, None, :] < slot_end[None, :, None]) & (
+            we[:, None, :] > slot_start[None, :, None]
+        )
+        earliest = np.where(open_, ws[:, None, :], np.inf).min(axis=-1)
+        latest = np.where(open_, we[:, None, :], -np.inf).max(axis=-1)
+        return earliest, latest
+
     def in_window(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """True where [start, end) (shape (K, S)) lies inside one of the windows."""
         s, e = start[None, :, :, None], end[None, :, :, None]

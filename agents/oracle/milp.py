@@ -95,8 +95,9 @@ def _capacity_rows(
     A visit's load is its occupancy plus its changeover (the least time after it before
     the next visit, 0 without slews). Visits starting in a run are disjoint with their
     changeovers, bar the last one's, which may end after the next visit's start outside
-    the run: the run holds its span, the largest overhang past its end and the largest
-    changeover of a visit in it."""
+    the run: the run holds the time from its earliest start (the first slot's, or the
+    window's) to its latest end (the slot's end plus the longest visit, or the window's
+    end), and the largest changeover of a visit in it."""
     tel = v.get("tel")
     mine = np.flatnonzero(tel == t_index)
     slot, occ = v.get("slot")[mine], v.get("occupancy_s")[mine]
@@ -106,9 +107,14 @@ def _capacity_rows(
         sel = mine[slot == k]
         load = occ[slot == k] + after[slot == k]
         rows.add(np.append(sel, u0 + k), np.append(-load, 1.0), 0.0, 0.0)
-    # Largest end of a visit starting in slot k: the slot's end plus its longest visit.
+    # Largest end of a visit starting in slot k: the slot's end plus its longest visit,
+    # but no later than the end of the request's window.
     reach = np.full(k_total, -np.inf)
-    np.maximum.at(reach, slot, slots.ends[slot] + occ / S_PER_DAY)
+    end_by = v.get("end_by")[mine]
+    np.maximum.at(reach, slot, np.minimum(slots.ends[slot] + occ / S_PER_DAY, end_by))
+    # Earliest start of a visit starting in slot k: the slot's start, or its window's.
+    first = np.full(k_total, np.inf)
+    np.minimum.at(first, slot, v.get("start_from")[mine])
     tail_s = np.zeros(k_total)
     np.maximum.at(tail_s, slot, after)
     night_cap = win.end_mjd + readout_s / S_PER_DAY
@@ -117,7 +123,7 @@ def _capacity_rows(
             last = float(reach[k : k + m].max())
             if last == -np.inf:
                 continue
-            cap_d = min(last, night_cap) - slots.starts[k]
+            cap_d = min(last, night_cap) - float(first[k : k + m].min())
             cap_s = cap_d * S_PER_DAY + float(tail_s[k : k + m].max())
             rows.add(u0 + np.arange(k, k + m), 1.0, -np.inf, cap_s)
 

@@ -125,6 +125,7 @@ def _chunk_variables(
     p_hi = longest.max(axis=-1)  # (R, K)
     p_lo = np.maximum(shortest.min(axis=-1), 1)
     cum_value = np.cumsum(qualities, axis=0) * (rc.priority / n)[None, :, None]
+    start_from, end_by = rc.window_span(slots.starts, slots.ends)  # (R, K)
     for p in range(1, n + 1):
         r_idx, k_idx = np.nonzero((p_lo <= p) & (p <= p_hi))
         value = cum_value[p - 1][r_idx, k_idx]
@@ -144,6 +145,8 @@ def _chunk_variables(
             value=value[keep],
             occupancy_s=np.full(r_idx.size, layout.occupancy_s[p - 1]),
             changeover_s=after,
+            start_from=np.maximum(start_from[r_idx, k_idx], slots.starts[k_idx]),
+            end_by=end_by[r_idx, k_idx],
             t_lo=slots.starts[k_idx],
             t_hi=slots.ends[k_idx],
         )

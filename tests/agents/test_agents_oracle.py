@@ -5,6 +5,7 @@ each MILP to a few seconds; the bound stays valid when HiGHS stops at its time l
 (it is the dual bound), so short limits only make it looser.
 """
 
+import itertools
 import math
 from pathlib import Path
 
@@ -17,11 +18,13 @@ from agents.oracle import OraclePolicy, build_model, oracle_bound, oracle_value_
 from twin.ops.intervals import Intervals
 from twin.ops.policies import resolve_policy
 from twin.ops.run import run_scenario
+from twin.ops.slew import slew_time_s
 from twin.ops.world import World
 from twin.programme.requests import Constraints, ExposurePlan, Request, Window
 from twin.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
+S_PER_DAY = 86400.0
 BASELINES = ("greedy", "priority", "random")
 SOLVE_S = 3.0
 
@@ -169,6 +172,71 @@ def test_hand_solved_night(tmp_path):
     assert result.upper_bound == pytest.approx(4.0, abs=1e-6)
     assert result.milp_objective == pytest.approx(4.0, abs=1e-9)
     assert [result.requests[row].request_id for _, row in result.plan[tw.name]] == ["b", "c"]
+
+
+def brute_force_value(world: World, requests: list[Request]) -> float:
+    """The best value of one telescope's night over every order and subset of
+    ``requests`` (quality 1, each with one window), each visit starting as early as its
+    window and the twin's slew from the previous one allow."""
+    tel, site = world.telescopes[0].telescope, world.sites[0]
+    best = 0.0
+    for n in range(1, len(requests) + 1):
+        for order in itertools.permutations(requests, n):
+            t_s, pointing, fits = -math.inf, None, True
+            for r in order:
+                window = r.windows[0]
+                t_s = max(t_s, window.start_mjd * S_PER_DAY)
+                alt, az, _ = site.visibility.altaz(r.ra_deg, r.dec_deg, t_s / S_PER_DAY)
+                if pointing is not None:
+                    alt0, az0, band0 = pointing
+                    t_s += float(slew_time_s(tel, alt0, az0, alt, az, band0, r.plan[0].band))
+                pointing = (float(alt), float(az), r.plan[-1].band)
+                exposures = [p for p in r.plan for _ in range(p.count)]
+                t_s += sum(p.exptime_s + tel.readout_s for p in exposures)
+                fits &= t_s <= window.end_mjd * S_PER_DAY
+            if fits:
+                best = max(best, sum(r.priority for r in order))
+    return best
+
+
+@pytest.mark.parametrize(("window_s", "both_fit"), [(895.0, False), (1000.0, True)])
+def test_slew_aware_bound_equals_the_brute_force_optimum(tmp_path, window_s, both_fit):
+    """Two 7.4-min visits 51 deg apart share one window. In 895 s they fit one after the
+    other only if the slew is free: the first bound says both (5), the slew-aware bound
+    says the better one (3), as the brute force over every order with the twin's slews.
+    In 1000 s both fit, and both bounds and the brute force say 5."""
+    path = tmp_path / "hand.yaml"
+    path.write_text(HAND)
+    world = World(load_scenario(path))
+    world.sites[0].dome_closed = Intervals([])
+    tw = world.telescopes[0]
+    tw.down = Intervals([])
+    tw.quality.quality = lambda band, exptime_s, m5: np.ones(np.shape(m5))
+    site = world.sites[0]
+    start = site.nights[0].start_mjd + 200.0 / 1440.0
+    lst_h = float(site.visibility.almanac.lst_hours(start + 7.5 / 1440.0))
+
+    def request(name: str, hour_angle_h: float, priority: float) -> Request:
+        return Request(
+            request_id=name,
+            program="hand",
+            target_id=name,
+            priority=priority,
+            ra_deg=15.0 * (lst_h - hour_angle_h) % 360.0,
+            dec_deg=site.site.lat_deg,
+            plan=(ExposurePlan(band="i", exptime_s=120.0, count=3),),
+            constraints=Constraints(max_airmass=3.0, min_moon_sep_deg=0.0),
+            windows=(Window(start_mjd=start, end_mjd=start + window_s / S_PER_DAY),),
+        )
+
+    world.requests = [request("a", -2.0, 2.0), request("b", 2.0, 3.0)]
+    optimum = brute_force_value(world, world.requests)
+    assert optimum == (5.0 if both_fit else 3.0)
+    aware = oracle_bound(world, time_limit_s=20.0)
+    first = oracle_bound(world, time_limit_s=20.0, slews=False)
+    assert aware.status == "optimal"
+    assert aware.upper_bound == pytest.approx(optimum, abs=1e-6)
+    assert first.upper_bound == pytest.approx(5.0, abs=1e-6)
 
 
 @pytest.mark.parametrize(("policy", "seed"), [("greedy", 2), ("random", 3)])
