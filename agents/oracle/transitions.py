@@ -13,24 +13,27 @@ come next. The MILP charges each visit its occupancy plus its changeover
 Why the changeover is a lower bound (the twin's rules, :func:`twin.ops.slew.slew_time_s`
 and :meth:`twin.ops.network.NetworkTwin._visit`):
 
-- After a visit of request ``p``, decided at ``T'``, the mount points where ``p`` stood at
-  ``T'``. The next visit, of ``r``, is decided at ``T`` and slews to where ``r`` stands at
-  ``T``. Both targets turn rigidly with the sky, so the angle to cover is at least
-  ``theta0(p, r) - omega (T - T')``: their separation on the sky less the angle ``p``
-  has turned since ``T'`` (``omega`` = 15.04 deg/h). ``T - T'`` is ``p``'s slew and
-  occupancy (at most :func:`max_slew_s` plus its full occupancy, ``D_p``) plus whatever
-  happens between the visits (waits, visits aborted before a first exposure).
-- The time between the visits, ``e`` (waits and aborted visits) plus the last slew, is
-  at least ``min over e of [e + h(theta1 - omega e)]`` with ``theta1 = theta0 - omega
-  D_p``: every move's time is at least :func:`least_slew_s` ``h`` of its angle, and ``h``
-  is increasing and subadditive, so a chain of moves takes no less than one move over the
-  whole angle. ``h`` grows far slower than ``1/omega`` = 240 s/deg beyond a few
-  micro-degrees (:func:`_creep_deg`), so the minimum is at ``e = 0`` bar that sliver.
+- After a visit of request ``p``, decided at ``T'`` and started after a slew ``s_p``,
+  the mount stays at ``p``'s altitude when its first exposure started and its azimuth at
+  ``T'`` (the engine's ``alt_deg``, ``az_deg``): that is within ``omega s_p`` of where
+  ``p`` stood at ``T'`` (``omega`` = 15.04 deg/h, the fastest any altitude changes). The
+  next visit, of ``r``, is decided at ``T`` and slews to where ``r`` stands at ``T``. Both
+  targets turn rigidly with the sky, so the angle to cover is at least ``theta0(p, r) -
+  omega (T - T' + s_p)``: their separation on the sky less the angle ``p`` has turned
+  since ``T'`` and the pointing's offset. ``T - T' + s_p`` is ``p``'s slew twice, its
+  occupancy (together at most twice :func:`max_slew_s` plus its full occupancy,
+  ``D_p``) and the gap ``G`` between the visits (waits, visits aborted before a first
+  exposure, the last slew).
+- Every move takes at least :func:`least_slew_s` ``h`` of its angle, and ``h`` is
+  increasing and subadditive, so a chain of moves takes no less than one move over the
+  whole angle, and the mount settles at least once: ``G >= h(theta1 - omega G) + settle``
+  with ``theta1 = theta0 - omega D_p``. The right side falls as ``G`` grows, so ``G`` is
+  at least the root of the equality, found by bisection (:func:`least_gap_s`).
 - ``h(theta)`` is the least of ``max(t_alt(x), t_az(theta - x), dome(theta - x))`` over
   the split ``x``: a great circle of ``theta`` needs ``|d_alt| + |d_az| >= theta``.
-- The mount settles after any move. It moves unless the target stands exactly where it
-  points, an event of probability zero in continuous time (the pointing is a past
-  position of another target, the decision times are set by other events).
+- The mount moves (and settles) unless the target stands exactly where it points, an
+  event of probability zero in continuous time (the pointing is a past position of
+  another target, the decision times are set by other events).
 - A filter change runs beside the slew; it is forced when ``r``'s first band is not the
   band the visit ended in. A visit that completed all its exposures ends in its last
   band; one cut after ``k`` exposures may have changed to the next exposure's band
@@ -84,11 +87,9 @@ def least_slew_s(telescope: Telescope, theta_deg: np.ndarray) -> np.ndarray:
         alt_slower = t_alt(mid) >= t_az(theta - mid)
         hi = np.where(alt_slower, mid, hi)
         lo = np.where(alt_slower, lo, mid)
-    # Both ends of the last bracket bound the crossing; the lower of the two maxima is
-    # a lower bound of the minimum (each max is above it on its side of the crossing).
-    return np.minimum(
-        np.maximum(t_alt(lo), t_az(theta - lo)), np.maximum(t_alt(hi), t_az(theta - hi))
-    ) * (1.0 - 1e-12)
+    # The crossing x* lies in [lo, hi]: t_alt(lo) <= t_alt(x*) and t_az(theta - hi) <=
+    # t_az(theta - x*), both equal to the minimum there, so their max is a lower bound.
+    return np.maximum(t_alt(lo), t_az(theta - hi))
 
 
 def max_slew_s(telescope: Telescope) -> float:
@@ -103,11 +104,24 @@ def max_slew_s(telescope: Telescope) -> float:
     return max(move + mount.settle_s, telescope.filter_change_s)
 
 
-def _creep_deg(telescope: Telescope) -> float:
-    """Below this angle a slew's time may grow faster than the sky turns (the
-    triangular profile's ``2 sqrt(d / a)``): waiting there could beat slewing."""
-    accel = telescope.mount.accel_deg_s2
-    return SKY_TURN_DEG_PER_S**2 / accel
+def least_gap_s(telescope: Telescope, theta1_deg: np.ndarray) -> np.ndarray:
+    """Least gap ``G`` before the next first exposure when the angle to cover, less the
+    sky's turn during the previous visit, is ``theta1_deg``: the root of ``G = h(theta1 -
+    omega G) + settle`` (see the module docstring), the lower end of a bisection bracket.
+
+    ``G - h(theta1 - omega G) - settle`` rises with ``G`` from ``-h(theta1) - settle`` at
+    0, and is >= 0 at ``theta1 / omega + settle``."""
+    theta1 = np.asarray(theta1_deg, dtype=float)
+    settle = telescope.mount.settle_s
+    lo = np.zeros_like(theta1)
+    hi = theta1 / SKY_TURN_DEG_PER_S + settle
+    for _ in range(_BISECTIONS + 16):
+        mid = 0.5 * (lo + hi)
+        left = np.maximum(theta1 - SKY_TURN_DEG_PER_S * mid, 0.0)
+        above = mid >= least_slew_s(telescope, left) + settle
+        hi = np.where(above, mid, hi)
+        lo = np.where(above, lo, mid)
+    return lo
 
 
 def changeover_s(
@@ -130,24 +144,19 @@ def changeover_s(
     u = enu_vectors(dec, ra)  # any orthonormal frame: only separations are used
     theta0 = np.degrees(np.arccos(np.clip(u @ u.T, -1.0, 1.0)))  # [p, r]
     layouts = {k: Layout.of(k, telescope.readout_s, telescope.filter_change_s) for k in set(keys)}
-    busy_s = np.array([layouts[k].occupancy_s[-1] for k in keys]) + max_slew_s(telescope)
+    busy_s = np.array([layouts[k].occupancy_s[-1] for k in keys]) + 2.0 * max_slew_s(telescope)
     theta1 = np.maximum(theta0 - SEPARATION_MARGIN_DEG - SKY_TURN_DEG_PER_S * busy_s[:, None], 0.0)
     np.fill_diagonal(theta1, np.where(repeatable, 0.0, np.inf))
     first = np.array([k[0][0] for k in keys])
-    settle, change = telescope.mount.settle_s, telescope.filter_change_s
-    creep = _creep_deg(telescope)
+    change = telescope.filter_change_s
     out = {}
     for band in bands:
         least = np.full(n, np.inf)
         for forced, floor_s in ((False, 0.0), (True, change)):
             closest = np.where((first != band)[None, :] == forced, theta1, np.inf).min(axis=1)
             finite = np.isfinite(closest)
-            angle = np.where(finite, closest, 0.0)
-            moving = np.minimum(
-                least_slew_s(telescope, angle),
-                np.maximum(angle - creep, 0.0) / SKY_TURN_DEG_PER_S,
-            )
-            cost = np.maximum(moving + settle, floor_s)
+            gap = least_gap_s(telescope, np.where(finite, closest, 0.0))
+            cost = np.maximum(gap, floor_s)
             least = np.minimum(least, np.where(finite, cost, np.inf))
         out[band] = np.where(np.isfinite(least), least, 0.0)
     return out

@@ -131,12 +131,7 @@ def _chunk_variables(
         value = cum_value[p - 1][r_idx, k_idx]
         keep = value > 1e-12
         r_idx, k_idx = r_idx[keep], k_idx[keep]
-        exit_bands = layout.bands[p - 1 : p + 1]
-        after = (
-            np.minimum.reduce([changeover[b][r_idx] for b in exit_bands])
-            if changeover
-            else np.zeros(r_idx.size)
-        )
+        after = exit_changeover(layout.bands, p, changeover, r_idx)
         out.add(
             tel=np.full(r_idx.size, t_index),
             row=chunk[r_idx],
@@ -150,3 +145,16 @@ def _chunk_variables(
             t_lo=slots.starts[k_idx],
             t_hi=slots.ends[k_idx],
         )
+
+
+def exit_changeover(
+    bands: tuple[str, ...], p: int, changeover: dict[str, np.ndarray], rows: np.ndarray
+) -> np.ndarray:
+    """Changeover of visits of ``rows`` that completed ``p`` of the exposures in ``bands``:
+    the visit ends in band ``p``, or in band ``p + 1`` when the filter changed for an
+    exposure that was then cut (the twin changes the filter before it checks the dome,
+    the equipment and the measured limits), so the lesser is charged; 0 without
+    ``changeover``."""
+    if not changeover:
+        return np.zeros(rows.size)
+    return np.minimum.reduce([changeover[b][rows] for b in bands[p - 1 : p + 1]])

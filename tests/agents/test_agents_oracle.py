@@ -174,37 +174,43 @@ def test_hand_solved_night(tmp_path):
     assert [result.requests[row].request_id for _, row in result.plan[tw.name]] == ["b", "c"]
 
 
+def visits_end_s(world: World, order: tuple[Request, ...]) -> list[float]:
+    """End (s) of each visit of ``order`` done back to back at one telescope, each as
+    early as its window and the twin's slew from the previous one allow."""
+    tel, site = world.telescopes[0].telescope, world.sites[0]
+    t_s, pointing, ends = -math.inf, None, []
+    for r in order:
+        t_s = max(t_s, r.windows[0].start_mjd * S_PER_DAY)
+        alt, az, _ = site.visibility.altaz(r.ra_deg, r.dec_deg, t_s / S_PER_DAY)
+        if pointing is not None:
+            alt0, az0, band0 = pointing
+            t_s += float(slew_time_s(tel, alt0, az0, alt, az, band0, r.plan[0].band))
+        pointing = (float(alt), float(az), r.plan[-1].band)
+        t_s += sum(p.exptime_s + tel.readout_s for p in r.plan for _ in range(p.count))
+        ends.append(t_s)
+    return ends
+
+
 def brute_force_value(world: World, requests: list[Request]) -> float:
     """The best value of one telescope's night over every order and subset of
-    ``requests`` (quality 1, each with one window), each visit starting as early as its
-    window and the twin's slew from the previous one allow."""
-    tel, site = world.telescopes[0].telescope, world.sites[0]
+    ``requests`` (quality 1, each with one window)."""
     best = 0.0
     for n in range(1, len(requests) + 1):
         for order in itertools.permutations(requests, n):
-            t_s, pointing, fits = -math.inf, None, True
-            for r in order:
-                window = r.windows[0]
-                t_s = max(t_s, window.start_mjd * S_PER_DAY)
-                alt, az, _ = site.visibility.altaz(r.ra_deg, r.dec_deg, t_s / S_PER_DAY)
-                if pointing is not None:
-                    alt0, az0, band0 = pointing
-                    t_s += float(slew_time_s(tel, alt0, az0, alt, az, band0, r.plan[0].band))
-                pointing = (float(alt), float(az), r.plan[-1].band)
-                exposures = [p for p in r.plan for _ in range(p.count)]
-                t_s += sum(p.exptime_s + tel.readout_s for p in exposures)
-                fits &= t_s <= window.end_mjd * S_PER_DAY
-            if fits:
+            ends = visits_end_s(world, order)
+            if all(e <= r.windows[0].end_mjd * S_PER_DAY for e, r in zip(ends, order, strict=True)):
                 best = max(best, sum(r.priority for r in order))
     return best
 
 
-@pytest.mark.parametrize(("window_s", "both_fit"), [(895.0, False), (1000.0, True)])
+@pytest.mark.parametrize(("window_s", "both_fit"), [(895.0, False), (None, True), (1000.0, True)])
 def test_slew_aware_bound_equals_the_brute_force_optimum(tmp_path, window_s, both_fit):
     """Two 7.4-min visits 51 deg apart share one window. In 895 s they fit one after the
     other only if the slew is free: the first bound says both (5), the slew-aware bound
     says the better one (3), as the brute force over every order with the twin's slews.
-    In 1000 s both fit, and both bounds and the brute force say 5."""
+    With 2 s to spare over what the twin needs for both (``None``), and in 1000 s, both
+    fit, and every bound and the brute force say 5: a changeover above the twin's real
+    slew would fail here."""
     path = tmp_path / "hand.yaml"
     path.write_text(HAND)
     world = World(load_scenario(path))
@@ -216,20 +222,27 @@ def test_slew_aware_bound_equals_the_brute_force_optimum(tmp_path, window_s, bot
     start = site.nights[0].start_mjd + 200.0 / 1440.0
     lst_h = float(site.visibility.almanac.lst_hours(start + 7.5 / 1440.0))
 
-    def request(name: str, hour_angle_h: float, priority: float) -> Request:
-        return Request(
-            request_id=name,
-            program="hand",
-            target_id=name,
-            priority=priority,
-            ra_deg=15.0 * (lst_h - hour_angle_h) % 360.0,
-            dec_deg=site.site.lat_deg,
-            plan=(ExposurePlan(band="i", exptime_s=120.0, count=3),),
-            constraints=Constraints(max_airmass=3.0, min_moon_sep_deg=0.0),
-            windows=(Window(start_mjd=start, end_mjd=start + window_s / S_PER_DAY),),
-        )
+    def requests(window_s: float) -> list[Request]:
+        return [
+            Request(
+                request_id=name,
+                program="hand",
+                target_id=name,
+                priority=priority,
+                ra_deg=15.0 * (lst_h - hour_angle_h) % 360.0,
+                dec_deg=site.site.lat_deg,
+                plan=(ExposurePlan(band="i", exptime_s=120.0, count=3),),
+                constraints=Constraints(max_airmass=3.0, min_moon_sep_deg=0.0),
+                windows=(Window(start_mjd=start, end_mjd=start + window_s / S_PER_DAY),),
+            )
+            for name, hour_angle_h, priority in (("a", -2.0, 2.0), ("b", 2.0, 3.0))
+        ]
 
-    world.requests = [request("a", -2.0, 2.0), request("b", 2.0, 3.0)]
+    if window_s is None:
+        both = requests(1e4)
+        need_s = min(visits_end_s(world, order)[-1] for order in itertools.permutations(both))
+        window_s = need_s - start * S_PER_DAY + 2.0
+    world.requests = requests(window_s)
     optimum = brute_force_value(world, world.requests)
     assert optimum == (5.0 if both_fit else 3.0)
     aware = oracle_bound(world, time_limit_s=20.0)

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from agents.oracle.transitions import changeover_s, least_slew_s, max_slew_s
+from agents.oracle.transitions import (
+    SKY_TURN_DEG_PER_S,
+    changeover_s,
+    least_gap_s,
+    least_slew_s,
+    max_slew_s,
+)
+from agents.oracle.variables import exit_changeover
 from twin.astro.almanac import enu_vectors
 from twin.ops.slew import slew_time_s
 from twin.programme.requests import Constraints, ExposurePlan, Request
@@ -86,3 +93,28 @@ def test_changeover_by_the_band_a_visit_ends_in():
     # m may follow itself: just the settle when it ends in r.
     assert after["r"][2] == pytest.approx(settle)
     assert after["g"][2] >= change
+
+
+def test_least_gap_is_the_root_of_the_sky_turning_during_the_gap():
+    """G = h(theta1 - omega G) + settle: at the root the gap just covers what is left of
+    the angle, and 0 deg leaves the settle alone."""
+    telescope = PRESETS["2m"]
+    theta1 = np.array([0.0, 0.5, 5.0, 40.0, 170.0])
+    gap = least_gap_s(telescope, theta1)
+    left = np.maximum(theta1 - SKY_TURN_DEG_PER_S * gap, 0.0)
+    settle = telescope.mount.settle_s
+    assert gap[0] == pytest.approx(settle, abs=1e-6)
+    np.testing.assert_allclose(gap, least_slew_s(telescope, left) + settle, atol=1e-6)
+    assert np.all(gap <= least_slew_s(telescope, theta1) + settle)
+
+
+def test_a_cut_visit_is_charged_the_lesser_of_its_two_possible_last_bands():
+    """A visit of g, r, i cut after its first exposure may end in g, or in r if the filter
+    changed before the cut; one complete ends in i."""
+    changeover = {"g": np.array([1.0, 9.0]), "r": np.array([5.0, 2.0]), "i": np.array([3.0, 4.0])}
+    rows = np.array([0, 1])
+    bands = ("g", "r", "i")
+    np.testing.assert_array_equal(exit_changeover(bands, 1, changeover, rows), [1.0, 2.0])
+    np.testing.assert_array_equal(exit_changeover(bands, 2, changeover, rows), [3.0, 2.0])
+    np.testing.assert_array_equal(exit_changeover(bands, 3, changeover, rows), [3.0, 4.0])
+    np.testing.assert_array_equal(exit_changeover(bands, 2, {}, rows), [0.0, 0.0])
