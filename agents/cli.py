@@ -67,14 +67,16 @@ def register_evaluate(subparsers) -> None:
     p.add_argument("--policy", required=True,
                    help="greedy, priority, random, oracle, or the path of a saved policy "
                         "(a folder with manifest.json + policy.pt, or a scorer.json)")  # fmt: skip
-    p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario YAML file")
-    p.add_argument("--seeds", default="1..5", help="A..B (inclusive), A,B,C or A")
-    p.add_argument("--nights", type=int, default=1)
+    p.add_argument("--scenario", default=None, help="scenario YAML file (default: "
+                   f"{Path(DEFAULT_SCENARIO).name})")  # fmt: skip
+    p.add_argument("--seeds", default=None, help="A..B (inclusive), A,B,C or A (default 1..5)")
+    p.add_argument("--nights", type=int, default=None, help="nights per seed (default 1)")
     p.add_argument("--start", help="first night's date YYYY-MM-DD (default: the scenario's, "
                    "or 2027-04-07 when it says 'tonight', as in training)")  # fmt: skip
     p.add_argument("--no-oracle", action="store_true", help="skip the oracle's upper bound")
     p.add_argument("--oracle-time-limit", type=float, default=None, metavar="S",
-                   help="seconds per night for the oracle's bound (default 10)")  # fmt: skip
+                   help="seconds per night for the oracle's plan (default 10; with "
+                        "--protocol, for each world's LP bound, default 300)")  # fmt: skip
     p.add_argument("--against", metavar="POLICY",
                    help="also run POLICY on the same seeds and report the paired difference "
                         "(e.g. greedy)")  # fmt: skip
@@ -96,7 +98,7 @@ def register_evaluate(subparsers) -> None:
         metavar="A,B",
         help="with --protocol: a subset of global-3site,india-chile,dense-8site",
     )
-    p.add_argument("--workers", type=int, default=1, help="with --protocol: processes")
+    p.add_argument("--workers", type=int, default=None, help="with --protocol: processes")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -156,9 +158,22 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from agents import evaluate as E
     from twin.reports.table import format_table
 
+    protocol_only = {"--seeds-per-cell": args.seeds_per_cell, "--networks": args.networks,
+                     "--workers": args.workers}  # fmt: skip
+    single_only = {"--scenario": args.scenario, "--seeds": args.seeds, "--start": args.start,
+                   "--nights": args.nights, "--against": args.against}  # fmt: skip
+    clash = protocol_only if not args.protocol else single_only
+    given = [name for name, value in clash.items() if value is not None]
+    if given:
+        why = ("--protocol fixes its own networks, dates and seeds; drop it" if args.protocol
+               else "only applies with --protocol")  # fmt: skip
+        raise ConfigError(given[0], given[0].lstrip("-"), why)
     if args.protocol:
         _protocol(args)
         return
+    args.scenario = args.scenario or str(DEFAULT_SCENARIO)
+    args.seeds = args.seeds or "1..5"
+    args.nights = 1 if args.nights is None else args.nights
     limit_s = E.ORACLE_TIME_LIMIT_S if args.oracle_time_limit is None else args.oracle_time_limit
     seeds = E.parse_seeds(args.seeds)
     ev = E.evaluate(args.policy, args.scenario, seeds, nights=args.nights, start=args.start,
@@ -186,15 +201,21 @@ def _protocol(args: argparse.Namespace) -> None:
     from agents import protocol as P
 
     limit_s = P.BOUND_TIME_LIMIT_S if args.oracle_time_limit is None else args.oracle_time_limit
-    networks = tuple(args.networks.split(",")) if args.networks else P.NETWORKS
+    networks = (tuple(n.strip() for n in args.networks.split(",")) if args.networks
+                else P.NETWORKS)  # fmt: skip
     unknown = sorted(set(networks) - set(P.NETWORKS))
-    if unknown:
-        raise ConfigError("--networks", "networks", f"{unknown}; allowed: {list(P.NETWORKS)}")
+    if unknown or len(set(networks)) < len(networks):
+        what = f"{unknown} unknown" if unknown else f"{list(networks)} repeats a network"
+        raise ConfigError("--networks", "networks", f"{what}; allowed: {list(P.NETWORKS)}")
     n = P.DEFAULT_SEEDS if args.seeds_per_cell is None else args.seeds_per_cell
-    if not 1 <= n <= P.SEEDS_PER_CELL_BLOCK:
-        raise ConfigError("--seeds-per-cell", "seeds", f"{n}; allowed: 1..{P.SEEDS_PER_CELL_BLOCK}")
+    if not 2 <= n <= P.SEEDS_PER_CELL_BLOCK:
+        raise ConfigError("--seeds-per-cell", "seeds", f"{n}; allowed: 2..{P.SEEDS_PER_CELL_BLOCK}"
+                          " (a paired interval needs two seeds)")  # fmt: skip
+    workers = 1 if args.workers is None else args.workers
+    if workers < 1:
+        raise ConfigError("--workers", "workers", f"{workers}; allowed: 1 or more")
     record = P.run_protocol(args.policy, networks, n, oracle=not args.no_oracle,
-                            oracle_time_limit_s=limit_s, workers=args.workers)  # fmt: skip
+                            oracle_time_limit_s=limit_s, workers=workers)  # fmt: skip
     print(P.format_protocol(record))
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2))

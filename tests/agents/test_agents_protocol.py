@@ -73,6 +73,35 @@ def test_a_cell_is_won_only_with_the_gain_outside_the_interval_and_alerts_kept()
     assert not P.summarise(fewer, "p")[0]["won"]
     slower = [_row(i, 110.0, 100.0, response=150.0 + i) for i in range(6)]
     assert not P.summarise(slower, "p")[0]["won"]
+    late = {
+        d: [_row(i, 111.0 + i, 100.0, response=100.0 + d) for i in range(4)] for d in (0.5, 1.5)
+    }
+    assert P.summarise(late[0.5], "p")[0]["won"] and not P.summarise(late[1.5], "p")[0]["won"]
+    # One world where the policy answered no alert and greedy did: no pair, still a loss.
+    silent = [_row(i, 111.0 + i, 100.0) for i in range(4)]
+    silent[2]["p"]["latency_median_min"] = None
+    (cell,) = P.summarise(silent, "p")
+    assert cell["unanswered_worlds"] == 1 and not cell["won"]
+
+
+def test_one_seed_never_wins_and_a_zero_night_does_not_poison_the_mean():
+    assert not P.summarise([_row(0, 150.0, 100.0)], "p")[0]["won"]
+    rows = [_row(i, 110.0 + i, 100.0) for i in range(3)]
+    dark = [_row(i, 0.0, 0.0) | {"season": "summer"} for i in range(3)]
+    record = {"policy": "p", "seeds_per_cell": 3, "cells": P.summarise(rows + dark, "p")}
+    assert math.isnan(record["cells"][1]["gain_pct"]) and not record["cells"][1]["won"]
+    text = P.format_protocol(record)
+    assert "mean gain +11.00 %" in text and "1 cells where greedy scored 0" in text
+
+
+def test_a_world_runs_each_policy_on_its_cells_date_and_gets_the_bound():
+    """The bound path: the LP of the slew-aware oracle, above what greedy earned."""
+    cell = P.cells(("india-chile",))[0]
+    seed = P.cell_seeds(cell, 1)[0]
+    row = P._one((cell, seed, ("greedy",), True, 300.0))
+    assert row["start"] == cell.start == "2028-01-26" and row["seed"] == seed
+    assert row["bound"] is not None
+    assert row["bound"] >= row["greedy"]["science_value"] > 0.0
 
 
 def test_tiny_protocol_run_through_the_cli(tmp_path, capsys):
@@ -80,19 +109,32 @@ def test_tiny_protocol_run_through_the_cli(tmp_path, capsys):
     and every cell is reported with the same worlds for both policies."""
     out = tmp_path / "protocol.json"
     code = main(["evaluate", "--protocol", "--policy", "random", "--networks", "india-chile",
-                 "--seeds-per-cell", "1", "--no-oracle", "--json", str(out)])  # fmt: skip
+                 "--seeds-per-cell", "2", "--no-oracle", "--json", str(out)])  # fmt: skip
     assert code in (0, None)
     record = json.loads(out.read_text())
-    assert len(record["cells"]) == len(P.DATES) and len(record["rows"]) == len(P.DATES)
+    assert len(record["cells"]) == len(P.DATES) and len(record["rows"]) == 2 * len(P.DATES)
     assert [r["seed"] for r in record["rows"]] == [
-        P.cell_seeds(c, 1)[0] for c in P.cells(("india-chile",))
+        s for c in P.cells(("india-chile",)) for s in P.cell_seeds(c, 2)
     ]
+    assert [r["start"] for r in record["rows"]][::2] == list(P.DATES.values())
     gains = [c["gain_pct"] for c in record["cells"] if math.isfinite(c["gain_pct"])]
     assert np.mean(gains) < 0 and not any(c["won"] for c in record["cells"])
     assert "0/8 cells won" in capsys.readouterr().out
 
 
-def test_unknown_network_is_refused_before_any_run(capsys):
-    code = main(["evaluate", "--protocol", "--policy", "greedy", "--networks", "mars"])
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--protocol", "--networks", "mars"], "--networks"),
+        (["--protocol", "--networks", "india-chile, india-chile"], "--networks"),
+        (["--protocol", "--seeds-per-cell", "1"], "--seeds-per-cell"),
+        (["--protocol", "--workers", "0"], "--workers"),
+        (["--protocol", "--seeds", "1..3"], "--seeds"),
+        (["--protocol", "--against", "random"], "--against"),
+        (["--networks", "india-chile"], "--networks"),
+    ],
+)
+def test_bad_protocol_options_are_refused_before_any_run(capsys, args, option):
+    code = main(["evaluate", "--policy", "greedy", *args])
     assert code == 2
-    assert "allowed" in capsys.readouterr().err
+    assert option in capsys.readouterr().err
