@@ -28,7 +28,7 @@ and :meth:`twin.ops.network.NetworkTwin._visit`):
   increasing and subadditive, so a chain of moves takes no less than one move over the
   whole angle, and the mount settles at least once: ``G >= h(theta1 - omega G) + settle``
   with ``theta1 = theta0 - omega D_p``. The right side falls as ``G`` grows, so ``G`` is
-  at least the root of the equality, found by bisection (:func:`least_gap_s`).
+  at least the root of the equality (:func:`least_gap_s`).
 - ``h(theta)`` is the least of ``max(t_alt(x), t_az(theta - x), dome(theta - x))`` over
   the split ``x``: a great circle of ``theta`` needs ``|d_alt| + |d_az| >= theta``.
 - The mount moves (and settles) unless the target stands exactly where it points, an
@@ -106,22 +106,19 @@ def max_slew_s(telescope: Telescope) -> float:
 
 def least_gap_s(telescope: Telescope, theta1_deg: np.ndarray) -> np.ndarray:
     """Least gap ``G`` before the next first exposure when the angle to cover, less the
-    sky's turn during the previous visit, is ``theta1_deg``: the root of ``G = h(theta1 -
-    omega G) + settle`` (see the module docstring), the lower end of a bisection bracket.
+    sky's turn during the previous visit, is ``theta1_deg``: a lower bound of the root of
+    ``G = F(G) = h(theta1 - omega G) + settle`` (see the module docstring).
 
-    ``G - h(theta1 - omega G) - settle`` rises with ``G`` from ``-h(theta1) - settle`` at
-    0, and is >= 0 at ``theta1 / omega + settle``."""
+    ``F`` falls as ``G`` grows, so from ``G = 0`` (below the root) its iterates alternate
+    around the root: each second one, ``F(F(G))``, stays below it and rises towards it.
+    The slope of ``F`` is ``omega h'``, a few thousandths beyond the smallest angles, so
+    four steps come within a millisecond of the root (measured on the presets)."""
     theta1 = np.asarray(theta1_deg, dtype=float)
     settle = telescope.mount.settle_s
-    lo = np.zeros_like(theta1)
-    hi = theta1 / SKY_TURN_DEG_PER_S + settle
-    for _ in range(_BISECTIONS + 16):
-        mid = 0.5 * (lo + hi)
-        left = np.maximum(theta1 - SKY_TURN_DEG_PER_S * mid, 0.0)
-        above = mid >= least_slew_s(telescope, left) + settle
-        hi = np.where(above, mid, hi)
-        lo = np.where(above, lo, mid)
-    return lo
+    gap = np.zeros_like(theta1)
+    for _ in range(4):  # an even number: the last iterate is below the root
+        gap = least_slew_s(telescope, np.maximum(theta1 - SKY_TURN_DEG_PER_S * gap, 0.0)) + settle
+    return gap
 
 
 def changeover_s(

@@ -106,6 +106,16 @@ def test_least_gap_is_the_root_of_the_sky_turning_during_the_gap():
     assert gap[0] == pytest.approx(settle, abs=1e-6)
     np.testing.assert_allclose(gap, least_slew_s(telescope, left) + settle, atol=1e-6)
     assert np.all(gap <= least_slew_s(telescope, theta1) + settle)
+    # Below the root (the upper end of a bisection bracket of it), within a millisecond.
+    angles = np.random.default_rng(1).uniform(0.0, 180.0, 2000)
+    lo, hi = np.zeros_like(angles), angles / SKY_TURN_DEG_PER_S + settle
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        left = np.maximum(angles - SKY_TURN_DEG_PER_S * mid, 0.0)
+        above = mid >= least_slew_s(telescope, left) + settle
+        hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
+    found = least_gap_s(telescope, angles)
+    assert np.all(found <= hi) and np.all(found >= lo - 1e-3)
 
 
 def test_a_cut_visit_is_charged_the_lesser_of_its_two_possible_last_bands():
