@@ -34,7 +34,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.evaluate import BOUND_TIME_LIMIT_S, interval
+from agents.evaluate import BOUND_TIME_LIMIT_S, paired_interval
+from twin.errors import ConfigError
 from twin.ops.policies import resolve_policy
 from twin.ops.run import run_scenario
 from twin.scenario import load_scenario
@@ -78,6 +79,21 @@ class Cell:
     @property
     def label(self) -> str:
         return f"{self.network} {self.season} {self.moon}"
+
+
+def check_options(networks: tuple[str, ...], seeds_per_cell: int, workers: int) -> None:
+    """ConfigError naming the ``skytwin evaluate`` option and its allowed values: networks
+    of the protocol, each once; two seeds or more a cell (a paired interval needs two);
+    one worker or more."""
+    unknown = sorted(set(networks) - set(NETWORKS))
+    if unknown or len(set(networks)) < len(networks):
+        what = f"{unknown} unknown" if unknown else f"{list(networks)} repeats a network"
+        raise ConfigError("--networks", "networks", f"{what}; allowed: {list(NETWORKS)}")
+    if not 2 <= seeds_per_cell <= SEEDS_PER_CELL_BLOCK:
+        allowed = f"2..{SEEDS_PER_CELL_BLOCK} (a paired interval needs two seeds)"
+        raise ConfigError("--seeds-per-cell", "seeds", f"{seeds_per_cell}; allowed: {allowed}")
+    if workers < 1:
+        raise ConfigError("--workers", "workers", f"{workers}; allowed: 1 or more")
 
 
 def cells(networks: tuple[str, ...] = NETWORKS) -> list[Cell]:
@@ -134,6 +150,7 @@ def run_protocol(
 ) -> dict:
     """Run ``policy`` and greedy on every cell's seeds; per-seed rows and per-cell
     summaries (:func:`summarise`)."""
+    check_options(networks, seeds_per_cell, workers)
     resolve_policy(policy)  # a bad name or file fails here, before any run
     policies = (policy,) if policy == REFERENCE else (policy, REFERENCE)
     tasks = [
@@ -167,12 +184,7 @@ def run_protocol(
 
 
 def _paired(rows: list[dict], policy: str, metric: str) -> dict[str, float]:
-    diffs = []
-    for r in rows:
-        a, b = r[policy][metric], r[REFERENCE][metric]
-        if a is not None and b is not None and math.isfinite(a) and math.isfinite(b):
-            diffs.append(a - b)
-    return interval(diffs)
+    return paired_interval([(r[policy][metric], r[REFERENCE][metric]) for r in rows])
 
 
 def summarise(rows: list[dict], policy: str) -> list[dict]:

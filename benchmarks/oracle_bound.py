@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import report
 
 from agents.evaluate import parse_seeds
-from agents.oracle import build_model, oracle_bound
+from agents.oracle import build_model, oracle_bound, visit_variables
 from twin.ops.policies import resolve_policy
 from twin.ops.run import run_scenario
 from twin.ops.world import World
@@ -51,22 +51,8 @@ def night_value(scenario, policy) -> tuple[float, pd.DataFrame]:
 def milp_value_of(scenario, log: pd.DataFrame) -> float:
     """The MILP's value of a twin night's visits (each by the variable it maps to)."""
     model = build_model(World(scenario), 0, 5.0, 1.0, True)
-    v = model.variables
-    keys = zip(v.get("tel"), v.get("row"), v.get("slot"), v.get("prefix"), strict=True)
-    index = {key: i for i, key in enumerate(keys)}
-    rows = {r.request_id: i for i, r in enumerate(model.requests)}
-    visits = log.groupby("visit_id").agg(
-        telescope=("telescope", "first"),
-        request=("request_id", "first"),
-        t0=("mjd_start", "min"),
-        n=("obs_id", "count"),
-    )
-    total = 0.0
-    for visit in visits.itertuples():
-        t = model.names.index(visit.telescope)
-        slot = int(np.searchsorted(model.slots_of[t].starts, visit.t0, side="right") - 1)
-        total += float(v.get("value")[index[(t, rows[visit.request], slot, visit.n)]])
-    return total
+    variables = visit_variables(model, log)["variable"].to_numpy()
+    return float(model.variables.get("value")[variables].sum())
 
 
 def main() -> None:

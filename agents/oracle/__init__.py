@@ -44,9 +44,8 @@ exposures and counts as a visit, so cut visits get variables of their own).
   plus the largest changeover. A visit starts no earlier than its slot and its window
   and ends no later than its slot's end plus its length, its window's end (the engine
   starts a visit only if it ends inside its window) and the night's end (bar the last
-  readout). These rows are
-  written for runs of 1, 2, 3, 4, 6, 8, ... slots from every slot, through one continuous
-  load variable per slot.
+  readout). These rows are written for runs of 1, 2, 3, 4, 6, 8, ... slots from every
+  slot, through one continuous load variable per slot.
 - Requests: at most the visits still wanted (all of them: the oracle does not know
   earlier nights); first-exposure starts of one request at least ``cadence_days`` apart
   (one row per window of that length, over all telescopes; one visit a night when the
@@ -78,7 +77,13 @@ Arguments of :func:`oracle_bound`
 | slews          |      | True    | charge each visit its changeover (slew-aware)      |
 """
 
-from agents.oracle.milp import OracleResult, build_model, oracle_bound, oracle_value_for_scenario
+from agents.oracle.milp import (
+    OracleResult,
+    build_model,
+    oracle_bound,
+    oracle_value_for_scenario,
+    visit_variables,
+)
 from agents.oracle.policy import OraclePolicy
 from agents.oracle.requests import oracle_requests
 
@@ -89,4 +94,5 @@ __all__ = [
     "oracle_bound",
     "oracle_requests",
     "oracle_value_for_scenario",
+    "visit_variables",
 ]

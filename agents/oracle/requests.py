@@ -23,6 +23,13 @@ DETECTION_MARGIN_MAG = 0.2
 """Margin on the confirmation test (transient brightness between 5-minute samples)."""
 
 
+def night_visit_cap(request: Request, span_d: float) -> float:
+    """Most visits ``request`` can get within ``span_d`` days: all it wants (0 = no end),
+    but one when its cadence is at least that span."""
+    cap = request.visits if request.visits > 0 else math.inf
+    return min(cap, 1) if (request.cadence_days or 0.0) >= span_d else cap
+
+
 def oracle_requests(
     world: World, night: int = 0, confirmations: bool = True
 ) -> tuple[list[Request], np.ndarray]:

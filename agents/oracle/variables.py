@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agents.oracle.exposures import RequestColumns, exposure, visit_start
+from agents.oracle.requests import night_visit_cap
 from agents.oracle.slots import Layout, Slots, plan_key, time_fields
 from agents.oracle.transitions import changeover_s
 from twin.ops.intervals import Intervals
@@ -66,9 +67,7 @@ def telescope_variables(
     changeover: dict[str, np.ndarray] = {}
     if slews and rows:
         night_d = win.end_mjd - win.start_mjd
-        repeatable = np.array(
-            [requests[i].visits != 1 and (requests[i].cadence_days or 0.0) < night_d for i in rows]
-        )
+        repeatable = np.array([night_visit_cap(requests[i], night_d) > 1 for i in rows])
         per_row = changeover_s(tel, [requests[i] for i in rows], repeatable)
         for band, values in per_row.items():
             changeover[band] = np.zeros(len(requests))
