@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from twin.errors import ConfigError
@@ -26,20 +28,30 @@ def register_train(subparsers) -> None:
                         "score plus learned feature weights, searched on whole nights")  # fmt: skip
     p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario YAML file")
     p.add_argument("--steps", type=int, default=200_000, help="env steps in all")
-    p.add_argument("--init-from", metavar="MODEL", help="continue training this model.zip (ppo; "
-                   "SB3 unpickles it: only a zip you trained yourself)")  # fmt: skip
+    p.add_argument("--init-from", metavar="MODEL", help="continue training this model.zip (ppo) "
+                   "or RLlib checkpoint folder (rllib-ppo); both are unpickled: only files "
+                   "you wrote yourself")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output folder (default runs/ALGO-NAME-sSEED)")
     p.add_argument("--start", help="fixed date YYYY-MM-DD (default: the scenario's, or "
                    "2027-04-07 when it says 'tonight')")  # fmt: skip
-    p.add_argument("--nights", type=int, default=1, help="nights per episode (ppo)")
+    p.add_argument("--nights", type=int, default=1, help="nights per episode (ppo, rllib-ppo)")
     p.add_argument("--n-envs", type=int, default=1, help="parallel envs, one process each (ppo)")
-    p.add_argument("--n-candidates", type=int, default=16, help="candidates per decision (ppo)")
-    p.add_argument("--reward-weight", action="append", default=[], metavar="TERM=W",
-                   help="reward weight override, e.g. alert=4 (repeatable; ppo)")  # fmt: skip
+    p.add_argument("--n-candidates", type=int, default=16,
+                   help="candidates per decision (ppo, rllib-ppo)")  # fmt: skip
+    p.add_argument(
+        "--reward-weight",
+        action="append",
+        default=[],
+        metavar="TERM=W",
+        help="reward weight override, e.g. alert=4 (repeatable; ppo, rllib-ppo)",
+    )
     p.add_argument("--net-arch", default="64,64", help="hidden layers, e.g. 64,64 (ppo)")
     p.add_argument("--ppo", action="append", default=[], metavar="KEY=JSON",
-                   help="MaskablePPO argument, e.g. n_steps=512 (repeatable)")  # fmt: skip
+                   help="MaskablePPO argument, e.g. n_steps=512, or RLlib PPOConfig.training "
+                        "argument, e.g. gamma=0.995 (repeatable)")  # fmt: skip
+    p.add_argument("--checkpoint-every", type=int, default=10,
+                   help="RLlib iterations between checkpoints (rllib-ppo)")  # fmt: skip
     p.add_argument("--num-env-runners", type=int, default=0, help="RLlib env runners (rllib-ppo)")
     p.add_argument("--address", help="Ray cluster address (rllib-ppo; default: local Ray)")
     p.add_argument("--generations", type=int, default=30, help="CMA-ES generations (cma-es)")
@@ -49,7 +61,7 @@ def register_train(subparsers) -> None:
     p.add_argument("--sigma0", type=float, help="initial CMA-ES step (cma-es; default 0.3)")
     p.add_argument("--start-spread-days", type=int, default=0,
                    help="each training night starts on a random day within this many days "
-                        "of --start (cma-es; 365: the whole year)")  # fmt: skip
+                        "of --start (365: the whole year)")  # fmt: skip
     p.add_argument("--alert-guard", action="store_true",
                    help="never postpone an alert's first visit that greedy would take now "
                         "(cma-es; saved with the scorer)")  # fmt: skip
@@ -106,11 +118,24 @@ def cmd_train(args: argparse.Namespace) -> None:
     name = Path(args.scenario).stem
     out = Path(args.out or f"runs/{args.algo}-{name}-s{args.seed}")
     if args.algo == "rllib-ppo":
+        from agents.rllib_policy import export_policy
         from agents.rllib_train import train_rllib
+        from agents.sb3_train import fixed_start
 
-        train_rllib(args.scenario, args.steps, args.seed, out,
-                    num_env_runners=args.num_env_runners, address=args.address)  # fmt: skip
-        print(f"RLlib checkpoint in {out}/")
+        weights = _pairs(args.reward_weight, float, "--reward-weight") or None
+        env_kwargs = {"n_candidates": args.n_candidates, "reward_weights": weights,
+                      "start_spread_days": args.start_spread_days}  # fmt: skip
+        run = train_rllib(args.scenario, args.steps, args.seed, out,
+                          num_env_runners=args.num_env_runners, address=args.address,
+                          start=fixed_start(args.scenario, args.start), nights=args.nights,
+                          env_kwargs=env_kwargs, checkpoint_every=args.checkpoint_every,
+                          ppo_kwargs=_pairs(args.ppo, json.loads, "--ppo") or None,
+                          progress=not args.quiet, init_from=args.init_from)  # fmt: skip
+        policy = export_policy(
+            run.checkpoint, out / "policy", command=shlex.join(["skytwin", *sys.argv[1:]])
+        )
+        print(f"RLlib checkpoint in {run.checkpoint} (resume with --init-from); policy: "
+              f"{policy}/ (manifest.json + policy.pt), the folder --policy loads")  # fmt: skip
         return
     if args.algo == "cma-es":
         _train_cmaes(args, out)
@@ -123,7 +148,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         reward_weights=_pairs(args.reward_weight, float, "--reward-weight") or None,
         net_arch=tuple(int(n) for n in args.net_arch.split(",")),
         ppo_kwargs=_pairs(args.ppo, json.loads, "--ppo") or None, progress=not args.quiet,
-        init_from=args.init_from,
+        init_from=args.init_from, start_spread_days=args.start_spread_days,
     )  # fmt: skip
     size_kb = (result.policy_dir / "policy.pt").stat().st_size / 1024
     print(f"policy: {result.policy_dir}/ (manifest.json + policy.pt, {size_kb:.0f} kB), "

@@ -27,11 +27,12 @@ from twin.ops.world import World
 class LearnedPolicy:
     """Replays a saved MaskablePPO policy (its folder, or its manifest.json) in the twin.
 
-    Its name is ``ppo:<folder name>``. The policy fixes the network it schedules: the
-    number of telescopes and sites and of candidates offered; :meth:`bind` (called by the
-    twin with the run's World) checks them against the scenario. The World gives each
-    telescope's index and night windows, as the env uses them; an unbound policy refuses
-    to decide rather than guess them.
+    Its name is ``ppo:<folder name>``, or ``rllib:<folder name>`` for an RLlib module exported
+    by :func:`agents.rllib_policy.export_policy`. The policy fixes the network it schedules:
+    the number of telescopes and sites and of candidates offered; :meth:`bind` (called by
+    the twin with the run's World) checks them against the scenario. The World gives each
+    telescope's index and night windows, as the env uses them; an unbound policy refuses to
+    decide rather than guess them.
 
     | name          | default | meaning                                            |
     |---------------|---------|----------------------------------------------------|
@@ -43,7 +44,8 @@ class LearnedPolicy:
     def __init__(self, path: str | Path, device: str = "cpu", deterministic: bool = True) -> None:
         self.manifest_path, section = PF.read_manifest(path)
         self.path = self.manifest_path.parent
-        self.name = f"ppo:{self.path.resolve().name}"
+        rllib = section["class"] == PF.RLLIB_CLASS  # an exported RLlib module
+        self.name = f"{'rllib' if rllib else 'ppo'}:{self.path.resolve().name}"
         self.deterministic = deterministic
         self.policy = PF.build_policy(self.manifest_path, section, device)
         self.k = section["n_candidates"]

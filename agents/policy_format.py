@@ -15,7 +15,8 @@ The ``policy`` section holds everything needed to rebuild the network:
 
 | key               | meaning                                                        |
 |-------------------|----------------------------------------------------------------|
-| class             | :data:`POLICY_CLASS` (the only one accepted)                   |
+| class             | :data:`POLICY_CLASS`, or :data:`RLLIB_CLASS` for an RLlib      |
+|                   | module (``model_config`` instead of ``policy_kwargs``)         |
 | weights           | the weights file's name in the folder (``policy.pt``)          |
 | weights_sha256    | its SHA-256: weights and manifest belong together              |
 | n_telescopes      | the network it schedules (the observation's sizes follow)      |
@@ -48,6 +49,8 @@ FORMAT = "skytwin-policy-v1"
 MANIFEST = "manifest.json"
 WEIGHTS = "policy.pt"
 POLICY_CLASS = "sb3_contrib.common.maskable.policies.MaskableMultiInputActorCriticPolicy"
+RLLIB_CLASS = "agents.rllib_train.MaskedPPOTorchRLModule"
+"""``policy.class`` of an RLlib module exported by :mod:`agents.rllib_policy`."""
 ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "leaky_relu": "LeakyReLU",
                "gelu": "GELU", "silu": "SiLU"}  # fmt: skip
 """``activation_fn`` names allowed in ``policy_kwargs``, and their torch.nn classes."""
@@ -113,7 +116,7 @@ def save_policy(policy, out_dir: str | Path, n_telescopes: int, n_sites: int,
     section = {
         "class": POLICY_CLASS,
         "weights": WEIGHTS,
-        "weights_sha256": _sha256(weights),
+        "weights_sha256": file_sha256(weights),
         "n_telescopes": n_telescopes,
         "n_sites": n_sites,
         "n_candidates": n_candidates,
@@ -147,7 +150,7 @@ def kwargs_to_json(policy_kwargs: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(out))  # tuples to lists; fails on anything not JSON
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -184,9 +187,11 @@ def read_manifest(path: str | Path) -> tuple[Path, dict[str, Any]]:
 
 
 def _check_section(section: dict[str, Any], source: str) -> None:
-    if section.get("class") != POLICY_CLASS:
-        raise ConfigError(source, "policy.class", f"must be {POLICY_CLASS!r}, got "
-                          f"{excerpt(str(section.get('class')))}")  # fmt: skip
+    from agents.rllib_policy import check_model_config
+
+    if section.get("class") not in (POLICY_CLASS, RLLIB_CLASS):
+        raise ConfigError(source, "policy.class", f"must be {POLICY_CLASS!r} or "
+                          f"{RLLIB_CLASS!r}, got {excerpt(str(section.get('class')))}")  # fmt: skip
     name = section.get("weights")
     if not isinstance(name, str) or Path(name).name != name or not name.endswith(".pt"):
         raise ConfigError(source, "policy.weights", "must be the name of a .pt file in the "
@@ -212,6 +217,9 @@ def _check_section(section: dict[str, Any], source: str) -> None:
     if section.get("action_space") != {"n": section["n_candidates"] + 1}:
         raise ConfigError(source, "policy.action_space",
                           f"must be {{'n': {section['n_candidates'] + 1}}}")  # fmt: skip
+    if section["class"] == RLLIB_CLASS:
+        check_model_config(section.get("model_config"), source)
+        return
     kwargs = section.get("policy_kwargs", {})
     if not isinstance(kwargs, dict):
         raise ConfigError(source, "policy.policy_kwargs", "must be a JSON object")
@@ -256,12 +264,17 @@ def _net_arch(value: Any, source: str, field: str) -> list[int] | dict[str, list
 
 
 def build_policy(manifest: Path, section: dict[str, Any], device: str = "cpu"):
-    """SB3's policy network rebuilt from a :func:`read_manifest` result, with its weights
+    """SB3's policy network (or an exported RLlib module, :mod:`agents.rllib_policy`)
+    rebuilt from a :func:`read_manifest` result, with its weights
     read by ``torch.load(weights_only=True)``: nothing from the files is executed."""
     import torch
     from gymnasium import spaces
     from sb3_contrib.common.maskable.policies import MaskableMultiInputActorCriticPolicy
 
+    from agents.rllib_policy import build_module
+
+    if section["class"] == RLLIB_CLASS:
+        return build_module(manifest, section, device)
     source = str(manifest.parent / section["weights"])
     state = load_weights(Path(source), section["weights_sha256"], device)
     k = section["n_candidates"]
@@ -273,14 +286,20 @@ def build_policy(manifest: Path, section: dict[str, Any], device: str = "cpu"):
         lambda _: 0.0,  # no training here: the optimizer is never stepped
         **kwargs_from_json(section.get("policy_kwargs", {}), str(manifest)),
     )
+    load_strict(policy, state, source)
+    policy.set_training_mode(False)
+    return policy.to(torch.device(device))
+
+
+def load_strict(network, state: dict[str, Any], source: str) -> None:
+    """Load ``state`` into ``network``, every tensor present and of the right shape, or a
+    ConfigError(source, "policy", ...) saying what does not fit."""
     try:
-        policy.load_state_dict(state, strict=True)
+        network.load_state_dict(state, strict=True)
     except RuntimeError as err:
         first = str(err).splitlines()[1:2] or [str(err)]
         raise ConfigError(source, "policy", "weights do not fit the network the manifest "
                           f"describes ({excerpt(first[0].strip())})") from None  # fmt: skip
-    policy.set_training_mode(False)
-    return policy.to(torch.device(device))
 
 
 def load_weights(path: Path, sha256: str, device: str = "cpu") -> dict[str, Any]:
@@ -296,7 +315,7 @@ def load_weights(path: Path, sha256: str, device: str = "cpu") -> dict[str, Any]
         if kind != "torch-zip":
             raise ConfigError(source, "policy", f"weights must be a torch.save file, got a "
                               f"{kind} file")  # fmt: skip
-        if _sha256(path) != sha256:
+        if file_sha256(path) != sha256:
             raise ConfigError(source, "policy", "weights differ from the ones the manifest "
                               "names (weights_sha256): re-export the policy")  # fmt: skip
         state = torch.load(path, map_location=device, weights_only=True)

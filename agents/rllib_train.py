@@ -139,8 +139,8 @@ def train_rllib(scenario: str | Path = DEFAULT_SCENARIO, steps: int = 20_000, se
                 env_kwargs: dict[str, Any] | None = None,
                 ppo_kwargs: dict[str, Any] | None = None,
                 model_config: dict[str, Any] | None = None, checkpoint_every: int = 0,
-                runtime_env: dict[str, Any] | None = None, progress: bool = True
-                ) -> RllibRun:  # fmt: skip
+                runtime_env: dict[str, Any] | None = None, progress: bool = True,
+                init_from: str | Path | None = None) -> RllibRun:  # fmt: skip
     """Train the shared PPO policy for ``steps`` env steps; write the checkpoint and metrics.
 
     ``env_kwargs`` go to :class:`~envs.multi_env.NetworkParallelEnv` (``n_candidates``,
@@ -150,6 +150,11 @@ def train_rllib(scenario: str | Path = DEFAULT_SCENARIO, steps: int = 20_000, se
     iterations under ``out_dir/checkpoint_NNNN``. Writes ``out_dir/checkpoint`` (the
     final ``algo.save``) and ``out_dir/metrics.json`` (the arguments and one record per
     iteration); shows a progress bar unless ``progress`` is False.
+
+    ``init_from``: a checkpoint folder of an earlier run (``out_dir/checkpoint`` or
+    ``checkpoint_NNNN``) to resume: weights, optimiser and step counters are restored, so
+    ``steps`` counts from the start of the first run. RLlib checkpoints are pickles: resume
+    only from checkpoints you wrote yourself (shipped policies use :func:`export_policy`).
     """
     import ray
     from tqdm.auto import tqdm
@@ -171,14 +176,22 @@ def train_rllib(scenario: str | Path = DEFAULT_SCENARIO, steps: int = 20_000, se
                  logging_level=logging.ERROR)  # fmt: skip
     algo = build_config(env_config, seed, num_env_runners, ppo_kwargs, model_config).build_algo()
     history: list[dict[str, Any]] = []
+    if init_from is not None:
+        algo.restore_from_path(str(Path(init_from).resolve()))
+        earlier = Path(init_from).resolve().parent / "metrics.json"
+        if earlier.is_file():
+            history = [row for row in json.loads(earlier.read_text()).get("iterations", [])
+                       if row["iteration"] <= algo.iteration]  # fmt: skip
     record = {"scenario": str(scenario), "steps": steps, "seed": seed,
               "num_env_runners": num_env_runners, "env_config": _jsonable(env_config),
               "ppo": {**DEFAULT_PPO, **(ppo_kwargs or {})},
-              "model": {**DEFAULT_MODEL, **(model_config or {})}}  # fmt: skip
+              "model": {**DEFAULT_MODEL, **(model_config or {})},
+              "init_from": None if init_from is None else str(init_from)}  # fmt: skip
     metrics_path = out / "metrics.json"
     try:
         with tqdm(total=steps, unit="step", desc="rllib ppo", disable=not progress) as bar:
-            done = 0
+            done = history[-1]["env_steps"] if history else 0
+            bar.update(min(done, steps))
             while done < steps:
                 row = _summary(algo.train())
                 history.append(row)

@@ -101,6 +101,7 @@ def train_ppo(
     progress: bool = True,
     verbose: int = 0,
     init_from: str | Path | None = None,
+    start_spread_days: int = 0,
 ) -> TrainResult:
     """Train MaskablePPO for ``steps`` env steps and save it in ``out_dir``.
 
@@ -124,6 +125,7 @@ def train_ppo(
     | progress         | True               | progress bar                                     |
     | init_from        | None               | a model.zip to continue (keeps its net and PPO; |
     |                  |                    | unpickled by SB3: only a zip you trained)        |
+    | start_spread_days | 0                 | each episode starts start + U{0..spread-1} days  |
     """
     import torch
     from sb3_contrib import MaskablePPO
@@ -139,7 +141,8 @@ def train_ppo(
     out.mkdir(parents=True, exist_ok=True)
     start = fixed_start(scenario, start)
     env_kwargs = {"scenario": str(scenario), "start": start, "nights": nights,
-                  "n_candidates": n_candidates, "reward_weights": reward_weights}  # fmt: skip
+                  "n_candidates": n_candidates, "reward_weights": reward_weights,
+                  "start_spread_days": start_spread_days}  # fmt: skip
     vec_env = make_vec_env(make_env, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs,
                            vec_env_cls=SubprocVecEnv if n_envs > 1 else DummyVecEnv)  # fmt: skip
     kwargs = {**DEFAULT_PPO_KWARGS, **(ppo_kwargs or {})}
@@ -173,6 +176,9 @@ def train_ppo(
     model.save(model_path)  # pickled: for --init-from; the twin loads manifest + policy.pt
     manifest = _manifest(scenario, start, steps, seed, out, n_envs, nights, n_candidates,
                          reward_weights, net_arch, ppo_kwargs, kwargs, wall_s)  # fmt: skip
+    if start_spread_days:
+        manifest["start_spread_days"] = start_spread_days
+        manifest["command"] += f" --start-spread-days {start_spread_days}"
     if init_from is not None:
         manifest["init_from"] = _shown(init_from)
         manifest["command"] += f" --init-from {shlex.quote(_shown(init_from))}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ class Episode:
     def __init__(self, scenario: Scenario, world_seed: int, telescope_names: Sequence[str],
                  stages: Sequence[PipelineStage], k: int) -> None:  # fmt: skip
         self.world_seed = world_seed
+        self.scenario = scenario
         self.k = k
         self.names = list(telescope_names)
         self.index = {name: i for i, name in enumerate(self.names)}
@@ -140,6 +142,35 @@ class EpisodeEnv:
         return self.episode.stepped
 
 
+def draw_world(rng: np.random.Generator, scenario: Scenario, seed_worlds: bool,
+               start_spread_days: int) -> tuple[int, Scenario]:  # fmt: skip
+    """The world seed and the scenario of a new episode.
+
+    ``seed_worlds``: a fresh weather/equipment seed from ``rng`` (else the scenario's).
+    ``start_spread_days`` > 0: the first night is ``scenario.start`` plus a uniform
+    0..spread-1 days, so a policy trained over a year sees every season (night length,
+    the moon, which targets are up); 0 draws nothing, so the env's stream of worlds is
+    what it was without the option."""
+    world_seed = int(rng.integers(2**31 - 1)) if seed_worlds else scenario.seed
+    if start_spread_days > 0:
+        offset = timedelta(days=int(rng.integers(start_spread_days)))
+        day = date.fromisoformat(scenario.start) + offset
+        scenario = scenario.model_copy(update={"start": day.isoformat()})
+    return world_seed, scenario
+
+
+def check_spread(start_spread_days: object) -> int:
+    """``start_spread_days`` as an int >= 0, or a ValueError naming the allowed values."""
+    if (
+        isinstance(start_spread_days, bool)
+        or not isinstance(start_spread_days, int | np.integer)
+        or start_spread_days < 0
+    ):
+        raise ValueError(f"start_spread_days must be an integer >= 0 (0: every episode starts "
+                         f"on the scenario's date), got {start_spread_days!r}")  # fmt: skip
+    return int(start_spread_days)
+
+
 def empty_observation(space, mask: np.ndarray) -> dict[str, np.ndarray]:
     """Zeros in every key of ``space`` and ``mask`` as the action mask (an episode's end,
     or a telescope with no decision yet)."""
@@ -155,7 +186,7 @@ def replayable_state(env: Any, rebuilt: Sequence[str]) -> dict[str, Any]:
     state = {k: v for k, v in env.__dict__.items() if k not in ("episode", *rebuilt)}
     episode = env.__dict__.get("episode")
     if episode is not None:
-        state["_replay"] = (episode.world_seed, list(episode.actions))
+        state["_replay"] = (episode.world_seed, episode.scenario.start, list(episode.actions))
     return state
 
 
@@ -166,7 +197,7 @@ def replay(env: Any, state: dict[str, Any]) -> None:
     env.__dict__.update(state)
     env.episode = None
     if saved is not None:
-        world_seed, actions = saved
-        env._start(world_seed)
+        world_seed, start, actions = saved
+        env._start(world_seed, env.scenario.model_copy(update={"start": start}))
         for action in actions:
             env.step(action)

@@ -13,7 +13,15 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
 from envs import features as F
-from envs.episode import TERMS, Episode, EpisodeEnv, empty_observation, replay, replayable_state
+from envs.episode import (
+    TERMS,
+    Episode,
+    EpisodeEnv,
+    draw_world,
+    empty_observation,
+    replay,
+    replayable_state,
+)
 from envs.network_env import DEFAULT_SCENARIO, NetworkEnv
 from twin.ops.stepping import Decision
 from twin.pipeline.stage import PipelineStage
@@ -99,6 +107,7 @@ class NetworkParallelEnv(EpisodeEnv, ParallelEnv):
     | seed_worlds    | True                 | each reset draws a new weather/equipment seed from the env's RNG; False reuses the scenario's seed |
     | max_cycles     | 5000                 | steps before truncation                        |
     | pipeline       | scenario's stages    | stage names or ``PipelineStage`` objects run on every frame; [] for none |
+    | start_spread_days | 0                 | each reset starts ``start`` + U{0..spread-1} days (365: every season); 0: always ``start`` |
 
     ## Version history
     * v0: first version.
@@ -111,7 +120,8 @@ class NetworkParallelEnv(EpisodeEnv, ParallelEnv):
                  start: str | None = None, n_candidates: int = 16,
                  reward_weights: dict[str, float] | None = None, seed_worlds: bool = True,
                  max_cycles: int = MAX_CYCLES, render_mode: str | None = None,
-                 pipeline: Sequence[str | PipelineStage] | None = None) -> None:  # fmt: skip
+                 pipeline: Sequence[str | PipelineStage] | None = None,
+                 start_spread_days: int = 0) -> None:  # fmt: skip
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {render_mode!r}; allowed: "
                              f"{self.metadata['render_modes']} or None")  # fmt: skip
@@ -119,8 +129,9 @@ class NetworkParallelEnv(EpisodeEnv, ParallelEnv):
         # sees the same observation and actions in both envs.
         single = NetworkEnv(scenario, nights=nights, start=start, n_candidates=n_candidates,
                             reward_weights=reward_weights, seed_worlds=seed_worlds,
-                            pipeline=pipeline)  # fmt: skip
+                            pipeline=pipeline, start_spread_days=start_spread_days)  # fmt: skip
         self.scenario = single.scenario
+        self.start_spread_days = single.start_spread_days
         self.stages = single.stages
         self.k = single.k
         self.weights = single.weights
@@ -182,15 +193,14 @@ class NetworkParallelEnv(EpisodeEnv, ParallelEnv):
               ) -> tuple[dict[str, dict], dict[str, dict]]:  # fmt: skip
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seed)
-        world_seed = (int(self.np_random.integers(2**31 - 1)) if self.seed_worlds
-                      else self.scenario.seed)  # fmt: skip
-        self._start(world_seed)
+        self._start(*draw_world(self.np_random, self.scenario, self.seed_worlds,
+                                self.start_spread_days))  # fmt: skip
         terms = {a: dict.fromkeys(TERMS, 0.0) for a in self.agents}
         return self._observations(terminal=False), self._infos(terms)
 
-    def _start(self, world_seed: int) -> None:
+    def _start(self, world_seed: int, scenario: Scenario) -> None:
         """A fresh twin of the world drawn from ``world_seed``, run to the first decisions."""
-        self.episode = Episode(self.scenario, world_seed, self.possible_agents, self.stages,
+        self.episode = Episode(scenario, world_seed, self.possible_agents, self.stages,
                                self.k)  # fmt: skip
         self._cycles = 0
         self._last_obs = {a: self._empty_observation() for a in self.possible_agents}

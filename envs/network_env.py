@@ -15,6 +15,8 @@ from envs.episode import (
     TERMS,
     Episode,
     EpisodeEnv,
+    check_spread,
+    draw_world,
     empty_observation,
     replay,
     replayable_state,
@@ -128,6 +130,7 @@ class NetworkEnv(EpisodeEnv, gym.Env):
     | reward_weights | DEFAULT_REWARD_WEIGHTS | overrides of the term weights               |
     | seed_worlds    | True                 | each reset draws a new weather/equipment seed from the env's RNG; False reuses the scenario's seed |
     | pipeline       | scenario's stages    | stage names or ``PipelineStage`` objects run on every frame; [] for none |
+    | start_spread_days | 0                 | each reset starts ``start`` + U{0..spread-1} days (365: every season); 0: always ``start`` |
 
     ## Version history
     * v0: first version.
@@ -139,7 +142,9 @@ class NetworkEnv(EpisodeEnv, gym.Env):
                  start: str | None = None, n_candidates: int = 16,
                  reward_weights: dict[str, float] | None = None, seed_worlds: bool = True,
                  render_mode: str | None = None,
-                 pipeline: Sequence[str | PipelineStage] | None = None) -> None:  # fmt: skip
+                 pipeline: Sequence[str | PipelineStage] | None = None,
+                 start_spread_days: int = 0) -> None:  # fmt: skip
+        self.start_spread_days = check_spread(start_spread_days)
         if isinstance(scenario, Scenario):
             base = scenario.model_copy(update={"nights": nights, **({"start": start} if start
                                                                     else {})})  # fmt: skip
@@ -185,9 +190,8 @@ class NetworkEnv(EpisodeEnv, gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None
               ) -> tuple[dict, dict[str, Any]]:  # fmt: skip
         super().reset(seed=seed)
-        world_seed = (int(self.np_random.integers(2**31 - 1)) if self.seed_worlds
-                      else self.scenario.seed)  # fmt: skip
-        self._start(world_seed)
+        self._start(*draw_world(self.np_random, self.scenario, self.seed_worlds,
+                                self.start_spread_days))  # fmt: skip
         return self._observation(), self._info({})
 
     def render(self) -> str | None:
@@ -217,9 +221,9 @@ class NetworkEnv(EpisodeEnv, gym.Env):
         replay(self, state)
 
     # -- internals -----------------------------------------------------------------------
-    def _start(self, world_seed: int) -> None:
+    def _start(self, world_seed: int, scenario: Scenario) -> None:
         """A fresh twin of the world drawn from ``world_seed``, run to its first decision."""
-        self.episode = Episode(self.scenario, world_seed, self.telescope_names, self.stages,
+        self.episode = Episode(scenario, world_seed, self.telescope_names, self.stages,
                                self.k)  # fmt: skip
         self._advance()
 

@@ -62,15 +62,9 @@ class NetworkMultiAgentEnv(MultiAgentEnv):
         self.possible_agents = list(self.par_env.possible_agents)
         self.agents = []
         inner = self.par_env.observation_space(self.possible_agents[0])
-        self._features = spaces.Dict({k: s for k, s in inner.spaces.items() if k != "action_mask"})
         n_actions = self.par_env.k + 1
-        self.observation_spaces = {
-            a: spaces.Dict({
-                "action_mask": spaces.Box(0.0, 1.0, shape=(n_actions,), dtype=np.float32),
-                "observations": spaces.flatten_space(self._features),
-            })
-            for a in self.possible_agents
-        }  # fmt: skip
+        self._features, agent_space = agent_spaces(inner, n_actions)
+        self.observation_spaces = {a: agent_space for a in self.possible_agents}
         self.action_spaces = {a: spaces.Discrete(n_actions) for a in self.possible_agents}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None
@@ -99,8 +93,26 @@ class NetworkMultiAgentEnv(MultiAgentEnv):
         self.par_env.close()
 
     def _convert(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        features = {k: v for k, v in obs.items() if k != "action_mask"}
-        return {
-            "action_mask": obs["action_mask"].astype(np.float32),
-            "observations": spaces.flatten(self._features, features).astype(np.float32),
-        }
+        return agent_observation(self._features, obs)
+
+
+def agent_spaces(inner: spaces.Dict, n_actions: int) -> tuple[spaces.Dict, spaces.Dict]:
+    """(the features' ``Dict``, an agent's observation space) from the parallel env's
+    per-agent space: what RLlib trains on and what a loaded module is rebuilt for."""
+    features = spaces.Dict({k: s for k, s in inner.spaces.items() if k != "action_mask"})
+    agent = spaces.Dict({
+        "action_mask": spaces.Box(0.0, 1.0, shape=(n_actions,), dtype=np.float32),
+        "observations": spaces.flatten_space(features),
+    })  # fmt: skip
+    return features, agent
+
+
+def agent_observation(features: spaces.Dict, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """An agent's observation from a parallel-env observation: the mask as float32 and
+    the other keys flattened in ``features``' order (the one conversion used in training
+    and in the twin)."""
+    rest = {k: v for k, v in obs.items() if k != "action_mask"}
+    return {
+        "action_mask": np.asarray(obs["action_mask"]).astype(np.float32),
+        "observations": spaces.flatten(features, rest).astype(np.float32),
+    }

@@ -8,8 +8,12 @@ import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.utils.pre_checks.env import check_multiagent_environments
 
+from agents.learned import LearnedPolicy, load_policy
+from agents.rllib_policy import export_policy
 from agents.rllib_train import evaluate_rllib, load_module, train_rllib
 from envs.rllib_env import NetworkMultiAgentEnv
+from twin.cli import main
+from twin.errors import ConfigError
 
 START = "2027-03-10"
 
@@ -126,3 +130,88 @@ def test_same_seed_same_training(tmp_path):
                         ppo_kwargs=ppo, progress=False) for i in range(2)]  # fmt: skip
     losses = [[row["policy_loss"] for row in run.history] for run in runs]
     assert losses[0] == losses[1]
+
+
+def test_spread_starts_reach_the_multi_agent_env():
+    env = make_env(start_spread_days=365)
+    env.reset(seed=2)
+    start = env.par_env.episode.scenario.start
+    assert start != START and np.datetime64(start) - np.datetime64(START) < 365
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    return export_policy(tiny_run.checkpoint, tmp_path_factory.mktemp("policy"), command="cmd")
+
+
+def test_exported_policy_answers_as_the_trained_module(tiny_run, exported):
+    """The folder the twin loads (tensors only, rebuilt from the manifest) gives the
+    checkpoint's module's choice on every observation of an episode."""
+    module = load_module(tiny_run.checkpoint)
+    module.eval()
+    policy = load_policy(exported)
+    assert isinstance(policy, LearnedPolicy) and policy.k == 16
+    env = make_env()
+    obs, _ = env.reset(seed=6)
+    compared = 0
+    while compared < 150:
+        batch = {Columns.OBS: {k: torch.as_tensor(np.stack([o[k] for o in obs.values()]))
+                               for k in ("action_mask", "observations")}}  # fmt: skip
+        expected = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS].argmax(-1)
+        raw = env.par_env._last_obs
+        for agent, want in zip(obs, expected.tolist(), strict=True):
+            mask = raw[agent]["action_mask"].astype(bool)
+            assert policy.predict({**raw[agent], "action_mask": mask}) == want
+            compared += 1
+        obs, _, terminateds, _, _ = env.step(dict(zip(obs, expected.tolist(), strict=True)))
+        assert not terminateds["__all__"]
+
+
+def test_exported_manifest_says_how_it_was_trained(tiny_run, exported):
+    record = json.loads((exported / "manifest.json").read_text())
+    assert record["command"] == "cmd" and record["steps"] >= 200
+    assert record["env_config"]["start"] == START
+    assert record["policy"]["model_config"]["fcnet_hiddens"] == [32]
+    assert record["versions"]["ray"]
+
+
+def test_exported_policy_runs_in_the_twin(exported, tmp_path):
+    out = tmp_path / "run"
+    main(["run", "scenarios/global-3site.yaml", "--start", START, "--policy", str(exported),
+          "--out", str(out), "--quiet"])  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["constraint_violations"]["count"] == 0
+    assert metrics["run"]["policy"] == f"rllib:{exported.name}"
+    assert metrics["run"]["exposures"] > 100 and metrics["run"]["invalid_actions"] == 0
+
+
+@pytest.mark.parametrize(("key", "value", "field"), [
+    ("fcnet_hiddens", [32, "x"], "policy.model_config.fcnet_hiddens"),
+    ("fcnet_activation", "softmax", "policy.model_config.fcnet_activation"),
+    ("catalog_class", "os.system", "policy.model_config.catalog_class"),
+    ("fcnet_hiddens", [16], "policy"),  # valid, but not the weights' shapes
+])  # fmt: skip
+def test_bad_model_config_is_refused(exported, tmp_path, key, value, field):
+    record = json.loads((exported / "manifest.json").read_text())
+    record["policy"]["model_config"][key] = value
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(record))
+    (folder / "policy.pt").write_bytes((exported / "policy.pt").read_bytes())
+    with pytest.raises(ConfigError) as err:
+        load_policy(folder)
+    assert err.value.field == field
+
+
+def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
+    ppo = {"train_batch_size_per_learner": 200, "minibatch_size": 64, "num_epochs": 1}
+    run = train_rllib(steps=400, seed=0, out_dir=tmp_path, start=START, ppo_kwargs=ppo,
+                      model_config={"fcnet_hiddens": [32]}, progress=False,
+                      init_from=tiny_run.checkpoint)  # fmt: skip
+    # the counters are the checkpoint's (a fresh start would number its iteration 1), and
+    # the first run's record is carried into the resumed run's metrics
+    assert [row["iteration"] for row in run.history] == [1, 2]
+    assert run.history[0] == tiny_run.history[0]
+    assert run.history[-1]["env_steps"] >= 400
+    resumed = json.loads(run.metrics_path.read_text())
+    assert resumed["config"]["init_from"] == str(tiny_run.checkpoint)

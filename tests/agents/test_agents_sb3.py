@@ -31,7 +31,8 @@ TINY_ARGS = ["--ppo", "n_steps=128", "--ppo", "batch_size=64", "--ppo", "n_epoch
 def trained(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ppo")
     argv = ["train", "--algo", "ppo", "--scenario", str(SCENARIO), "--steps", "256",
-            "--seed", "3", "--out", str(out), "--quiet", *TINY_ARGS]  # fmt: skip
+            "--seed", "3", "--out", str(out), "--quiet", "--start-spread-days", "30",
+            *TINY_ARGS]  # fmt: skip
     assert main(argv) == 0
     return out
 
@@ -44,7 +45,7 @@ def test_training_writes_model_checkpoints_logs_and_manifest(trained):
     manifest = json.loads((trained / "manifest.json").read_text())
     assert manifest["steps"] == 256 and manifest["seed"] == 3
     assert manifest["start"] == DEFAULT_START  # global-3site says 'tonight'
-    assert manifest["n_candidates"] == 16
+    assert manifest["n_candidates"] == 16 and manifest["start_spread_days"] == 30
     assert set(manifest["reward_weights"]) == {"science", "alert", "idle", "slew"}
     assert manifest["format"] == FORMAT and manifest["policy"]["n_candidates"] == 16
 
@@ -53,6 +54,7 @@ def test_manifest_command_reproduces_the_arguments(trained):
     manifest = json.loads((trained / "manifest.json").read_text())
     args = build_parser().parse_args(shlex.split(manifest["command"])[1:])
     assert (args.algo, args.steps, args.seed, args.start) == ("ppo", 256, 3, DEFAULT_START)
+    assert args.start_spread_days == 30
     assert Path(args.scenario).resolve() == SCENARIO and Path(args.out).resolve() == trained
     assert [tuple(p.split("=")) for p in args.ppo] == [(k, str(v)) for k, v in TINY.items()]
 
@@ -136,16 +138,28 @@ def test_fixed_start(tmp_path):
 
 
 def test_rllib_algo_calls_train_rllib_lazily(monkeypatch, tmp_path):
-    calls = []
+    calls, exports = [], []
     fake = types.ModuleType("agents.rllib_train")
-    fake.train_rllib = lambda *args, **kwargs: calls.append((args, kwargs))
+    run = types.SimpleNamespace(checkpoint=tmp_path / "checkpoint")
+    fake.train_rllib = lambda *args, **kwargs: calls.append((args, kwargs)) or run
+    exporter = types.ModuleType("agents.rllib_policy")
+    exporter.export_policy = lambda *args, **kwargs: exports.append((args, kwargs)) or args[1]
     monkeypatch.setitem(sys.modules, "agents.rllib_train", fake)
+    monkeypatch.setitem(sys.modules, "agents.rllib_policy", exporter)
     argv = ["train", "--algo", "rllib-ppo", "--scenario", str(SCENARIO), "--steps", "100",
             "--seed", "2", "--out", str(tmp_path), "--num-env-runners", "3", "--address",
-            "auto"]  # fmt: skip
+            "auto", "--n-candidates", "8", "--reward-weight", "idle=0", "--ppo", "gamma=0.99",
+            "--start-spread-days", "365", "--checkpoint-every", "5"]  # fmt: skip
     assert main(argv) == 0
-    assert calls == [((str(SCENARIO), 100, 2, tmp_path),
-                      {"num_env_runners": 3, "address": "auto"})]  # fmt: skip
+    assert calls == [((str(SCENARIO), 100, 2, tmp_path), {
+        "num_env_runners": 3, "address": "auto", "start": DEFAULT_START, "nights": 1,
+        "env_kwargs": {"n_candidates": 8, "reward_weights": {"idle": 0.0},
+                       "start_spread_days": 365},
+        "checkpoint_every": 5, "ppo_kwargs": {"gamma": 0.99}, "progress": True,
+        "init_from": None})]  # fmt: skip
+    (((checkpoint, folder), kwargs),) = exports
+    assert checkpoint == tmp_path / "checkpoint" and folder == tmp_path / "policy"
+    assert kwargs["command"].startswith("skytwin ")
 
 
 def test_training_continues_from_a_saved_model(tmp_path):

@@ -150,3 +150,46 @@ def test_reward_weights(env_id):
 def test_unknown_reward_term_is_refused(env_id):
     with pytest.raises(ValueError, match="unknown reward terms"):
         make(env_id, reward_weights={"sciense": 1.0})
+
+
+def test_start_spread_draws_dates_in_the_range():
+    env = make("skytwin/Network-v0", start_spread_days=365)
+    starts = []
+    for seed in range(8):
+        env.reset(seed=seed)
+        starts.append(env.unwrapped.episode.scenario.start)
+    days = [(np.datetime64(s) - np.datetime64(START)).astype(int) for s in starts]
+    assert all(0 <= d < 365 for d in days)
+    assert len(set(days)) == 8  # 8 draws from 365 days: equal ones would be a fixed date
+    # the world is the drawn date's: the twin's first decision is on that evening
+    mjd = env.unwrapped._decision.conditions.mjd
+    first = float(np.datetime64(starts[-1]).astype("datetime64[D]").astype(float)) + 40587.0
+    assert first < mjd < first + 1.5
+
+
+def test_no_spread_keeps_the_stream_of_worlds():
+    plain, spread0 = make("skytwin/Network-v0"), make("skytwin/Network-v0", start_spread_days=0)
+    for seed in (3, 4):
+        obs, info = plain.reset(seed=seed)
+        obs0, info0 = spread0.reset(seed=seed)
+        assert same(obs, obs0) and same(info, info0)
+        assert spread0.unwrapped.episode.scenario.start == START
+
+
+def test_pickle_keeps_the_drawn_start():
+    env = make("skytwin/Network-v0", start_spread_days=200)
+    rng = np.random.default_rng(2)
+    env.reset(seed=11)
+    for _ in range(10):
+        env.step(valid_action(env, rng))
+    copy = pickle.loads(pickle.dumps(env))
+    assert copy.unwrapped.episode.scenario.start == env.unwrapped.episode.scenario.start
+    assert copy.unwrapped.episode.scenario.start != START
+    action = valid_action(env, rng)
+    assert all(same(x, y) for x, y in zip(env.step(action), copy.step(action), strict=True))
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "30"])
+def test_bad_start_spread_is_refused(bad):
+    with pytest.raises(ValueError, match="start_spread_days must be an integer >= 0"):
+        make("skytwin/Network-v0", start_spread_days=bad)
