@@ -29,8 +29,8 @@ def register_train(subparsers) -> None:
     p.add_argument("--scenario", default=str(DEFAULT_SCENARIO), help="scenario YAML file")
     p.add_argument("--steps", type=int, default=200_000, help="env steps in all")
     p.add_argument("--init-from", metavar="MODEL", help="continue training this model.zip (ppo) "
-                   "or RLlib checkpoint folder (rllib-ppo); both are unpickled: only files "
-                   "you wrote yourself")  # fmt: skip
+                   "or RLlib checkpoint folder (rllib-ppo), both unpickled: only files you "
+                   "wrote yourself; or start the search at this scorer.json (cma-es)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output folder (default runs/ALGO-NAME-sSEED)")
     p.add_argument("--start", help="fixed date YYYY-MM-DD (default: the scenario's, or "
@@ -69,6 +69,9 @@ def register_train(subparsers) -> None:
                    help="objective per alert followed, in science value "
                         "(cma-es; default 10)")  # fmt: skip
     p.add_argument("--workers", type=int, help="processes running nights (cma-es; default: CPUs)")
+    p.add_argument("--lookahead", action="store_true",
+                   help="search the look-ahead weights too: better airmass later tonight here "
+                        "or at another site under a clear forecast (cma-es)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -168,7 +171,8 @@ def _train_cmaes(args: argparse.Namespace, out: Path) -> None:
                          seeds_per_generation=args.seeds_per_generation,
                          alert_guard=args.alert_guard, start_spread_days=args.start_spread_days,
                          start=args.start, nights=args.nights, workers=args.workers,
-                         progress=not args.quiet, **given)  # fmt: skip
+                         progress=not args.quiet, lookahead=args.lookahead,
+                         init_from=args.init_from, **given)  # fmt: skip
     print(f"scorer: {result.scorer_path}, {args.generations} generations in {result.wall_s:.0f} s")
     for metric in ("science_value", "alerts_followed"):
         v = result.validation[metric]

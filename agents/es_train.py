@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from agents.sb3_train import _shown, fixed_start
-from agents.scorer import SCORER_FEATURES, ScorerPolicy, save_scorer
+from agents.scorer import BASE_FEATURES, SCORER_FEATURES, ScorerPolicy, save_scorer
 from envs.network_env import DEFAULT_SCENARIO
 from twin.ops.network import NetworkTwin
 from twin.ops.stepping import NullRecorder
@@ -128,6 +128,8 @@ def train_cmaes(
     workers: int | None = None,
     validation_seeds: tuple[int, ...] = DEFAULT_VALIDATION_SEEDS,
     progress: bool = True,
+    lookahead: bool = False,
+    init_from: str | Path | None = None,
 ) -> ESResult:
     """Search the scorer's weights; save the search's mean in ``out_dir/scorer.json``.
 
@@ -146,6 +148,8 @@ def train_cmaes(
     | nights               | 1                | nights per run                            |
     | workers              | CPU count        | processes running nights in parallel      |
     | validation_seeds     | 500..515         | final paired check against greedy         |
+    | lookahead            | False            | search the look-ahead weights too (else 0) |
+    | init_from            | None             | a scorer.json whose weights start the search |
     """
     import cma
 
@@ -162,16 +166,27 @@ def train_cmaes(
     opts = {"seed": seed + 1, "verbose": -9}
     if population:
         opts["popsize"] = population
-    es = cma.CMAEvolutionStrategy(np.zeros(len(SCORER_FEATURES)), sigma0, opts)
+    searched = len(SCORER_FEATURES) if lookahead else len(BASE_FEATURES)
+    x0 = np.zeros(searched)
+    if init_from is not None:
+        from agents.scorer import load_scorer
+
+        x0 = load_scorer(init_from).weights[:searched]
+    es = cma.CMAEvolutionStrategy(x0, sigma0, opts)
+
+    def full(x) -> np.ndarray:  # the look-ahead weights stay 0 unless searched
+        return np.concatenate([np.asarray(x, float), np.zeros(len(SCORER_FEATURES) - searched)])
+
     command = _command(scenario, generations, seed, out, population, seeds_per_generation,
                        sigma0, alert_weight, alert_guard, start, start_spread_days,
-                       nights)  # fmt: skip
+                       nights, lookahead, init_from)  # fmt: skip
     manifest = {"algo": "CMA-ES (pycma)", "scenario": _shown(scenario), "start": start,
                 "start_spread_days": start_spread_days,
                 "nights": nights, "generations": generations, "seed": seed,
                 "population": es.popsize, "seeds_per_generation": seeds_per_generation,
                 "sigma0": sigma0, "alert_weight": alert_weight, "alert_guard": alert_guard,
-                "versions": _versions(), "command": command}  # fmt: skip
+                "lookahead": lookahead, "versions": _versions(), "command": command,
+                **({"init_from": _shown(init_from)} if init_from else {})}  # fmt: skip
     history = (out / "history.jsonl").open("w")
     bar = _bar(generations, progress)
     t0 = time.perf_counter()
@@ -181,8 +196,8 @@ def train_cmaes(
             seeds = rng.integers(*TRAIN_SEED_RANGE, size=seeds_per_generation)
             starts = _starts(start, start_spread_days, rng, seeds_per_generation)
             xs = es.ask()
-            res = _outcomes(pool, scenario, starts, nights, seeds, [np.zeros_like(xs[0]), *xs],
-                            alert_guard)  # fmt: skip
+            res = _outcomes(pool, scenario, starts, nights, seeds,
+                            [full(np.zeros(searched)), *map(full, xs)], alert_guard)  # fmt: skip
             score = res[..., 0] + alert_weight * res[..., 1]
             es.tell(xs, (-score[1:].mean(axis=1)).tolist())
             gain = score[1:] - score[0]
@@ -191,15 +206,15 @@ def train_cmaes(
                     "science_gain_mean": float((res[1:, :, 0] - res[0, :, 0]).mean()),
                     "followed_gain_mean": float((res[1:, :, 1] - res[0, :, 1]).mean()),
                     "gain_mean": float(gain.mean()), "gain_best": float(gain.mean(axis=1).max()),
-                    "sigma": float(es.sigma), "mean_weights": es.mean.tolist(),
+                    "sigma": float(es.sigma), "mean_weights": full(es.mean).tolist(),
                     "wall_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
             history.write(json.dumps(line) + "\n")
             history.flush()
-            save_scorer(out / "scorer.json", es.mean, **manifest, generation=gen)
+            save_scorer(out / "scorer.json", full(es.mean), **manifest, generation=gen)
             if bar is not None:
                 bar.set_postfix(gain=f"{line['gain_mean']:+.2f}", best=f"{line['gain_best']:+.2f}")
                 bar.update(1)
-        weights = np.asarray(es.mean)
+        weights = full(es.mean)
         val_rng = np.random.default_rng(list(validation_seeds))
         val_starts = _starts(start, start_spread_days, val_rng, len(validation_seeds))
         val = _outcomes(pool, scenario, val_starts, nights, validation_seeds,
@@ -279,7 +294,8 @@ def _bar(total: int, progress: bool):
 
 
 def _command(scenario, generations, seed, out, population, seeds_per_generation, sigma0,
-             alert_weight, alert_guard, start, start_spread_days, nights) -> str:  # fmt: skip
+             alert_weight, alert_guard, start, start_spread_days, nights,
+             lookahead=False, init_from=None) -> str:  # fmt: skip
     cmd = ["skytwin", "train", "--algo", "cma-es", "--scenario", _shown(scenario),
            "--generations", str(generations), "--seed", str(seed), "--out", _shown(out),
            "--start", start, "--seeds-per-generation", str(seeds_per_generation)]  # fmt: skip
@@ -295,6 +311,10 @@ def _command(scenario, generations, seed, out, population, seeds_per_generation,
         cmd += ["--start-spread-days", str(start_spread_days)]
     if nights != 1:
         cmd += ["--nights", str(nights)]
+    if lookahead:
+        cmd += ["--lookahead"]
+    if init_from:
+        cmd += ["--init-from", _shown(init_from)]
     return shlex.join(cmd)
 
 

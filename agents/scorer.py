@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from agents.baselines import greedy_rate, share_factor
+from agents.lookahead import LOOKAHEAD_FEATURES, Lookahead
 from agents.safe_files import excerpt, finite_number, read_json
 from twin.errors import ConfigError
 from twin.ops.conditions import Conditions, Observe, Wait
+from twin.ops.world import World
 
 FORMAT = "skytwin-scorer-v1"
 """``format`` field of a saved scorer."""
@@ -47,8 +49,12 @@ SCORER_FEATURES = (
     "limited_visits",  # the request wants a finite number of visits
     "night_left_x_log_quality",  # hours left in the night / 12 x ln(quality)
     "alert_first_visit",  # an alert (follow-up or confirmation) not yet observed
+    *LOOKAHEAD_FEATURES,  # better airmass later tonight here / elsewhere (agents.lookahead)
 )
 """Per-candidate features the learned weights multiply, each of order one."""
+BASE_FEATURES = SCORER_FEATURES[: -len(LOOKAHEAD_FEATURES)]
+"""The features of scorers trained before the look-ahead: a saved scorer must weigh each
+of these; a look-ahead weight it does not name is 0."""
 
 
 def greedy_score(conditions: Conditions, feasible: np.ndarray,
@@ -58,9 +64,11 @@ def greedy_score(conditions: Conditions, feasible: np.ndarray,
 
 
 def scorer_features(conditions: Conditions, feasible: np.ndarray,
-                    share: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+                    share: np.ndarray | None = None,
+                    lookahead: Lookahead | None = None) -> np.ndarray:  # fmt: skip
     """(len(feasible), len(SCORER_FEATURES)) float64 features of the ``feasible`` rows
-    (``share``: their share factors, if already computed)."""
+    (``share``: their share factors, if already computed). Without ``lookahead`` the
+    look-ahead columns are 0."""
     c = conditions.candidates
     i = feasible
     log_q = np.log(np.maximum(c.quality[i], 1e-3))
@@ -83,7 +91,9 @@ def scorer_features(conditions: Conditions, feasible: np.ndarray,
         hours_left / 12.0 * log_q,
         (c.is_alert[i] & (c.visits_done[i] == 0)).astype(float),
     ]
-    return np.stack(cols, axis=1)
+    later = (lookahead.features(conditions, i) if lookahead is not None
+             else np.zeros((i.size, len(LOOKAHEAD_FEATURES))))  # fmt: skip
+    return np.concatenate([np.stack(cols, axis=1), later], axis=1)
 
 
 class ScorerPolicy:
@@ -101,6 +111,10 @@ class ScorerPolicy:
     network is for, and a learned correction that waits for an alert to rise can lose it
     when the weather turns or the target sets (measured: without the guard the search
     trades alerts followed for science value unless alerts weigh heavily).
+
+    The look-ahead features need the run's site geometry: the twin calls :meth:`bind`
+    with its World; a scorer whose look-ahead weights are not 0 refuses to decide
+    unbound, rather than score without them.
     """
 
     def __init__(self, weights: Mapping[str, float] | np.ndarray, name: str = "scorer",
@@ -109,6 +123,12 @@ class ScorerPolicy:
         self.name = name
         self.idle_wait_s = idle_wait_s
         self.alert_guard = alert_guard
+        self.looks_ahead = bool(self.weights[len(BASE_FEATURES) :].any())
+        self.lookahead: Lookahead | None = None
+
+    def bind(self, world: World) -> None:
+        """Take the run's sites (coordinates, night windows) for the look-ahead."""
+        self.lookahead = Lookahead(world) if self.looks_ahead else None
 
     def reset(self, seed: np.random.SeedSequence) -> None:
         pass  # deterministic
@@ -124,8 +144,12 @@ class ScorerPolicy:
             pick = feasible[int(np.argmax(score))]
             if c.is_alert[pick] and c.visits_done[pick] == 0:
                 return Observe(int(pick))
+        if self.looks_ahead and self.lookahead is None:
+            raise RuntimeError(f"{self.name}: call bind(world) before deciding (the twin does):"
+                               " the look-ahead features need the run's sites")  # fmt: skip
         if self.weights.any():
-            score = score + scorer_features(conditions, feasible, share) @ self.weights
+            features = scorer_features(conditions, feasible, share, self.lookahead)
+            score = score + features @ self.weights
         return Observe(int(feasible[int(np.argmax(score))]))
 
 
@@ -185,10 +209,12 @@ def _checked_weights(weights: object, source: str) -> np.ndarray:
     """The weight vector of a scorer file's ``weights`` field (a mapping or a list)."""
     n = len(SCORER_FEATURES)
     if isinstance(weights, list):
-        if len(weights) != n:
+        if len(weights) not in (n, len(BASE_FEATURES)):
             raise ConfigError(source, "weights", f"expected {n} numbers "
-                              f"({', '.join(SCORER_FEATURES)}), got {len(weights)}")  # fmt: skip
-        return np.array([finite_number(w, source, f"weights[{i}]") for i, w in enumerate(weights)])
+                              f"({', '.join(SCORER_FEATURES)}), or the first "
+                              f"{len(BASE_FEATURES)}, got {len(weights)}")  # fmt: skip
+        w = [finite_number(w, source, f"weights[{i}]") for i, w in enumerate(weights)]
+        return np.array(w + [0.0] * (n - len(w)))
     if not isinstance(weights, dict):
         raise ConfigError(source, "weights", f"must map each feature to its weight, got "
                           f"{type(weights).__name__}")  # fmt: skip
@@ -197,8 +223,11 @@ def _checked_weights(weights: object, source: str) -> np.ndarray:
         names = excerpt(", ".join(unknown))
         raise ConfigError(source, "weights", f"unknown feature(s) {names}; allowed: "
                           f"{', '.join(SCORER_FEATURES)}")  # fmt: skip
-    missing = [k for k in SCORER_FEATURES if k not in weights]
+    missing = [k for k in BASE_FEATURES if k not in weights]
     if missing:
         raise ConfigError(source, "weights", f"missing feature(s) {', '.join(missing)}: a "
-                          f"{FORMAT} file has a weight for each of the {n}")  # fmt: skip
-    return np.array([finite_number(weights[k], source, f"weights.{k}") for k in SCORER_FEATURES])
+                          f"{FORMAT} file has a weight for each of the {len(BASE_FEATURES)} "
+                          f"base features ({', '.join(LOOKAHEAD_FEATURES)} may be left out: "
+                          "0)")  # fmt: skip
+    return np.array([finite_number(weights.get(k, 0.0), source, f"weights.{k}")
+                     for k in SCORER_FEATURES])  # fmt: skip

@@ -140,7 +140,7 @@ def test_bad_scorer_files_say_what_is_wrong(tmp_path):
         load_scorer(bad)
     with pytest.raises(ValueError, match="allowed: log_quality"):
         ScorerPolicy({"log_qualty": 1.0})
-    with pytest.raises(ValueError, match="expected 13 weights"):
+    with pytest.raises(ValueError, match="expected 15 weights"):
         ScorerPolicy(np.zeros(3))
 
 
@@ -155,6 +155,7 @@ def test_tiny_search_writes_its_outputs(tmp_path):
     policy = load_scorer(out)
     np.testing.assert_allclose(policy.weights, result.weights)
     assert result.weights.any()  # the mean moved
+    assert not result.weights[-2:].any()  # look-ahead weights are searched only on request
     v = json.loads((out / "validation.json").read_text())
     for metric in ("science_value", "alerts_followed"):
         d = v[metric]
