@@ -169,7 +169,7 @@ def build_module(manifest: Path, section: dict[str, Any], device: str = "cpu") -
     import torch
     from gymnasium import spaces
 
-    from agents.rllib_train import MaskedPPOTorchRLModule
+    from agents.rllib_train import MaskedPPOTorchRLModule, quiet_ray
     from envs.rllib_env import agent_spaces
 
     source = str(manifest.parent / section["weights"])
@@ -178,6 +178,7 @@ def build_module(manifest: Path, section: dict[str, Any], device: str = "cpu") -
     inner = PF.observation_space(section["n_telescopes"], section["n_sites"], k,
                                  section.get("measured", False))  # fmt: skip
     features, agent_space = agent_spaces(inner, k + 1)
+    quiet_ray()  # RLlib warns about its own internal RLModuleConfig on every construction
     module = MaskedPPOTorchRLModule(observation_space=agent_space,
                                     action_space=spaces.Discrete(k + 1), inference_only=False,
                                     model_config=dict(section["model_config"]))  # fmt: skip

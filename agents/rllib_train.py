@@ -165,7 +165,7 @@ def train_rllib(scenario: str | Path = DEFAULT_SCENARIO, steps: int = 20_000, se
         scenario = str(Path(scenario).resolve())
     env_config = {"scenario": scenario, "nights": nights, "start": start, **(env_kwargs or {})}
     NetworkMultiAgentEnv(env_config)  # fail here, not in a Ray worker, on a bad scenario
-    _quiet_ray()
+    quiet_ray()
     started = not ray.is_initialized()
     if started and address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False,
@@ -294,7 +294,7 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _quiet_ray() -> None:
+def quiet_ray() -> None:
     """Ray and RLlib log deprecation notes and worker chatter at INFO/WARNING."""
     for name in ("ray", "ray.rllib", "ray.tune"):
         logging.getLogger(name).setLevel(logging.ERROR)
