@@ -1,6 +1,8 @@
 """The RLlib env (agents appear only when they decide) and a tiny PPO run on it."""
 
 import json
+import shlex
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +14,11 @@ from agents.learned import LearnedPolicy, load_policy
 from agents.rllib_policy import export_policy
 from agents.rllib_train import evaluate_rllib, load_module, train_rllib
 from envs.rllib_env import NetworkMultiAgentEnv
-from twin.cli import main
+from twin.cli import build_parser, main
 from twin.errors import ConfigError
 
 START = "2027-03-10"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_env(**kwargs) -> NetworkMultiAgentEnv:
@@ -215,3 +218,35 @@ def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
     assert run.history[-1]["env_steps"] >= 400
     resumed = json.loads(run.metrics_path.read_text())
     assert resumed["config"]["init_from"] == str(tiny_run.checkpoint)
+
+
+SHIPPED = ROOT / "agents" / "trained" / "rllib-global-3site"
+
+
+def test_shipped_policy_gives_the_readme_figures(tmp_path):
+    """The shipped module, loaded tensors-only, reproduces seed 101's night of the README's
+    learning table (benchmarks/results/learning_rllib_april.json) to the last digit."""
+    recorded = json.loads((ROOT / "benchmarks" / "results" / "learning_rllib_april.json")
+                          .read_text())  # fmt: skip
+    row = next(r for r in recorded["rows"] if r["seed"] == 101)
+    out = tmp_path / "run"
+    main(["run", "scenarios/global-3site.yaml", "--start", recorded["start"], "--seed", "101",
+          "--policy", str(SHIPPED), "--out", str(out), "--quiet", "--no-plots"])  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["run"]["policy"] == "rllib:rllib-global-3site"
+    assert metrics["run"]["exposures"] == row["exposures"]
+    assert metrics["network"]["science_value"] == pytest.approx(row["science_value"], rel=1e-12)
+
+
+def test_shipped_manifest_command_is_the_training_recorded():
+    manifest = json.loads((SHIPPED / "manifest.json").read_text())
+    args = build_parser().parse_args(shlex.split(manifest["command"])[1:])
+    assert (args.algo, args.steps, args.n_candidates, args.start_spread_days) == (
+        "rllib-ppo",
+        400_000,
+        8,
+        365,
+    )
+    assert manifest["steps"] == 400_000 and manifest["policy"]["n_telescopes"] == 3
+    assert manifest["env_config"]["reward_weights"] == {"idle": 0.0}
+    assert (SHIPPED / "policy.pt").stat().st_size < 1_000_000
