@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from pathlib import Path
 
 from twin.errors import ConfigError
@@ -46,12 +45,13 @@ def register_train(subparsers) -> None:
         metavar="TERM=W",
         help="reward weight override, e.g. alert=4 (repeatable; ppo, rllib-ppo)",
     )
-    p.add_argument("--net-arch", default="64,64", help="hidden layers, e.g. 64,64 (ppo)")
+    p.add_argument("--net-arch", help="hidden layers, e.g. 64,64 (ppo: default 64,64; "
+                   "rllib-ppo: the shared encoder, default 128,128)")  # fmt: skip
     p.add_argument("--ppo", action="append", default=[], metavar="KEY=JSON",
                    help="MaskablePPO argument, e.g. n_steps=512, or RLlib PPOConfig.training "
                         "argument, e.g. gamma=0.995 (repeatable)")  # fmt: skip
-    p.add_argument("--checkpoint-every", type=int, default=10,
-                   help="RLlib iterations between checkpoints (rllib-ppo)")  # fmt: skip
+    p.add_argument("--checkpoint-every", type=int,
+                   help="RLlib iterations between checkpoints (rllib-ppo; default 10)")  # fmt: skip
     p.add_argument("--num-env-runners", type=int, default=0, help="RLlib env runners (rllib-ppo)")
     p.add_argument("--address", help="Ray cluster address (rllib-ppo; default: local Ray)")
     p.add_argument("--generations", type=int, default=30, help="CMA-ES generations (cma-es)")
@@ -117,7 +117,28 @@ def register_evaluate(subparsers) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
+ONLY_FOR = {"n_envs": (("ppo",), 1), "num_env_runners": (("rllib-ppo",), 0),
+            "address": (("rllib-ppo",), None), "checkpoint_every": (("rllib-ppo",), None),
+            "lookahead": (("cma-es",), False), "alert_guard": (("cma-es",), False),
+            "alert_weight": (("cma-es",), None), "population": (("cma-es",), None),
+            "sigma0": (("cma-es",), None), "workers": (("cma-es",), None),
+            "net_arch": (("ppo", "rllib-ppo"), None), "ppo": (("ppo", "rllib-ppo"), []),
+            "reward_weight": (("ppo", "rllib-ppo"), []),
+            "n_candidates": (("ppo", "rllib-ppo"), 16)}  # fmt: skip
+"""``skytwin train`` options that only some algorithms use, and their unset value: given
+to another algorithm, they are refused rather than silently ignored."""
+
+
+def _check_train_options(args: argparse.Namespace) -> None:
+    for dest, (algos, unset) in ONLY_FOR.items():
+        if args.algo not in algos and getattr(args, dest) != unset:
+            option = "--" + dest.replace("_", "-")
+            raise ConfigError("command line", option, f"applies to --algo {' or '.join(algos)}"
+                              f", not {args.algo}")  # fmt: skip
+
+
 def cmd_train(args: argparse.Namespace) -> None:
+    _check_train_options(args)
     name = Path(args.scenario).stem
     out = Path(args.out or f"runs/{args.algo}-{name}-s{args.seed}")
     if args.algo == "rllib-ppo":
@@ -131,12 +152,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         run = train_rllib(args.scenario, args.steps, args.seed, out,
                           num_env_runners=args.num_env_runners, address=args.address,
                           start=fixed_start(args.scenario, args.start), nights=args.nights,
-                          env_kwargs=env_kwargs, checkpoint_every=args.checkpoint_every,
+                          env_kwargs=env_kwargs, checkpoint_every=args.checkpoint_every or 10,
                           ppo_kwargs=_pairs(args.ppo, json.loads, "--ppo") or None,
+                          model_config=_layers(args.net_arch, "fcnet_hiddens"),
                           progress=not args.quiet, init_from=args.init_from)  # fmt: skip
-        policy = export_policy(
-            run.checkpoint, out / "policy", command=shlex.join(["skytwin", *sys.argv[1:]])
-        )
+        policy = export_policy(run.checkpoint, out / "policy", command=_rllib_command(args, out))
         print(f"RLlib checkpoint in {run.checkpoint} (resume with --init-from); policy: "
               f"{policy}/ (manifest.json + policy.pt), the folder --policy loads")  # fmt: skip
         return
@@ -149,7 +169,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.scenario, args.steps, args.seed, out, args.n_envs, start=args.start,
         nights=args.nights, n_candidates=args.n_candidates,
         reward_weights=_pairs(args.reward_weight, float, "--reward-weight") or None,
-        net_arch=tuple(int(n) for n in args.net_arch.split(",")),
+        net_arch=tuple(_layers(args.net_arch or "64,64", "net_arch")["net_arch"]),
         ppo_kwargs=_pairs(args.ppo, json.loads, "--ppo") or None, progress=not args.quiet,
         init_from=args.init_from, start_spread_days=args.start_spread_days,
     )  # fmt: skip
@@ -159,6 +179,42 @@ def cmd_train(args: argparse.Namespace) -> None:
           " is kept for --init-from")  # fmt: skip
     print(f"try it: skytwin run {args.scenario} --start {result.manifest['start']} "
           f"--policy {result.policy_dir}")  # fmt: skip
+
+
+def _layers(text: str | None, key: str) -> dict[str, list[int]] | None:
+    """``{key: [sizes]}`` from ``--net-arch`` ("128,128"), None when not given."""
+    if text is None:
+        return None
+    try:
+        sizes = [int(n) for n in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise ConfigError("command line", "--net-arch", f"layer sizes like 64,64, got {text!r}")
+    return {key: sizes}
+
+
+def _rllib_command(args: argparse.Namespace, out: Path) -> str:
+    """The ``skytwin train`` command that reproduces an RLlib run, from its arguments."""
+    from agents.sb3_train import _shown, fixed_start
+
+    cmd = ["skytwin", "train", "--algo", "rllib-ppo", "--scenario", _shown(args.scenario),
+           "--steps", str(args.steps), "--seed", str(args.seed), "--out", _shown(out),
+           "--start", fixed_start(args.scenario, args.start)]  # fmt: skip
+    optional = [("--nights", args.nights, 1), ("--n-candidates", args.n_candidates, 16),
+                ("--start-spread-days", args.start_spread_days, 0),
+                ("--net-arch", args.net_arch, None),
+                ("--checkpoint-every", args.checkpoint_every, None),
+                ("--num-env-runners", args.num_env_runners, 0)]  # fmt: skip
+    for option, value, unset in optional:
+        if value != unset:
+            cmd += [option, str(value)]
+    for option, values in (("--reward-weight", args.reward_weight), ("--ppo", args.ppo)):
+        for value in values:
+            cmd += [option, value]
+    if args.init_from:
+        cmd += ["--init-from", _shown(args.init_from)]
+    return shlex.join(cmd)
 
 
 def _train_cmaes(args: argparse.Namespace, out: Path) -> None:

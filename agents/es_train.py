@@ -171,7 +171,11 @@ def train_cmaes(
     if init_from is not None:
         from agents.scorer import load_scorer
 
-        x0 = load_scorer(init_from).weights[:searched]
+        start_weights = load_scorer(init_from).weights
+        if not lookahead and start_weights[len(BASE_FEATURES) :].any():
+            raise ValueError(f"{init_from} has look-ahead weights; search with lookahead=True "
+                             "(--lookahead), or they would be dropped to 0")  # fmt: skip
+        x0 = start_weights[:searched]
     es = cma.CMAEvolutionStrategy(x0, sigma0, opts)
 
     def full(x) -> np.ndarray:  # the look-ahead weights stay 0 unless searched

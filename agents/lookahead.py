@@ -73,20 +73,19 @@ class Lookahead:
         for site in range(len(self.sites)):
             if site == here:
                 continue
-            window = self._next_night(site, now)
-            if window is not None:
+            for window in self._nights_ahead(site, now):
                 best = self._best_airmass(conditions, here, site, now, *window, sin_dec,
                                           hour_angle_h)  # fmt: skip
                 best_elsewhere = np.minimum(best_elsewhere, best)
         out[:, 1] = _gain(airmass_now, best_elsewhere)
         return out
 
-    def _next_night(self, site: int, now: float) -> tuple[float, float] | None:
-        """The part of the site's current or next night within the horizon, if any."""
-        for start, end in self.nights[site]:
-            if end > now + self.step_d and start < now + self.horizon_d:
-                return max(start, now + self.step_d), min(end, now + self.horizon_d)
-        return None
+    def _nights_ahead(self, site: int, now: float) -> list[tuple[float, float]]:
+        """The parts of the site's nights between the next grid step and the horizon (its
+        current night's rest and the next one can both fall inside 24 h)."""
+        first, last = now + self.step_d, now + self.horizon_d
+        return [(max(start, first), min(end, last)) for start, end in self.nights[site]
+                if end > first and start < last]  # fmt: skip
 
     def _best_airmass(self, conditions: Conditions, here: int, site: int, now: float,
                       start: float, end: float, sin_dec: np.ndarray,

@@ -52,10 +52,16 @@ def export_policy(checkpoint: str | Path, out_dir: str | Path, command: str | No
 
     checkpoint = Path(checkpoint)
     metrics_path = checkpoint.resolve().parent / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    if not metrics_path.is_file():
+        raise FileNotFoundError(f"{metrics_path} not found: export the checkpoint of a "
+                                "train_rllib run (metrics.json: how it trained)")  # fmt: skip
+    metrics = json.loads(metrics_path.read_text())
     config = metrics.get("config", {})
     iterations = metrics.get("iterations", [])
-    env = NetworkMultiAgentEnv(config.get("env_config", {}))
+    if "env_config" not in config:
+        raise ValueError(f"{metrics_path}: no config.env_config, so the env the module "
+                         "was trained on is unknown")  # fmt: skip
+    env = NetworkMultiAgentEnv(config["env_config"])
     par = env.par_env
     n_tel, n_sites, k = len(par.possible_agents), len(par.scenario.sites), par.k
     measured = bool(par.stages)
@@ -107,11 +113,18 @@ def export_policy(checkpoint: str | Path, out_dir: str | Path, command: str | No
 
 
 def model_config_json(config: Any) -> dict[str, Any]:
-    """The shape-defining part of a module's ``model_config`` as plain JSON."""
+    """The network-defining part of a module's ``model_config`` as plain JSON, over
+    RLlib's defaults (``DefaultModelConfig``): every key of :data:`MODEL_KEYS` is written,
+    activations included, so a Ray release with other defaults rebuilds the same network."""
+    from dataclasses import asdict
+
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
     if not isinstance(config, dict):
         config = dict(vars(config))
+    config = {**asdict(DefaultModelConfig()), **config}
     return {key: (list(config[key]) if isinstance(config[key], list | tuple) else config[key])
-            for key in MODEL_KEYS if key in config}  # fmt: skip
+            for key in MODEL_KEYS}  # fmt: skip
 
 
 def check_model_config(config: Any, source: str) -> dict[str, Any]:
@@ -155,7 +168,9 @@ class RllibPredictor:
         from envs.rllib_env import agent_observation
 
         flat = agent_observation(self.features_space, {**obs, "action_mask": action_masks})
-        batch = {Columns.OBS: {key: torch.as_tensor(value)[None] for key, value in flat.items()}}
+        device = next(self.module.parameters()).device
+        batch = {Columns.OBS: {key: torch.as_tensor(value, device=device)[None]
+                               for key, value in flat.items()}}  # fmt: skip
         with torch.no_grad():
             logits = self.module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS][0]
         if deterministic:

@@ -190,8 +190,11 @@ def train_rllib(scenario: str | Path = DEFAULT_SCENARIO, steps: int = 20_000, se
     metrics_path = out / "metrics.json"
     try:
         with tqdm(total=steps, unit="step", desc="rllib ppo", disable=not progress) as bar:
-            done = history[-1]["env_steps"] if history else 0
+            done = history[-1]["env_steps"] if history else int(algo.metrics.peek(
+                "num_env_steps_sampled_lifetime", default=0))  # fmt: skip
             bar.update(min(done, steps))
+            metrics_path.write_text(json.dumps({"config": record, "iterations": history},
+                                               indent=1))  # fmt: skip
             while done < steps:
                 row = _summary(algo.train())
                 history.append(row)
@@ -215,7 +218,7 @@ def load_module(checkpoint: str | Path) -> MaskedPPOTorchRLModule:
     """The trained shared module of a :func:`train_rllib` checkpoint (no Ray needed)."""
     from ray.rllib.core.rl_module.rl_module import RLModule
 
-    path = Path(checkpoint) / "learner_group" / "learner" / "rl_module" / MODULE_ID
+    path = Path(checkpoint).resolve() / "learner_group" / "learner" / "rl_module" / MODULE_ID
     if not path.is_dir():
         raise FileNotFoundError(f"{path} not found: pass the directory train_rllib saved "
                                 "(out_dir/checkpoint)")  # fmt: skip

@@ -152,3 +152,13 @@ def test_scorer_files_from_before_the_lookahead_still_load(tmp_path):
     listed = load_scorer(path)
     assert listed.weights.tolist() == load_scorer(SHIPPED).weights.tolist()
     assert listed.weights.size == len(SCORER_FEATURES) and not listed.looks_ahead
+
+
+def test_other_sites_nights_within_the_horizon_all_count(decisions):
+    world, _, _ = decisions
+    look = Lookahead(world)
+    now = 100.0
+    look.nights[1] = [(99.5, 100.05), (100.6, 100.95), (101.6, 101.9)]  # ends soon, next, later
+    windows = look._nights_ahead(1, now)
+    step = look.step_d
+    assert windows == [(now + step, 100.05), (100.6, 100.95)]

@@ -139,7 +139,8 @@ def test_spread_starts_reach_the_multi_agent_env():
     env = make_env(start_spread_days=365)
     env.reset(seed=2)
     start = env.par_env.episode.scenario.start
-    assert start != START and np.datetime64(start) - np.datetime64(START) < 365
+    offset = (np.datetime64(start) - np.datetime64(START)).astype(int)
+    assert 0 < offset < 365
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +251,18 @@ def test_shipped_manifest_command_is_the_training_recorded():
     assert manifest["steps"] == 400_000 and manifest["policy"]["n_telescopes"] == 3
     assert manifest["env_config"]["reward_weights"] == {"idle": 0.0}
     assert (SHIPPED / "policy.pt").stat().st_size < 1_000_000
+
+
+def test_export_needs_the_runs_record(tmp_path):
+    (tmp_path / "checkpoint").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"metrics\.json"):
+        export_policy(tmp_path / "checkpoint", tmp_path / "policy")
+    (tmp_path / "metrics.json").write_text(json.dumps({"config": {}, "iterations": []}))
+    with pytest.raises(ValueError, match="env_config"):
+        export_policy(tmp_path / "checkpoint", tmp_path / "policy")
+    assert not (tmp_path / "policy").exists()
+
+
+def test_exported_manifest_names_the_activations(exported):
+    config = json.loads((exported / "manifest.json").read_text())["policy"]["model_config"]
+    assert config["fcnet_activation"] == "tanh" and config["head_fcnet_activation"] == "relu"

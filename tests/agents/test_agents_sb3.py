@@ -155,11 +155,33 @@ def test_rllib_algo_calls_train_rllib_lazily(monkeypatch, tmp_path):
         "num_env_runners": 3, "address": "auto", "start": DEFAULT_START, "nights": 1,
         "env_kwargs": {"n_candidates": 8, "reward_weights": {"idle": 0.0},
                        "start_spread_days": 365},
-        "checkpoint_every": 5, "ppo_kwargs": {"gamma": 0.99}, "progress": True,
-        "init_from": None})]  # fmt: skip
+        "checkpoint_every": 5, "ppo_kwargs": {"gamma": 0.99}, "model_config": None,
+        "progress": True, "init_from": None})]  # fmt: skip
     (((checkpoint, folder), kwargs),) = exports
     assert checkpoint == tmp_path / "checkpoint" and folder == tmp_path / "policy"
-    assert kwargs["command"].startswith("skytwin ")
+    # the recorded command is built from the arguments, not from sys.argv
+    again = build_parser().parse_args(shlex.split(kwargs["command"])[1:])
+    given = build_parser().parse_args(argv)
+    for dest in ("algo", "steps", "seed", "n_candidates", "reward_weight", "ppo",
+                 "start_spread_days", "checkpoint_every", "num_env_runners"):  # fmt: skip
+        assert getattr(again, dest) == getattr(given, dest), dest
+    assert again.start == DEFAULT_START and Path(again.out) == tmp_path
+
+
+@pytest.mark.parametrize(("algo", "extra", "option"), [
+    ("ppo", ["--lookahead"], "--lookahead"),
+    ("rllib-ppo", ["--n-envs", "2"], "--n-envs"),
+    ("cma-es", ["--ppo", "gamma=0.9"], "--ppo"),
+    ("ppo", ["--checkpoint-every", "3"], "--checkpoint-every"),
+])  # fmt: skip
+def test_options_of_another_algorithm_are_refused(tmp_path, algo, extra, option):
+    argv = ["train", "--algo", algo, "--scenario", str(SCENARIO), "--steps", "10",
+            "--out", str(tmp_path / "out"), *extra]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    with pytest.raises(ConfigError) as err:
+        args.func(args)
+    assert err.value.field == option
+    assert not (tmp_path / "out").exists()  # refused before anything ran
 
 
 def test_training_continues_from_a_saved_model(tmp_path):

@@ -214,3 +214,10 @@ def test_shipped_scorer_runs_a_night_without_violations(tmp_path):
     _, metrics = _night(tmp_path, str(SHIPPED), seed=5)
     assert metrics["constraint_violations"]["count"] == 0
     assert metrics["network"]["exposures"] > 300
+
+
+def test_a_lookahead_start_needs_the_lookahead_search(tmp_path):
+    lookahead = ROOT / "agents" / "trained" / "es-lookahead-global-3site"
+    with pytest.raises(ValueError, match="look-ahead weights"):
+        train_cmaes(SCENARIO, generations=1, out_dir=tmp_path / "es", start=START, workers=1,
+                    init_from=lookahead, progress=False)  # fmt: skip

@@ -168,12 +168,17 @@ def test_start_spread_draws_dates_in_the_range():
 
 
 def test_no_spread_keeps_the_stream_of_worlds():
-    plain, spread0 = make("skytwin/Network-v0"), make("skytwin/Network-v0", start_spread_days=0)
-    for seed in (3, 4):
-        obs, info = plain.reset(seed=seed)
-        obs0, info0 = spread0.reset(seed=seed)
-        assert same(obs, obs0) and same(info, info0)
-        assert spread0.unwrapped.episode.scenario.start == START
+    """Without a spread, reset draws one world seed from the env's RNG and nothing else:
+    the stream of worlds over successive resets is the RNG's stream, as before the option
+    existed (a spread draws a day after each seed)."""
+    env = make("skytwin/Network-v0")
+    seeds = [env.reset(seed=3)[1]["world_seed"]] + [env.reset()[1]["world_seed"] for _ in range(3)]
+    rng = np.random.default_rng(3)
+    assert seeds == [int(rng.integers(2**31 - 1)) for _ in range(4)]
+    assert env.unwrapped.episode.scenario.start == START
+    spread = make("skytwin/Network-v0", start_spread_days=30)
+    assert spread.reset(seed=3)[1]["world_seed"] == seeds[0]
+    assert spread.reset()[1]["world_seed"] != seeds[1]  # the day's draw came between
 
 
 def test_pickle_keeps_the_drawn_start():
