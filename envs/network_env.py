@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +24,7 @@ from envs.episode import (
 )
 from twin.ops.stepping import Decision
 from twin.pipeline.stage import PipelineStage
-from twin.scenario import Scenario, load_scenario
+from twin.scenario import Scenario, check_replay_log, load_scenario
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "global-3site.yaml"
 DEFAULT_REWARD_WEIGHTS = {"science": 1.0, "alert": 2.0, "idle": 0.5, "slew": 0.5}
@@ -152,6 +153,10 @@ class NetworkEnv(EpisodeEnv, gym.Env):
             base = load_scenario(scenario, nights=nights, start=start)
         if base.start == "tonight":
             raise ValueError("give a fixed start date for the env (start='YYYY-MM-DD')")
+        if self.start_spread_days and base.weather.log:  # fail here, not at some reset
+            last = date.fromisoformat(base.start) + timedelta(days=self.start_spread_days - 1)
+            check_replay_log(base.model_copy(update={"start": last.isoformat()}),
+                             Path(base.weather.log), "start_spread_days")  # fmt: skip
         unknown = set(reward_weights or {}) - set(DEFAULT_REWARD_WEIGHTS)
         if unknown:
             raise ValueError(f"unknown reward terms {sorted(unknown)}; allowed: "

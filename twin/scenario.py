@@ -360,11 +360,11 @@ def load_scenario(path: str | Path, **overrides) -> Scenario:
         scenario = scenario.model_copy(
             update={"weather": scenario.weather.model_copy(update={"log": str(log)})}
         )
-        _check_replay_log(scenario, log, source)
+        check_replay_log(scenario, log, source)
     return scenario
 
 
-def _check_replay_log(scenario: Scenario, log: Path, source: str) -> None:
+def check_replay_log(scenario: Scenario, log: Path, source: str) -> None:
     """Read the weather log now, so a bad column or a short log fails before the run."""
     from twin.weather.replay import ReplayWeather
 

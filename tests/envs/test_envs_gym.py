@@ -2,6 +2,7 @@
 pickle round-trip, vectorisation, and the reward weights."""
 
 import pickle
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -11,6 +12,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs  # noqa: F401 - registers the ids
 from envs.network_env import DEFAULT_REWARD_WEIGHTS
+from twin.errors import ConfigError
 
 START = "2027-04-07"  # a fixed date: 'tonight' would change the sky every day
 ENV_IDS = sorted(i for i in gym.registry if i.startswith("skytwin/"))
@@ -198,3 +200,12 @@ def test_pickle_keeps_the_drawn_start():
 def test_bad_start_spread_is_refused(bad):
     with pytest.raises(ValueError, match="start_spread_days must be an integer >= 0"):
         make("skytwin/Network-v0", start_spread_days=bad)
+
+
+def test_a_spread_past_the_replayed_weather_is_refused_at_once():
+    failover = Path(__file__).resolve().parents[2] / "scenarios" / "teaching" / "failover.yaml"
+    gym.make("skytwin/Network-v0", scenario=failover, start="2027-04-07", start_spread_days=2)
+    with pytest.raises(ConfigError) as err:
+        gym.make("skytwin/Network-v0", scenario=failover, start="2027-04-07",
+                 start_spread_days=60)  # fmt: skip
+    assert err.value.field == "weather.log" and "shorten" in err.value.problem

@@ -34,7 +34,7 @@ def make_weather(
         if log_path is None:
             raise ConfigError("weather", "log_path", "kind 'replay' needs the path of a CSV log")
         # A log may hold rows of other built-in sites too (a shared archive), as the
-        # scenario check at load time allows (twin.scenario._check_replay_log).
+        # scenario check at load time allows (twin.scenario.check_replay_log).
         known = {**SITES, **{site.name: site for site in sites}}
         return ReplayWeather.from_csv(log_path, list(known.values()))
     raise ConfigError(
