@@ -27,6 +27,7 @@ import numpy as np
 
 from agents import policy_format as PF
 from agents.safe_files import excerpt
+from agents.sb3_train import _shown
 from twin.errors import ConfigError
 
 ACTIVATIONS = ("tanh", "relu", "linear", "silu", "swish", "elu")
@@ -91,7 +92,7 @@ def export_policy(checkpoint: str | Path, out_dir: str | Path, command: str | No
         "format": PF.FORMAT,
         "algo": "RLlib PPO, one shared module, one agent per telescope",
         "env": "envs.rllib_env.NetworkMultiAgentEnv",
-        "scenario": _shown(config.get("scenario")),
+        "scenario": _shown(config["scenario"]),
         **{key: config[key] for key in ("seed", "env_config", "ppo") if key in config},
         "steps": iterations[-1]["env_steps"] if iterations else None,
         "iterations": len(iterations),
@@ -106,7 +107,7 @@ def export_policy(checkpoint: str | Path, out_dir: str | Path, command: str | No
         "policy": section,
     }
     if "env_config" in record:
-        scenario = _shown(record["env_config"].get("scenario"))
+        scenario = _shown(record["env_config"]["scenario"])
         record["env_config"] = {**record["env_config"], "scenario": scenario}
     (out / PF.MANIFEST).write_text(json.dumps(record, indent=2) + "\n")
     return out
@@ -205,13 +206,3 @@ def build_module(manifest: Path, section: dict[str, Any], device: str = "cpu") -
 def _versions(ray, torch) -> dict[str, str]:
     return {"python": platform.python_version(), "torch": torch.__version__,
             "ray": ray.__version__}  # fmt: skip
-
-
-def _shown(path: Any) -> Any:
-    """A scenario path relative to the working folder when inside it."""
-    if not isinstance(path, str):
-        return path
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return path

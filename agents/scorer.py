@@ -66,9 +66,10 @@ def greedy_score(conditions: Conditions, feasible: np.ndarray,
 def scorer_features(conditions: Conditions, feasible: np.ndarray,
                     share: np.ndarray | None = None,
                     lookahead: Lookahead | None = None) -> np.ndarray:  # fmt: skip
-    """(len(feasible), len(SCORER_FEATURES)) float64 features of the ``feasible`` rows
-    (``share``: their share factors, if already computed). Without ``lookahead`` the
-    look-ahead columns are 0."""
+    """Float64 features of the ``feasible`` rows, one column per :data:`SCORER_FEATURES`:
+    the :data:`BASE_FEATURES`, then the look-ahead's when ``lookahead`` is given (without
+    it they are left out, not computed as zeros: their weights multiply nothing).
+    ``share``: the rows' share factors, if already computed."""
     c = conditions.candidates
     i = feasible
     log_q = np.log(np.maximum(c.quality[i], 1e-3))
@@ -91,9 +92,10 @@ def scorer_features(conditions: Conditions, feasible: np.ndarray,
         hours_left / 12.0 * log_q,
         (c.is_alert[i] & (c.visits_done[i] == 0)).astype(float),
     ]
-    later = (lookahead.features(conditions, i) if lookahead is not None
-             else np.zeros((i.size, len(LOOKAHEAD_FEATURES))))  # fmt: skip
-    return np.concatenate([np.stack(cols, axis=1), later], axis=1)
+    base = np.stack(cols, axis=1)
+    if lookahead is None:
+        return base
+    return np.concatenate([base, lookahead.features(conditions, i)], axis=1)
 
 
 class ScorerPolicy:
@@ -149,7 +151,7 @@ class ScorerPolicy:
                                " the look-ahead features need the run's sites")  # fmt: skip
         if self.weights.any():
             features = scorer_features(conditions, feasible, share, self.lookahead)
-            score = score + features @ self.weights
+            score = score + features @ self.weights[: features.shape[1]]
         return Observe(int(feasible[int(np.argmax(score))]))
 
 

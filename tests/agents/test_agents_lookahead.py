@@ -117,6 +117,13 @@ def test_scorer_without_lookahead_weights_never_computes_it(decisions):
     assert policy.lookahead is None
     assert policy.decide(seen[0]) is not None  # unchanged path, no forecast needed
 
+    def no_forecast(site, times):
+        raise AssertionError("a scorer without look-ahead weights asked for a forecast")
+
+    for conditions in seen[:10]:
+        blind = dataclasses.replace(conditions, forecast=no_forecast)
+        assert policy.decide(blind) == policy.decide(conditions)
+
 
 def test_lookahead_weights_change_the_choice_and_need_bind(decisions):
     world, _, seen = decisions
