@@ -4,8 +4,10 @@ Reports simulated exposures and decisions per wall-clock second, and as ratios: 
 times faster than the real network the twin runs (simulated network-telescope time over
 wall time), and against the reference path of the constraint engine
 (:class:`~twin.ops.candidates.CandidateBuilder`, ``engine="reference"``) on the same world
-in the same process: the fast path (:mod:`twin.ops.candidates_fast`) writes the same
-tables, so the ratio is what the restructuring buys. ``--random-nights N`` adds the random
+in the same process: the compiled path (:mod:`twin.ops.candidates_compiled`, the default)
+and the incremental one (:mod:`twin.ops.candidates_fast`) write the same tables, so the
+ratios are what each buys. The first run of the process compiles or loads the kernels
+(a warm-up night is run first and not counted). ``--random-nights N`` adds the random
 policy (what the greedy scoring itself costs). No frames are rendered. Issue 15's target:
 >= 10,000 exposures/s (the year in under 30 s).
 
@@ -25,14 +27,14 @@ from typing import ClassVar
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import report
 
-from twin.ops.candidates_fast import ENGINES
+from twin.ops.engines import DEFAULT_ENGINE, ENGINES
 from twin.ops.run import run_scenario
 from twin.scenario import load_scenario
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "dense-8site.yaml"
 
 
-def measure(policy: str, nights: int, seed: int, engine: str = "incremental") -> dict:
+def measure(policy: str, nights: int, seed: int, engine: str = DEFAULT_ENGINE) -> dict:
     scenario = load_scenario(SCENARIO, nights=nights, seed=seed)
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
@@ -56,30 +58,32 @@ def measure(policy: str, nights: int, seed: int, engine: str = "incremental") ->
     }
 
 
-class _Paired:
-    """Both engine paths at every decision, in alternating order, each timed: the two
-    see the same inputs and load, so their ratio holds on a busy machine."""
+PATHS = ("compiled", "incremental", "reference")
 
-    seconds: ClassVar[dict[str, float]] = {"incremental": 0.0, "reference": 0.0}
+
+class _Paired:
+    """Every engine path at every decision, in rotating order, each timed: they see the
+    same inputs and load, so their ratios hold on a busy machine."""
+
+    seconds: ClassVar[dict[str, float]] = dict.fromkeys(PATHS, 0.0)
     calls = 0
 
     def __new__(cls, *args, **kwargs):
-        fast = ENGINES["incremental"](*args, **kwargs)
-        ref = ENGINES["reference"](*args, **kwargs)
-        build_fast, build_ref = fast.build, ref.build
+        builders = {name: ENGINES[name](*args, **kwargs) for name in PATHS}
+        calls = [(name, b.build) for name, b in builders.items()]
 
         def build(*a):
             cls.calls += 1
-            order = (("incremental", build_fast), ("reference", build_ref))
+            k = cls.calls % len(calls)
             out = {}
-            for name, fn in order if cls.calls % 2 else order[::-1]:
+            for name, fn in calls[k:] + calls[:k]:
                 t0 = time.perf_counter()
                 out[name] = fn(*a)
                 cls.seconds[name] += time.perf_counter() - t0
-            return out["incremental"]
+            return out[DEFAULT_ENGINE]
 
-        fast.build = build
-        return fast
+        builders[DEFAULT_ENGINE].build = build
+        return builders[DEFAULT_ENGINE]
 
 
 def paired(nights: int, seed: int) -> dict:
@@ -92,15 +96,12 @@ def paired(nights: int, seed: int) -> dict:
     finally:
         del ENGINES["paired"]
     n = _Paired.calls
-    fast_us = 1e6 * _Paired.seconds["incremental"] / n
-    ref_us = 1e6 * _Paired.seconds["reference"] / n
-    return {
-        "nights": nights,
-        "builds": n,
-        "incremental_us_per_build": round(fast_us, 1),
-        "reference_us_per_build": round(ref_us, 1),
-        "speedup": round(ref_us / fast_us, 3),
-    }
+    us = {name: 1e6 * _Paired.seconds[name] / n for name in PATHS}
+    row = {"nights": nights, "builds": n}
+    for name in PATHS:
+        row[f"{name}_us_per_build"] = round(us[name], 1)
+        row[f"{name}_speedup_vs_reference"] = round(us["reference"] / us[name], 3)
+    return row
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -116,9 +117,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--paired-nights", type=int, default=7,
                         help="nights timing both paths call by call (0: none)")  # fmt: skip
     args = parser.parse_args(argv)
+    measure("greedy", 1, args.seed)  # warm-up: compiles or loads the kernels
     greedy = measure("greedy", args.nights, args.seed)
+    incremental = measure("greedy", args.nights, args.seed, "incremental")
     reference = measure("greedy", args.reference_nights or args.nights, args.seed, "reference")
-    rows = [greedy, reference]
+    rows = [greedy, incremental, reference]
     if args.random_nights:
         rows.append(measure("random", args.random_nights, args.seed))
     for row in rows:

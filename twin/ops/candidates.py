@@ -143,6 +143,9 @@ class CandidateBuilder:
         self._group_key = keys
         self._groups = np.asarray(groups, dtype=np.int64)
         self._group_band = np.array([k[0] for k in keys], dtype=object)
+        # The sky depends on the band only: _fill_sky batches the groups of one band.
+        self._sky_bands = sorted({k[0] for k in keys})
+        self._group_sky_band = np.array([self._sky_bands.index(k[0]) for k in keys], dtype=np.int64)
         self._group_seeing_factor = np.array(
             [(self._band_centre[k[0]] / 500.0) ** -0.2 for k in keys]
         )
@@ -352,12 +355,12 @@ class CandidateBuilder:
         moon_alt = float(np.degrees(np.arcsin(np.clip(moon[2], -1.0, 1.0))))
         sun_alt = float(np.interp(t_mid, alm.mjd, alm.sun_alt_deg_grid))
         illum = float(np.interp(t_mid, alm.mjd, alm.moon_illum_grid))
-        groups = self._groups[rows]
+        bands = self._group_sky_band[self._groups[rows]]
         values = np.empty(rows.size)
-        for g in np.unique(groups):
-            sel = groups == g
+        for band in np.unique(bands):
+            sel = bands == band
             values[sel] = sky_mag_arcsec2(
-                self._group_key[g][0], np.maximum(alt[sel], 1.0), moon_alt, sep[sel], illum,
+                self._sky_bands[band], np.maximum(alt[sel], 1.0), moon_alt, sep[sel], illum,
                 min(sun_alt, 0.0), self.site.sky_brightening_mag, self.site.height_m,
             )  # fmt: skip
         self._sky[rows] = values

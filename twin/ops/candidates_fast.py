@@ -357,6 +357,3 @@ def _axis(d: np.ndarray, v: float, a: float) -> np.ndarray:
     """twin.ops.slew.axis_move_time_s, same operations (no argument checks)."""
     return np.where(d >= v * v / a, d / v + v / a, 2.0 * np.sqrt(d / a))
 
-
-ENGINES = {"incremental": IncrementalCandidateBuilder, "reference": CandidateBuilder}
-"""The constraint engine's implementations; ``incremental`` is the default."""

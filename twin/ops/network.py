@@ -28,7 +28,6 @@ import numpy as np
 import simpy
 
 from twin.ops.candidates import CandidateBuilder
-from twin.ops.candidates_fast import ENGINES
 from twin.ops.centre import Centre
 from twin.ops.conditions import (
     Candidates,
@@ -39,6 +38,7 @@ from twin.ops.conditions import (
     TelescopeStatus,
     Wait,
 )
+from twin.ops.engines import DEFAULT_ENGINE, ENGINES
 from twin.ops.exposures import Exposure, exposure_columns, exposure_truth
 from twin.ops.queue import RequestQueue
 from twin.ops.recorder import Recorder
@@ -85,7 +85,7 @@ class NetworkTwin:
 
     def __init__(self, world: World, policy: Policy, recorder: Recorder,
                  on_day: Callable[[int], None] | None = None,
-                 engine: str = "incremental") -> None:  # fmt: skip
+                 engine: str = DEFAULT_ENGINE) -> None:  # fmt: skip
         self.world = world
         self.policy = policy
         self.rec = recorder

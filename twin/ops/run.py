@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from twin.errors import ConfigError
 from twin.ops import records
 from twin.ops.conditions import Policy
+from twin.ops.engines import DEFAULT_ENGINE
 from twin.ops.network import NetworkTwin
 from twin.ops.policies import resolve_policy
 from twin.ops.recorder import Recorder, part_days, remove_parts_from
@@ -74,7 +75,7 @@ def run_scenario(
     plots: bool = True,
     resume: bool = False,
     stages: list | None = None,
-    engine: str = "incremental",
+    engine: str = DEFAULT_ENGINE,
 ) -> RunResult:
     """Simulate ``scenario`` under ``policy`` (default: the scenario's) into ``out_dir``.
 
@@ -93,9 +94,9 @@ def run_scenario(
     With any, each exposure's frame is rendered as it ends and ``pipeline.parquet`` is
     written beside the other tables.
 
-    ``engine``: the constraint engine, ``"incremental"`` (the fast path) or
-    ``"reference"`` (:class:`~twin.ops.candidates.CandidateBuilder`); both give the same
-    run (:mod:`twin.ops.candidates_fast`).
+    ``engine``: the constraint engine, a key of :data:`twin.ops.engines.ENGINES`:
+    ``"compiled"`` (the default), ``"incremental"`` or ``"reference"``
+    (:class:`~twin.ops.candidates.CandidateBuilder`); all give the same run.
     """
     out = Path(out_dir)
     source = "--policy" if policy else "operations.policy"
@@ -153,7 +154,7 @@ def _tables(stages: list | None) -> dict[str, pa.Schema]:
 
 
 def _simulate(world: World, policy: Policy, recorder: Recorder, progress: bool, kept: int,
-              stages: list | None, engine: str = "incremental") -> NetworkTwin:  # fmt: skip
+              stages: list | None, engine: str = DEFAULT_ENGINE) -> NetworkTwin:  # fmt: skip
     scenario = world.scenario
     bar = None
     if progress:

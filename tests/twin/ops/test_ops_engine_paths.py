@@ -1,9 +1,11 @@
-"""The constraint engine's fast path gives the reference path's runs, bit for bit.
+"""The constraint engine's fast paths give the reference path's runs, bit for bit.
 
 :class:`~twin.ops.candidates_fast.IncrementalCandidateBuilder` keeps per-request state
 and inlines what :class:`~twin.ops.candidates.CandidateBuilder` (the reference) computes
-afresh at each decision; they must agree on every candidate at every decision (the
-shadow test), and runs of every shipped scenario must write identical tables.
+afresh at each decision; :class:`~twin.ops.candidates_compiled.CompiledCandidateBuilder`
+runs that in numba kernels. Both must agree with the reference on every candidate at
+every decision (the shadow test), and runs of every shipped scenario must write
+identical tables.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import twin.ops.candidates_fast as fast
+import twin.ops.engines as engines
 from twin.ops.candidates import CandidateBuilder
+from twin.ops.candidates_compiled import CompiledCandidateBuilder
+from twin.ops.candidates_fast import IncrementalCandidateBuilder
 from twin.ops.run import run_scenario
 from twin.scenario import load_scenario
 
@@ -24,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 TEACHING = sorted((ROOT / "scenarios" / "teaching").glob("*.yaml"))
 TABLES = ("observations", "events", "timeline", "requests", "alerts")
+FAST = ("incremental", "compiled")  # the paths compared with the reference
 QUICK = {"dense-8site"}  # the big network: one night in the default suite, two with -m slow
 
 
@@ -37,11 +42,13 @@ def run_tables(path: Path, out: Path, engine: str, nights: int) -> dict[str, pd.
 
 def assert_same_runs(path: Path, tmp_path: Path, nights: int) -> None:
     ref = run_tables(path, tmp_path / "reference", "reference", nights)
-    got = run_tables(path, tmp_path / "incremental", "incremental", nights)
-    assert sorted(got) == sorted(ref)
     assert len(ref["observations"]) > 0
-    for table, frame in ref.items():
-        pd.testing.assert_frame_equal(got[table], frame, check_exact=True, obj=table)
+    for engine in FAST:
+        got = run_tables(path, tmp_path / engine, engine, nights)
+        assert sorted(got) == sorted(ref), engine
+        for table, frame in ref.items():
+            pd.testing.assert_frame_equal(got[table], frame, check_exact=True,
+                                          obj=f"{engine}: {table}")  # fmt: skip
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
@@ -55,27 +62,32 @@ def test_shipped_scenario_logs_identical_longer(tmp_path, path):
     assert_same_runs(path, tmp_path, nights=3)
 
 
-class Shadow(fast.IncrementalCandidateBuilder):
-    """Builds each decision's candidates with both paths and requires identical bytes."""
+class Shadow(CompiledCandidateBuilder):
+    """Builds each decision's candidates with all three paths and requires identical
+    bytes."""
 
     decisions = 0
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.reference = CandidateBuilder(*args, **kwargs)
+        self.incremental = IncrementalCandidateBuilder(*args, **kwargs)
 
     def build(self, *args):
         got, want = super().build(*args), self.reference.build(*args)
+        incremental = self.incremental.build(*args)
         Shadow.decisions += 1
         for f in dataclasses.fields(got):
-            x, y = getattr(got, f.name), getattr(want, f.name)
-            assert x.dtype == y.dtype and x.shape == y.shape, f.name
-            assert x.tobytes() == y.tobytes(), f"{f.name} at decision {Shadow.decisions}"
+            y = getattr(want, f.name)
+            for name, c in (("compiled", got), ("incremental", incremental)):
+                x = getattr(c, f.name)
+                assert x.dtype == y.dtype and x.shape == y.shape, (name, f.name)
+                assert x.tobytes() == y.tobytes(), f"{name}: {f.name} at {Shadow.decisions}"
         return got
 
 
 def test_every_decision_has_identical_candidates(tmp_path, monkeypatch):
-    monkeypatch.setitem(fast.ENGINES, "shadow", Shadow)
+    monkeypatch.setitem(engines.ENGINES, "shadow", Shadow)
     Shadow.decisions = 0
     scenario = load_scenario(ROOT / "scenarios" / "global-3site.yaml", nights=1, seed=11)
     result = run_scenario(scenario, tmp_path, "random", progress=False, plots=False,
@@ -85,10 +97,11 @@ def test_every_decision_has_identical_candidates(tmp_path, monkeypatch):
 
 def test_unknown_engine_is_refused(tmp_path):
     scenario = load_scenario(ROOT / "scenarios" / "single-site.yaml", nights=1)
-    with pytest.raises(ValueError, match="incremental, reference"):
-        run_scenario(scenario, tmp_path, "greedy", progress=False, plots=False, engine="numba")
+    with pytest.raises(ValueError, match="compiled, incremental, reference"):
+        run_scenario(scenario, tmp_path, "greedy", progress=False, plots=False, engine="numpy")
 
 
-def test_engines_registry_names_the_reference():
-    assert fast.ENGINES["reference"] is CandidateBuilder
-    assert np.all([issubclass(c, CandidateBuilder) for c in fast.ENGINES.values()])
+def test_engines_registry_names_the_reference_and_the_default():
+    assert engines.ENGINES["reference"] is CandidateBuilder
+    assert engines.ENGINES[engines.DEFAULT_ENGINE] is CompiledCandidateBuilder
+    assert np.all([issubclass(c, CandidateBuilder) for c in engines.ENGINES.values()])

@@ -11,6 +11,7 @@ import pytest
 
 import twin.ops.run as run_module
 from agents.oracle import oracle_bound
+from twin.ops.engines import DEFAULT_ENGINE, ENGINES
 from twin.ops.intervals import Intervals
 from twin.ops.world import World
 from twin.programme import constraints
@@ -36,7 +37,8 @@ def with_toy_limit(request: Request, limit: float | None) -> Request:
     return request.model_copy(update={"constraints": toy})
 
 
-def run_single_site(tmp_path: Path, monkeypatch, limit: float | None) -> Path:
+def run_single_site(tmp_path: Path, monkeypatch, limit: float | None,
+                    engine: str = DEFAULT_ENGINE) -> Path:  # fmt: skip
     def world_with_toy_limits(scenario):
         world = World(scenario)
         world.requests = [with_toy_limit(r, limit) for r in world.requests]
@@ -45,8 +47,8 @@ def run_single_site(tmp_path: Path, monkeypatch, limit: float | None) -> Path:
     monkeypatch.setattr(run_module, "World", world_with_toy_limits)
     scenario = load_scenario(ROOT / "scenarios" / "single-site.yaml", nights=1,
                              start="2027-06-01", seed=3)  # fmt: skip
-    out = tmp_path / f"run-{limit}"
-    run_module.run_scenario(scenario, out, "greedy", progress=False, plots=False)
+    out = tmp_path / f"run-{limit}-{engine}"
+    run_module.run_scenario(scenario, out, "greedy", progress=False, plots=False, engine=engine)
     return out
 
 
@@ -61,11 +63,14 @@ def test_declared_rules_are_the_audit_and_table_columns():
     assert "toy_alt" not in rules()
 
 
-def test_engine_and_audit_honour_a_toy_rule(tmp_path, monkeypatch):
-    free = pd.read_parquet(run_single_site(tmp_path, monkeypatch, None) / "observations.parquet")
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_engine_and_audit_honour_a_toy_rule(tmp_path, monkeypatch, engine):
+    free = pd.read_parquet(
+        run_single_site(tmp_path, monkeypatch, None, engine) / "observations.parquet"
+    )
     assert (low_end_alt(free) < LIMIT_DEG).any()  # without the rule, it would bite
     with extra_rules(TOY):
-        out = run_single_site(tmp_path, monkeypatch, LIMIT_DEG)
+        out = run_single_site(tmp_path, monkeypatch, LIMIT_DEG, engine)
         obs = pd.read_parquet(out / "observations.parquet")
         requests = pd.read_parquet(out / "requests.parquet")
         events = pd.read_parquet(out / "events.parquet")
