@@ -11,6 +11,8 @@ the chosen one exactly at each exposure, so the log never breaks a constraint.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from twin.astro.almanac import enu_vectors
@@ -48,9 +50,19 @@ def alt_for_airmass(airmass: np.ndarray) -> np.ndarray:
     """Altitude (deg) where the logged (Pickering 2002) airmass equals ``airmass``: the
     inverse of :func:`twin.physics.extinction.airmass_from_alt`, by interpolation on a
     fine grid (the airmass falls monotonically with altitude)."""
+    x, alt = _airmass_grid()
+    return np.interp(np.asarray(airmass, dtype=float), x, alt)
+
+
+@functools.cache
+def _airmass_grid() -> tuple[np.ndarray, np.ndarray]:
+    """(airmass, altitude) on the grid, airmass increasing; built once (it is called at
+    every slot grid and every growth of the queue)."""
     grid = np.linspace(0.5, 90.0, 20001)
     x = airmass_from_alt(grid)
-    return np.interp(np.asarray(airmass, dtype=float), x[::-1], grid[::-1])
+    x, grid = x[::-1].copy(), grid[::-1].copy()
+    x.flags.writeable = grid.flags.writeable = False
+    return x, grid
 
 
 class CandidateBuilder:
