@@ -10,8 +10,9 @@ Rows, on the same scenario, date and drawn worlds (the env's episodes' world see
 - ``env random``: ``gymnasium.make("skytwin/Network-v0")`` stepped with random valid
   actions: inverted control plus features, mask, rewards and Gymnasium's wrappers;
 - ``ppo train``: sb3-contrib MaskablePPO learning on the env (rollouts and updates);
-- ``twin greedy (reference path)``: the first row with the constraint engine's reference
-  path (``engine="reference"``), the same decisions: what the fast path buys.
+- ``twin greedy (incremental path)``, ``twin greedy (reference path)``: the first row with
+  the constraint engine's other paths (``engine=...``), the same decisions: what the
+  compiled default buys. A first episode is run before the rows (numba's kernels load).
 
 Every row counts world building and resets in its time. ``overhead_x`` is the twin's
 decisions per second over the row's.
@@ -36,6 +37,7 @@ from _common import report
 import envs  # noqa: F401 - registers the ids
 from agents.baselines import GreedyPolicy
 from agents.sb3_train import fixed_start, make_env, train_ppo
+from twin.ops.engines import DEFAULT_ENGINE
 from twin.ops.network import NetworkTwin
 from twin.ops.stepping import NullRecorder, SteppedTwin
 from twin.ops.world import World
@@ -62,14 +64,14 @@ def env_random(scenario: Path, start: str, episodes: int, seed: int) -> tuple[di
     return _row("env random", steps, time.perf_counter() - t0), world_seeds
 
 
-def twin_greedy(scenario, world_seeds: list[int], engine: str = "incremental") -> dict:
+def twin_greedy(scenario, world_seeds: list[int], engine: str = DEFAULT_ENGINE) -> dict:
     decisions, t0 = 0, time.perf_counter()
     for ws in world_seeds:
         world = World(scenario, seed=ws)
         twin = NetworkTwin(world, GreedyPolicy(), NullRecorder(), engine=engine)
         twin.record_truth = False  # as SteppedTwin without a recorder
         decisions += twin.run().decisions
-    name = "twin greedy" if engine == "incremental" else f"twin greedy ({engine} path)"
+    name = "twin greedy" if engine == DEFAULT_ENGINE else f"twin greedy ({engine} path)"
     return _row(name, decisions, time.perf_counter() - t0)
 
 
@@ -107,10 +109,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     start = fixed_start(args.scenario)
     scenario = load_scenario(args.scenario, start=start, nights=1)
+    env_random(args.scenario, start, 1, args.seed + 1000)  # warm-up: kernels, imports
     env_row, world_seeds = env_random(args.scenario, start, args.episodes, args.seed)
     rows = [twin_greedy(scenario, world_seeds), stepped_greedy(scenario, world_seeds), env_row]
     if args.ppo_steps:
         rows.append(ppo_train(args.scenario, start, args.ppo_steps, args.seed))
+    rows.append(twin_greedy(scenario, world_seeds, "incremental"))
     rows.append(twin_greedy(scenario, world_seeds, "reference"))
     base = rows[0]["decisions_per_s"]
     for row in rows:
