@@ -5,8 +5,8 @@ its constraints held; the geometry at both ends, the sky brightness, the deliver
 seeing, the equipment state, the depth and the value are needed for the log. Computed
 per exposure they would cost ~1 ms each in numpy call overhead; computed once a day for
 all exposures of a telescope they cost a few microseconds each. Alert exposures, whose
-detection steers the run, call the same function for a single row at once, so both paths
-give identical numbers.
+detection steers the run, ask :func:`exposure_detected` at once: the same functions on
+one row, only those the detection needs, so both paths give identical numbers.
 """
 
 from __future__ import annotations
@@ -75,39 +75,15 @@ def exposure_truth(tw: TelescopeWorld, queue: RequestQueue, raw: dict[str, np.nd
                                 np.concatenate([t0, t1]))  # fmt: skip
     start, end = slice(0, n), slice(n, 2 * n)
     weather = sw.weather.sample(t0)
-    centre = np.array([tw.telescope.filter(b).center_nm for b in bands]) if n else np.empty(0)
-    airmass = geo.airmass[start]
-    seeing = delivered_seeing_arcsec(weather["seeing_fwhm_arcsec"], airmass, centre)
     eq = tw.equipment.columns(t0)
-    image_fwhm = np.hypot(seeing, eq["defocus_fwhm_arcsec"])
-    sky = np.empty(n)
-    m5 = np.empty(n)
-    quality = np.empty(n)
-    zeropoint = np.empty(n)
-    for band in np.unique(bands) if n else ():
-        sel = bands == band
-        sky[sel] = sky_mag_arcsec2(
-            band, geo.alt_deg[start][sel], geo.moon_alt_deg[start][sel],
-            geo.moon_sep_deg[start][sel], geo.moon_illum[start][sel],
-            geo.sun_alt_deg[start][sel], site.sky_brightening_mag, site.height_m,
-        )  # fmt: skip
-        zeropoint[sel] = tw.telescope.zeropoint_mag(band) + 2.5 * np.log10(eq["throughput"][sel])
-        for t in np.unique(exptime[sel]):
-            sub = sel & (exptime == t)
-            m5[sub] = tw.quality.depth(
-                band, t, airmass=airmass[sub], seeing_fwhm_arcsec=image_fwhm[sub],
-                sky_mag_arcsec2=sky[sub], transparency=weather["transparency"][sub],
-                throughput=eq["throughput"][sub],
-            )  # fmt: skip
-            quality[sub] = tw.quality.quality(band, t, m5[sub])
+    airmass = geo.airmass[start]
+    seeing, image_fwhm, sky, m5, quality, zeropoint = _depth(
+        tw, geo, start, weather, eq, bands, exptime, with_quality=True
+    )
     value = queue.priority[rows] * quality / np.asarray(raw["n_exposures"], dtype=float)
     requests = [queue.requests[r] for r in rows]
     alert_ids = [r.alert_id for r in requests]
-    transient = np.full(n, np.nan)
-    if alert_mag is not None:
-        for i, alert_id in enumerate(alert_ids):
-            if alert_id:
-                transient[i] = alert_mag(alert_id, bands[i], t0[i])
+    transient = _transient_mag(alert_ids, bands, t0, alert_mag)
     detected = np.nan_to_num(transient, nan=np.inf) <= m5
     return {
         "obs_id": raw["obs_id"], "visit_id": raw["visit_id"],
@@ -137,3 +113,78 @@ def exposure_truth(tw: TelescopeWorld, queue: RequestQueue, raw: dict[str, np.nd
         "n_bad_columns": eq["n_bad_columns"], "calibration_age_days": eq["calibration_age_days"],
         "zeropoint_error_mag": eq["zeropoint_error_mag"],
     }  # fmt: skip
+
+
+def exposure_detected(tw: TelescopeWorld, queue: RequestQueue, exposure: Exposure,
+                      alert_mag) -> bool:  # fmt: skip
+    """:func:`exposure_truth`'s ``detected`` for one alert exposure, computing only what
+    it needs (the geometry at the shutter's opening, the focus and the throughput, not
+    the whole equipment state): the loop asks it at each alert exposure, whose detection
+    steers the run. The same functions on the same values, so the same answer as the
+    day's batch (tested)."""
+    t0 = np.asarray([exposure.mjd_start], dtype=float)
+    bands = np.asarray([exposure.band], dtype=object)
+    alert_ids = [queue.requests[exposure.request_row].alert_id]
+    transient = _transient_mag(alert_ids, bands, t0, alert_mag)
+    return bool(np.nan_to_num(transient, nan=np.inf)[0] <= exposure_m5(tw, queue, exposure))
+
+
+def exposure_m5(tw: TelescopeWorld, queue: RequestQueue, exposure: Exposure) -> float:
+    """:func:`exposure_truth`'s ``m5`` of one exposure, computed alone."""
+    sw = tw.site
+    rows = np.asarray([exposure.request_row], dtype=np.int64)
+    t0 = np.asarray([exposure.mjd_start], dtype=float)
+    bands = np.asarray([exposure.band], dtype=object)
+    exptime = np.asarray([exposure.exptime_s], dtype=float)
+    geo = sw.visibility.observe(queue.ra_deg[rows], queue.dec_deg[rows], t0)
+    equipment = tw.equipment
+    eq = {"defocus_fwhm_arcsec": equipment.focus.at(t0)[1],
+          "throughput": equipment.throughput.at(t0)}  # fmt: skip
+    return float(_depth(tw, geo, slice(0, 1), sw.weather.sample(t0), eq, bands, exptime)[3][0])
+
+
+def _depth(tw: TelescopeWorld, geo, start: slice, weather: dict, eq: dict, bands: np.ndarray,
+           exptime: np.ndarray, with_quality: bool = False) -> tuple:  # fmt: skip
+    """(seeing, image FWHM, sky, m5, quality, zero point) at the shutter's opening; the
+    last two only ``with_quality`` (else None)."""
+    site = tw.site.site
+    n = bands.size
+    centre = np.array([tw.telescope.filter(b).center_nm for b in bands]) if n else np.empty(0)
+    airmass = geo.airmass[start]
+    seeing = delivered_seeing_arcsec(weather["seeing_fwhm_arcsec"], airmass, centre)
+    image_fwhm = np.hypot(seeing, eq["defocus_fwhm_arcsec"])
+    sky = np.empty(n)
+    m5 = np.empty(n)
+    quality = np.empty(n) if with_quality else None
+    zeropoint = np.empty(n) if with_quality else None
+    for band in np.unique(bands) if n else ():
+        sel = bands == band
+        sky[sel] = sky_mag_arcsec2(
+            band, geo.alt_deg[start][sel], geo.moon_alt_deg[start][sel],
+            geo.moon_sep_deg[start][sel], geo.moon_illum[start][sel],
+            geo.sun_alt_deg[start][sel], site.sky_brightening_mag, site.height_m,
+        )  # fmt: skip
+        if with_quality:
+            zeropoint[sel] = (tw.telescope.zeropoint_mag(band)
+                              + 2.5 * np.log10(eq["throughput"][sel]))  # fmt: skip
+        for t in np.unique(exptime[sel]):
+            sub = sel & (exptime == t)
+            m5[sub] = tw.quality.depth(
+                band, t, airmass=airmass[sub], seeing_fwhm_arcsec=image_fwhm[sub],
+                sky_mag_arcsec2=sky[sub], transparency=weather["transparency"][sub],
+                throughput=eq["throughput"][sub],
+            )  # fmt: skip
+            if with_quality:
+                quality[sub] = tw.quality.quality(band, t, m5[sub])
+    return seeing, image_fwhm, sky, m5, quality, zeropoint
+
+
+def _transient_mag(alert_ids: list[str], bands: np.ndarray, t0: np.ndarray,
+                   alert_mag) -> np.ndarray:  # fmt: skip
+    """The true magnitude of each exposure's alert transient (NaN: none or unknown)."""
+    transient = np.full(len(alert_ids), np.nan)
+    if alert_mag is not None:
+        for i, alert_id in enumerate(alert_ids):
+            if alert_id:
+                transient[i] = alert_mag(alert_id, bands[i], t0[i])
+    return transient

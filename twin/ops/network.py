@@ -39,7 +39,7 @@ from twin.ops.conditions import (
     Wait,
 )
 from twin.ops.engines import DEFAULT_ENGINE, ENGINES
-from twin.ops.exposures import Exposure, exposure_columns, exposure_truth
+from twin.ops.exposures import Exposure, exposure_columns, exposure_detected, exposure_truth
 from twin.ops.queue import RequestQueue
 from twin.ops.recorder import Recorder
 from twin.ops.world import SiteWorld, TelescopeWorld, World
@@ -456,9 +456,9 @@ class NetworkTwin:
             self.science_s_by_program[queue.program_index[row]] += exptime_s
             sw.uplink.send(t1 + tw.telescope.readout_s / S_PER_DAY, tw.frame_bytes)
             if request.alert_id:
-                truth = exposure_truth(tw, queue, exposure_columns([exposure]), self._alert_mag)
+                detected = exposure_detected(tw, queue, exposure, self._alert_mag)
                 self.centre.alert_exposure(self.alerts[request.alert_id], request, sw.site.name,
-                                     t0, t1, bool(truth["detected"][0]), sw)  # fmt: skip
+                                     t0, t1, detected, sw)  # fmt: skip
             for observer in self._observers:
                 observer(unit, exposure)
             if n_done == 0:
