@@ -356,4 +356,3 @@ class IncrementalCandidateBuilder(CandidateBuilder):
 def _axis(d: np.ndarray, v: float, a: float) -> np.ndarray:
     """twin.ops.slew.axis_move_time_s, same operations (no argument checks)."""
     return np.where(d >= v * v / a, d / v + v / a, 2.0 * np.sqrt(d / a))
-

@@ -210,7 +210,7 @@ def _finish(out: Path, world: World, twin: NetworkTwin, sim_wall_s: float, plots
         def horizon(site: str, az_deg):
             return sites[site].horizon_min_alt_deg(az_deg)
 
-        metrics = write_metrics(out, horizon_fn=horizon)
+        metrics = write_metrics(out, horizon_fn=horizon, scenario=world.scenario)
     except ImportError:  # reports not installed in a minimal build
         pass
     if plots:

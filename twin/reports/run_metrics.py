@@ -154,16 +154,18 @@ def _interval_events(run_dir: str | Path, batch_rows: int) -> pd.DataFrame:
     )
 
 
-def write_metrics(run_dir: str | Path, horizon_fn: HorizonFn | None = None) -> dict:
+def write_metrics(run_dir: str | Path, horizon_fn: HorizonFn | None = None,
+                  scenario=None) -> dict:  # fmt: skip
     """Compute the metrics of a run directory and write ``metrics.json`` there.
 
     Keys already in ``metrics.json`` (``run``: scenario, policy, seed, nights, wall_s,
-    written by the engine) are kept. The run's ``scenario.yaml``, when it has one, names
-    the sites to report (even those that never had a night) and, without ``horizon_fn``,
-    gives the horizon masks.
+    written by the engine) are kept. The run's scenario (``scenario``, the engine's own,
+    else the run's ``scenario.yaml`` when it has one) names the sites to report (even
+    those that never had a night) and, without ``horizon_fn``, gives the horizon masks.
     """
     run_dir = Path(run_dir)
-    scenario = _run_scenario(run_dir)
+    if scenario is None:
+        scenario = _run_scenario(run_dir)
     layout = None
     if scenario is not None:
         layout = {s.resolved.name: [t.name for t in s.telescopes] for s in scenario.sites}
