@@ -100,10 +100,13 @@ def site_vector(conditions: Conditions) -> np.ndarray:
                     dtype=np.float32)  # fmt: skip
 
 
+_FORECAST_FIELDS = ("seeing_fwhm_arcsec", "transparency")
+
+
 def forecast_vector(conditions: Conditions) -> np.ndarray:
     when = conditions.mjd + np.asarray(FORECAST_LEADS_H) / 24.0
     try:
-        f = conditions.forecast(conditions.site.name, when)
+        f = conditions.forecast(conditions.site.name, when, fields=_FORECAST_FIELDS)
     except ValueError:  # past the forecast's reach: fall back to persistence
         return np.tile([conditions.site.seeing_zenith_arcsec / 2.0, conditions.site.transparency],
                        len(FORECAST_LEADS_H)).astype(np.float32)  # fmt: skip

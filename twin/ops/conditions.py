@@ -123,12 +123,13 @@ class MeasuredFrame:
 class Conditions:
     """The one snapshot a policy receives at a decision.
 
-    ``forecast(site, mjd)`` gives forecast weather fields at future times, as issued at
-    this moment (no truth). ``open_alerts`` are alert ids the centre knows and still wants
-    followed. ``program_share_target`` / ``program_share_used`` are the fractions of
-    science time each programme should have and has had so far. ``sites`` and
-    ``telescopes`` (the rest of the network) are built only when a policy reads them:
-    most decisions need only their own telescope's candidates.
+    ``forecast(site, mjd, fields=None)`` gives forecast weather fields at future times, as
+    issued at this moment (no truth); ``fields`` (names) limits what is computed.
+    ``open_alerts`` are alert ids the centre knows and still wants followed.
+    ``program_share_target`` / ``program_share_used`` are the fractions of science time
+    each programme should have and has had so far. ``sites`` and ``telescopes`` (the rest
+    of the network) are built only when a policy reads them: most decisions need only
+    their own telescope's candidates.
     """
 
     mjd: float

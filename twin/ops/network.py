@@ -373,8 +373,9 @@ class NetworkTwin:
         used = self.science_s_by_program / total if total > 0 else self.share_target.copy()
         issued = mjd
 
-        def forecast(site_name: str, when: np.ndarray) -> dict[str, np.ndarray]:
-            return self.world.forecast.predict(site_name, np.asarray(when, float), issued)
+        def forecast(site_name: str, when: np.ndarray, fields=None) -> dict[str, np.ndarray]:
+            return self.world.forecast.predict(site_name, np.asarray(when, float), issued,
+                                               fields)  # fmt: skip
 
         def network():
             sites = tuple(self._site_status(s, mjd) for s in self.world.sites)

@@ -175,18 +175,17 @@ class ProgrammeSpec(BaseModel):
             tiles = survey_requests(
                 region.ra_min_deg, region.ra_max_deg, region.dec_min_deg, region.dec_max_deg,
                 region.fov_deg or default_fov_deg, self.plan, overlap=region.overlap,
-                cadence_days=self.cadence_days, **{k: common[k] for k in
-                                                   ("program", "priority", "constraints")},
+                cadence_days=self.cadence_days, visits=self.visits,
+                **{k: common[k] for k in ("program", "priority", "constraints")},
             )  # fmt: skip
-            return [t.model_copy(update={"visits": self.visits}) for t in tiles]
+            return tiles
         if self.targets:
             triples = [(t.name, t.ra_deg, t.dec_deg) for t in self.targets]
             cadence = self.cadence_days or 1.0
-            reqs = monitoring_requests(
+            return monitoring_requests(
                 triples, cadence, self.plan, program=self.name, priority=self.priority,
-                constraints=self.constraints,
+                constraints=self.constraints, visits=self.visits,
             )  # fmt: skip
-            return [r.model_copy(update={"visits": self.visits}) for r in reqs]
         return [
             Request(
                 request_id=spec.request_id,

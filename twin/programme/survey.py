@@ -133,12 +133,13 @@ def survey_requests(
     constraints: Constraints | None = None,
     windows: Sequence[Window] = (),
     cadence_days: float | None = None,
+    visits: int = 1,
 ) -> list[Request]:
     """One request per tile of :func:`tile_region`; ids are ``{program}-{index:05d}``."""
     ra, dec = tile_region(ra_min_deg, ra_max_deg, dec_min_deg, dec_max_deg, fov_deg, overlap)
     shared = {"program": program, "priority": priority, "plan": tuple(plan),
               "constraints": constraints or Constraints(), "windows": tuple(windows),
-              "cadence_days": cadence_days}  # fmt: skip
+              "cadence_days": cadence_days, "visits": visits}  # fmt: skip
     return [
         Request(
             request_id=f"{program}-{i:05d}",
@@ -160,12 +161,13 @@ def monitoring_requests(
     priority: float = 1.0,
     constraints: Constraints | None = None,
     windows: Sequence[Window] = (),
+    visits: int = 1,
 ) -> list[Request]:
     """One repeating request per ``(target_id, ra_deg, dec_deg)``, revisited every
     ``cadence_days``; ids are ``{program}-{target_id}``."""
     shared = {"program": program, "priority": priority, "plan": tuple(plan),
               "constraints": constraints or Constraints(), "windows": tuple(windows),
-              "cadence_days": cadence_days}  # fmt: skip
+              "cadence_days": cadence_days, "visits": visits}  # fmt: skip
     return [
         Request(
             request_id=f"{program}-{target_id}",

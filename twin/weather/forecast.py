@@ -30,6 +30,8 @@ issue time get the lead-0 ("nowcast") error.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -91,9 +93,20 @@ class Forecast:
         return self._issue_index(issued_mjd) * self.issue_step_min / 1440.0
 
     def predict(
-        self, site_name: str, target_mjd: np.ndarray, issued_mjd: float
+        self,
+        site_name: str,
+        target_mjd: np.ndarray,
+        issued_mjd: float,
+        fields: Sequence[str] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Forecast of every weather field at ``target_mjd``, as known at ``issued_mjd``."""
+        """Forecast of every weather field at ``target_mjd``, as known at ``issued_mjd``;
+        only ``fields`` when given (a policy asking every decision for two fields skips
+        the others' noise and perturbation; the values are the same)."""
+        fields = WEATHER_FIELDS if fields is None else tuple(fields)
+        unknown = set(fields) - set(WEATHER_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown forecast fields {sorted(unknown)}; "
+                             f"allowed: {', '.join(WEATHER_FIELDS)}")  # fmt: skip
         target_mjd = np.asarray(target_mjd, dtype=float)
         issue_index = self._issue_index(issued_mjd)
         lead_h = np.maximum(target_mjd - self.issue_time(issued_mjd), 0.0) * 24.0
@@ -102,15 +115,18 @@ class Forecast:
                 f"target {float(target_mjd.max()):.5f} is {float(lead_h.max()):.1f} h after the "
                 f"issue; forecasts reach {self.max_lead_h:g} h (raise max_lead_h)"
             )
-        noise = self._noise(site_name, issue_index, lead_h)
+        rows = sorted({_NOISE_ROW[f] for f in fields})
+        noise = dict(zip(rows, self._noise(site_name, issue_index, lead_h, rows), strict=True))
         truth = self._truth.sample(site_name, target_mjd)
-        return self._perturb(truth, lead_h, noise)
+        return self._perturb(truth, lead_h, noise, fields)
 
     def _issue_index(self, issued_mjd: float) -> int:
         return int(np.floor(issued_mjd * 1440.0 / self.issue_step_min + 1e-9))
 
-    def _noise(self, site_name: str, issue_index: int, lead_h: np.ndarray) -> np.ndarray:
-        """Unit-variance errors, correlated in lead time, shape (5, *lead_h.shape)."""
+    def _noise(self, site_name: str, issue_index: int, lead_h: np.ndarray,
+               rows: Sequence[int] = range(5)) -> np.ndarray:  # fmt: skip
+        """Unit-variance errors, correlated in lead time, shape (len(rows), *lead_h.shape):
+        the rows of :data:`_NOISE_ROW`'s error streams asked for."""
         key = (site_name, issue_index)
         grid = self._grids.get(key)
         n_lead = int(np.ceil(self.max_lead_h / LEAD_GRID_STEP_H)) + 1
@@ -123,23 +139,38 @@ class Forecast:
                 self._grids.clear()
             self._grids[key] = grid
         lead_grid_h = np.arange(n_lead) * LEAD_GRID_STEP_H
-        return np.stack([np.interp(lead_h, lead_grid_h, grid[:, k]) for k in range(5)])
+        return np.stack([np.interp(lead_h, lead_grid_h, grid[:, k]) for k in rows])
 
     def _perturb(
-        self, truth: dict[str, np.ndarray], lead_h: np.ndarray, noise: np.ndarray
+        self,
+        truth: dict[str, np.ndarray],
+        lead_h: np.ndarray,
+        noise: dict[int, np.ndarray],
+        fields: Sequence[str] = WEATHER_FIELDS,
     ) -> dict[str, np.ndarray]:
+        """The forecast of ``fields``; ``noise`` maps each needed error stream (a row of
+        :data:`_NOISE_ROW`) to its values."""
         e = self.errors
-        cloud_err = CLOUD_COVER_PER_LATENT * e.cloud_latent.std(lead_h) * noise[0]
-        cloud = np.clip(truth["cloud_cover"] + cloud_err, 0.0, 1.0)
-        out = {
-            "cloud_cover": cloud,
-            "transparency": transparency_from_cloud(cloud),
-            "seeing_fwhm_arcsec": truth["seeing_fwhm_arcsec"]
-            * np.exp(e.seeing_ln.std(lead_h) * noise[1]),
-            "humidity_pct": np.clip(
+        out: dict[str, np.ndarray] = {}
+        if "cloud_cover" in fields or "transparency" in fields:
+            cloud_err = CLOUD_COVER_PER_LATENT * e.cloud_latent.std(lead_h) * noise[0]
+            out["cloud_cover"] = np.clip(truth["cloud_cover"] + cloud_err, 0.0, 1.0)
+            out["transparency"] = transparency_from_cloud(out["cloud_cover"])
+        if "seeing_fwhm_arcsec" in fields:
+            out["seeing_fwhm_arcsec"] = truth["seeing_fwhm_arcsec"] * np.exp(
+                e.seeing_ln.std(lead_h) * noise[1]
+            )
+        if "humidity_pct" in fields:
+            out["humidity_pct"] = np.clip(
                 truth["humidity_pct"] + e.humidity_pct.std(lead_h) * noise[2], 0.0, 100.0
-            ),
-            "wind_m_s": truth["wind_m_s"] * np.exp(e.wind_ln.std(lead_h) * noise[3]),
-            "temperature_c": truth["temperature_c"] + e.temperature_c.std(lead_h) * noise[4],
-        }
-        return {name: out[name] for name in WEATHER_FIELDS}
+            )
+        if "wind_m_s" in fields:
+            out["wind_m_s"] = truth["wind_m_s"] * np.exp(e.wind_ln.std(lead_h) * noise[3])
+        if "temperature_c" in fields:
+            out["temperature_c"] = truth["temperature_c"] + e.temperature_c.std(lead_h) * noise[4]
+        return {name: out[name] for name in WEATHER_FIELDS if name in fields}
+
+
+_NOISE_ROW = {"cloud_cover": 0, "transparency": 0, "seeing_fwhm_arcsec": 1, "humidity_pct": 2,
+              "wind_m_s": 3, "temperature_c": 4}  # fmt: skip
+"""The error stream (a column of the per-issue noise grid) each field is perturbed by."""

@@ -78,3 +78,24 @@ def test_values_stay_physical_and_lead_is_bounded(truth):
     assert np.all(predicted["wind_m_s"] >= 0)
     with pytest.raises(ValueError, match="max_lead_h"):
         forecast.predict("siding-spring", np.array([START_MJD + 5.0]), START_MJD + 3.0)
+
+
+@pytest.mark.parametrize(
+    "fields", [("seeing_fwhm_arcsec", "transparency"), ("transparency",), ("wind_m_s",),
+               ("temperature_c", "cloud_cover", "humidity_pct")],
+)  # fmt: skip
+def test_asking_for_some_fields_gives_the_same_values(truth, fields):
+    forecast = Forecast(truth, seed=3)
+    targets = START_MJD + 2.0 + np.arange(9) / 8.0
+    full = forecast.predict("siding-spring", targets, START_MJD + 2.0)
+    some = Forecast(truth, seed=3).predict("siding-spring", targets, START_MJD + 2.0, fields)
+    assert list(some) == [f for f in full if f in fields]
+    for name in fields:
+        assert some[name].tobytes() == full[name].tobytes(), name
+
+
+def test_unknown_forecast_field_is_refused(truth):
+    with pytest.raises(ValueError, match=r"unknown forecast fields.*allowed: "):
+        Forecast(truth, seed=3).predict(
+            "la-palma", np.array([START_MJD + 1.0]), START_MJD, ("fog",)
+        )
