@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--random-nights", type=int, default=0,
                         help="nights of a random-policy run (0: none)")  # fmt: skip
     parser.add_argument("--paired-nights", type=int, default=7,
-                        help="nights timing both paths call by call (0: none)")  # fmt: skip
+                        help="nights timing the three paths call by call (0: none)")  # fmt: skip
     args = parser.parse_args(argv)
     measure("greedy", 1, args.seed)  # warm-up: compiles or loads the kernels
     rows = [measure("greedy", args.nights, args.seed)]

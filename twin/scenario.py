@@ -403,13 +403,23 @@ def scenario_yaml(scenario: Scenario) -> str:
     """The resolved scenario as YAML (dates fixed, defaults filled): what a run stores.
 
     Emitted by libyaml when PyYAML has it (5x faster than the pure-Python emitter, a
-    fixed cost of every run); the text is the same (tested on every shipped scenario),
-    which matters because ``--resume`` compares it with the stopped run's."""
+    fixed cost of every run); ``--resume`` compares the data, not the text
+    (:func:`same_scenario_yaml`), so a run stored by either emitter resumes."""
     data = scenario.model_dump(mode="json", exclude_none=True)
     return yaml.dump(data, Dumper=_SAFE_DUMPER, sort_keys=False)
 
 
 _SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def same_scenario_yaml(text: str, scenario: Scenario) -> bool:
+    """Whether ``text`` (a run's stored ``scenario.yaml``) holds ``scenario``: compared as
+    YAML data, not text, since emitters wrap long strings differently (libyaml or not)."""
+    try:
+        stored = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return False
+    return stored == yaml.safe_load(scenario_yaml(scenario))
 
 
 def dump_scenario(scenario: Scenario, path: str | Path) -> Path:

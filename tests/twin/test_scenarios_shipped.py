@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from twin.ops.run import run_scenario
-from twin.scenario import Scenario, WeatherSpec, load_scenario, scenario_yaml
+from twin.scenario import Scenario, WeatherSpec, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SWEEPS = sorted(p for p in (SCENARIOS / "sweeps").glob("*.yaml")
@@ -199,12 +199,3 @@ def test_confirmation_detected_at_one_site_confirmed_at_another(runs):
     pachon_start, _ = _night(out, "cerro-pachon")
     assert pachon_start <= alert["confirmed_mjd"] < alert["detected_mjd"] + 1.0
     assert (alert["confirmed_mjd"] - alert["detected_mjd"]) * 24.0 > 6.0
-
-
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.relative_to(SCENARIOS).as_posix())
-def test_stored_scenario_text_is_the_pure_python_emitters(path):
-    """A run stores its resolved scenario with libyaml's emitter; ``--resume`` compares
-    that text, so it must be the pure-Python emitter's (what older runs stored)."""
-    scenario = _load(path)
-    data = scenario.model_dump(mode="json", exclude_none=True)
-    assert scenario_yaml(scenario) == yaml.safe_dump(data, sort_keys=False)

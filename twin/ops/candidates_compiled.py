@@ -50,6 +50,14 @@ _MARGIN_CODE = {
     "moon_sep_deg": _MARGIN_MOON,
 }
 _CACHE = True  # compiled kernels are kept in __pycache__, like the byte code
+# numba freezes the globals a kernel reads into its cached machine code, and renews the
+# cache only when this file changes: every constant defined in another module reaches
+# the kernels as an argument, so a change there cannot leave a stale kernel behind.
+_K = (float(S_PER_DAY), float(ANGLE_MARGIN_DEG), float(MOON_MOTION_DEG_PER_S),
+      float(SIDEREAL_RATE), float(_NEA), float(_PIX_NEA), float(TEFF_DEX_PER_MAG))  # fmt: skip
+"""(s per day, angle margin, moon motion, sidereal rate, Gaussian NEA per FWHM²,
+pixelisation NEA, t_eff dex per mag), in the kernels' argument ``kc``."""
+_UNLIMITED = int(UNLIMITED)
 
 
 @njit(cache=_CACHE)
@@ -71,14 +79,14 @@ def _clip1(v: float) -> float:
 
 @njit(cache=_CACHE)
 def _open_now(slot_rows, wanted, done, last_visit, cadence0, in_progress, released, mjd,
-              ha_offset, ra, sin_dec, cos_dec, lat_sin, lat_cos):  # fmt: skip
+              ha_offset, ra, sin_dec, cos_dec, lat_sin, lat_cos, unlimited):  # fmt: skip
     """The open rows of the slot (``_open_rows``) and, for each, the clipped sine of
     its altitude and the two arguments of its azimuth's arctan2, now."""
     rows = np.empty(slot_rows.size, np.int64)
     n = 0
     for r in slot_rows:
         w = wanted[r]
-        if not (w == UNLIMITED or done[r] < w):
+        if not (w == unlimited or done[r] < w):
             continue
         if mjd < last_visit[r] + cadence0[r] or in_progress[r] or not released[r] <= mjd:
             continue
@@ -114,12 +122,13 @@ def _axis(d: float, v: float, a: float) -> float:
 def _visit_geometry(rows, asin_now, atan_now, alt_from, az_from, slew_consts, has_band,
                     band_change, groups_all, visit_all, mjd, dut1_d, lon, ra, a_all, b_all,
                     alm_mjd, sun_grid, moon, night_end, any_time, all_any_time, win_start,
-                    win_end, sin_min_flat, sin_min, h_lim, never_sets):  # fmt: skip
+                    win_end, sin_min_flat, sin_min, h_lim, never_sets, kc):  # fmt: skip
     """Everything of a visit from its slew to its end that needs no numpy-only function:
     the slew, the two ends' times, sines of altitude, airmasses, hour angle, sun, the
     cosine of the moon distance, the window, night-end and horizon checks."""
     n = rows.size
     v_alt, v_az, acc, dome_speed, settle, filter_s = slew_consts
+    s_per_day, angle_margin, moon_motion, sidereal_rate = kc[0], kc[1], kc[2], kc[3]
     az_now, slew, visit = np.empty(n), np.empty(n), np.empty(n)
     t_start, t_end, s0, s1 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     x0, x1, x_worst, ha0 = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
@@ -139,8 +148,8 @@ def _visit_geometry(rows, asin_now, atan_now, alt_from, az_from, slew_consts, ha
             t = _maximum(t, filter_s)
         slew[i] = t
         visit[i] = visit_all[r]
-        t0 = mjd + t / S_PER_DAY
-        t1 = t0 + visit[i] / S_PER_DAY
+        t0 = mjd + t / s_per_day
+        t1 = t0 + visit[i] / s_per_day
         t_start[i], t_end[i] = t0, t1
         h0 = _era(t0, dut1_d) + lon - ra[r]
         h1 = _era(t1, dut1_d) + lon - ra[r]
@@ -160,7 +169,7 @@ def _visit_geometry(rows, asin_now, atan_now, alt_from, az_from, slew_consts, ha
             + cos_alt * np.cos(az_rad) * moon[1]
             + np.sin(alt_rad) * moon[2]
         )
-        margin[i] = ANGLE_MARGIN_DEG + MOON_MOTION_DEG_PER_S * (t + visit[i])
+        margin[i] = angle_margin + moon_motion * (t + visit[i])
         ok = t1 <= night_end
         if ok and not all_any_time and not any_time[r]:
             inside = False
@@ -171,7 +180,7 @@ def _visit_geometry(rows, asin_now, atan_now, alt_from, az_from, slew_consts, ha
             ok = inside
         limit = sin_min_flat[r] if sin_min.size == 0 else sin_min[i]
         feasible[i] = ok and sa0 >= limit and sa1 >= limit
-        hours = (h_lim[r] - ha) / SIDEREAL_RATE
+        hours = (h_lim[r] - ha) / sidereal_rate
         setting[i] = np.inf if never_sets[r] else _maximum(hours, 0.0)
     sun0 = np.interp(t_start, alm_mjd, sun_grid)
     sun1 = np.interp(t_end, alm_mjd, sun_grid)
@@ -190,7 +199,7 @@ def _clip_all(v):
 @njit(cache=_CACHE)
 def _apply_rules(rows, feasible, codes, limits, asin0, asin1, sun0, sun1, acos_dot,
                  margin, moon_illum, moon_alt, p0, p_worst, seeing_zenith, factor_all,
-                 transparency):  # fmt: skip
+                 transparency, kc):  # fmt: skip
     """The rules of :mod:`twin.programme.constraints` (codes per rule: quantity, max?,
     both ends?, moon-up only?, margin kind) on the visit's values; returns the altitude
     and moon distance in degrees and the seeing at the start (for the quality)."""
@@ -206,17 +215,12 @@ def _apply_rules(rows, feasible, codes, limits, asin0, asin1, sun0, sun1, acos_d
         worst = seeing_zenith * p_worst[i] * factor
         ok = feasible[i]
         moon_ok = True
-        for k in range(codes.shape[0]):
-            quantity, is_max, both, moon_only, margin_kind = (
-                codes[k, 0],
-                codes[k, 1],
-                codes[k, 2],
-                codes[k, 3],
-                codes[k, 4],
-            )
-            limit = limits[k, r]
+        for j in range(codes.shape[0]):
+            quantity, is_max, both = codes[j, 0], codes[j, 1], codes[j, 2]
+            moon_only, margin_kind = codes[j, 3], codes[j, 4]
+            limit = limits[j, r]
             if margin_kind != 0:
-                m = ANGLE_MARGIN_DEG if margin_kind == 1 else margin[i]
+                m = kc[1] if margin_kind == 1 else margin[i]
                 limit = limit - m if is_max else limit + m
             if quantity == 0:
                 v0, v1 = alt0[i], np.degrees(asin1[i])
@@ -242,7 +246,7 @@ def _apply_rules(rows, feasible, codes, limits, asin0, asin1, sun0, sun1, acos_d
 
 
 @njit(cache=_CACHE)
-def _depth_exponents(groups, sky, airmass, seeing, t_eff, consts):
+def _depth_exponents(groups, sky, airmass, seeing, consts, kc):
     """The m5's two powers of ten's exponents and its signal (``_quality_of``'s ops)."""
     n = groups.size
     e_sky, e_zero, signal_part = np.empty(n), np.empty(n), np.empty(n)
@@ -252,7 +256,7 @@ def _depth_exponents(groups, sky, airmass, seeing, t_eff, consts):
         e_sky[i] = -0.4 * (sky[i] - zp)
         e_zero[i] = -0.4 * (0.0 - zp + k * airmass[i])
         s = seeing[i] / scale
-        signal_part[i] = _NEA * (s * s) + _PIX_NEA
+        signal_part[i] = kc[4] * (s * s) + kc[5]
     return e_sky, e_zero, signal_part
 
 
@@ -272,10 +276,10 @@ def _depth_ratio(groups, per_arcsec2, zero_pow, n_eff, t_eff, consts):
 
 
 @njit(cache=_CACHE)
-def _teff_exponent(groups, log_ratio, consts):
+def _teff_exponent(groups, log_ratio, consts, kc):
     out = np.empty(groups.size)
     for i in range(groups.size):
-        out[i] = TEFF_DEX_PER_MAG * (2.5 * log_ratio[i] - consts[groups[i], 7])
+        out[i] = kc[6] * (2.5 * log_ratio[i] - consts[groups[i], 7])
     return out
 
 
@@ -290,7 +294,7 @@ def _clip_quality(ratio):
 
 
 @njit(cache=_CACHE)
-def _finish(rows, feasible, quality_feasible, priority_all, wanted_all, done_all):
+def _finish(rows, feasible, quality_feasible, priority_all, wanted_all, done_all, unlimited):
     """The quality of every row (0 where infeasible), value, visits left and done."""
     n = rows.size
     quality, value, priority = np.zeros(n), np.empty(n), np.empty(n)
@@ -305,7 +309,7 @@ def _finish(rows, feasible, quality_feasible, priority_all, wanted_all, done_all
         value[i] = priority[i] * quality[i]
         w = wanted_all[r]
         done[i] = done_all[r]
-        left[i] = UNLIMITED if w == UNLIMITED else w - done[i]
+        left[i] = unlimited if w == unlimited else w - done[i]
     return quality, value, priority, left, done
 
 
@@ -368,7 +372,7 @@ class CompiledCandidateBuilder(IncrementalCandidateBuilder):
             slot_rows, queue.visits_wanted, queue.visits_done, queue.last_visit_mjd,
             self._cadence0, queue.in_progress, queue.released_mjd[self.site_index], mjd,
             era_now + lon, self._ra, self._sin_dec, self._cos_dec, self._lat_sin,
-            self._lat_cos,
+            self._lat_cos, _UNLIMITED,
         )  # fmt: skip
         if rows.size == 0:
             return Candidates.empty()
@@ -387,7 +391,7 @@ class CompiledCandidateBuilder(IncrementalCandidateBuilder):
             band is not None, self._band_change(band), self._groups, self._visit_s, mjd,
             dut1_d, lon, self._ra, self._a, self._b, alm.mjd, alm.sun_alt_deg_grid, moon,
             night_end_mjd, self._any_time, self._all_any_time, queue.window_start,
-            queue.window_end, self._sin_min_flat, sin_min, self._h_lim, self._never_sets,
+            queue.window_end, self._sin_min_flat, sin_min, self._h_lim, self._never_sets, _K,
         )  # fmt: skip
         asin0 = np.arcsin(_clip_all(s0))
         asin1 = np.arcsin(_clip_all(s1)) if self._needs_alt_end else asin0
@@ -397,7 +401,7 @@ class CompiledCandidateBuilder(IncrementalCandidateBuilder):
         alt0, moon_sep, seeing0 = _apply_rules(
             rows, feasible, self._rule_codes, self._rule_limits, asin0, asin1, sun0, sun1,
             acos_dot, margin, moon_illum, moon_alt, x0**0.6, x_worst**0.6,
-            float(seeing_zenith_arcsec), self._seeing_factor_row, float(transparency),
+            float(seeing_zenith_arcsec), self._seeing_factor_row, float(transparency), _K,
         )  # fmt: skip
         idx = np.flatnonzero(feasible)
         quality_feasible = (
@@ -409,7 +413,7 @@ class CompiledCandidateBuilder(IncrementalCandidateBuilder):
         )
         quality, value, priority, left, done = _finish(
             rows, feasible, quality_feasible, queue.priority, queue.visits_wanted,
-            queue.visits_done,
+            queue.visits_done, _UNLIMITED,
         )  # fmt: skip
         return Candidates(
             request_index=rows,
@@ -440,11 +444,11 @@ class CompiledCandidateBuilder(IncrementalCandidateBuilder):
         sky = self._slot_sky(rows, mjd)
         t_eff = float(np.asarray(transparency) * np.asarray(1.0))
         consts = self._const_table()
-        e_sky, e_zero, n_eff = _depth_exponents(groups, sky, airmass, seeing, t_eff, consts)
+        e_sky, e_zero, n_eff = _depth_exponents(groups, sky, airmass, seeing, consts, _K)
         ratio = _depth_ratio(groups, 10.0**e_sky, 10.0**e_zero, n_eff, t_eff, consts)
         with np.errstate(divide="ignore"):
             log_ratio = np.log10(ratio)
-        return _clip_quality(10.0 ** _teff_exponent(groups, log_ratio, consts))
+        return _clip_quality(10.0 ** _teff_exponent(groups, log_ratio, consts, _K))
 
     def _const_table(self) -> np.ndarray:
         """The depth constants of every (band, exposure time) group, one row each."""

@@ -28,7 +28,7 @@ from twin.ops.recorder import Recorder, part_days, remove_parts_from
 from twin.ops.stopping import RunStopped, critical, stop_on_signals
 from twin.ops.world import World
 from twin.programme import constraints
-from twin.scenario import Scenario, dump_scenario, scenario_yaml
+from twin.scenario import Scenario, dump_scenario, same_scenario_yaml
 
 STREAMED = {
     "observations": records.OBSERVATION_SCHEMA,
@@ -246,7 +246,7 @@ def _check_out_dir(out: Path, scenario: Scenario, policy_spec: str, resume: bool
         if state.get("complete"):
             raise ConfigError(where, "--resume", "the run is already complete (metrics.json)")
         stored = (out / "scenario.yaml").read_text() if (out / "scenario.yaml").is_file() else ""
-        if stored != scenario_yaml(scenario):
+        if not same_scenario_yaml(stored, scenario):
             raise ConfigError(where, "--resume", "the scenario differs from the stopped run's "
                               "scenario.yaml; resume with the run's own scenario")  # fmt: skip
         if state.get("policy") != policy_spec:

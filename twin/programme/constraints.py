@@ -158,6 +158,10 @@ def extra_rules(*new: Rule) -> Iterator[None]:
             raise ValueError(f"rule {r.name!r}: unknown quantity {r.quantity!r}")
         if r.name in {x.name for x in rules()}:
             raise ValueError(f"rule {r.name!r} exists already")
+        try:  # an end the quantity is not logged at could be neither checked nor audited
+            r.columns  # noqa: B018
+        except ValueError as err:
+            raise ValueError(f"rule {r.name!r}: {err}; ends allowed: ('start',)") from None
     _extra.extend(new)
     try:
         yield

@@ -115,6 +115,8 @@ class Forecast:
                 f"target {float(target_mjd.max()):.5f} is {float(lead_h.max()):.1f} h after the "
                 f"issue; forecasts reach {self.max_lead_h:g} h (raise max_lead_h)"
             )
+        if not fields:
+            return {}
         rows = sorted({_NOISE_ROW[f] for f in fields})
         noise = dict(zip(rows, self._noise(site_name, issue_index, lead_h, rows), strict=True))
         truth = self._truth.sample(site_name, target_mjd)

@@ -10,17 +10,22 @@ identical tables.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from numba.core.dispatcher import Dispatcher
 
 import twin.ops.engines as engines
+import twin.ops.world as world_module
+from twin.ops import candidates_compiled
 from twin.ops.candidates import CandidateBuilder
 from twin.ops.candidates_compiled import CompiledCandidateBuilder
 from twin.ops.candidates_fast import IncrementalCandidateBuilder
+from twin.ops.quality import QualityModel
 from twin.ops.run import run_scenario
 from twin.scenario import load_scenario
 
@@ -95,6 +100,25 @@ def test_every_decision_has_identical_candidates(tmp_path, monkeypatch):
     assert Shadow.decisions >= result.metrics["run"]["decisions"] > 0
 
 
+class HalfQuality(QualityModel):
+    """A replaced quality model: the fast paths must fall back to the reference's way."""
+
+    def quality(self, band, exptime_s, m5_mag):
+        return 0.5 * super().quality(band, exptime_s, m5_mag)
+
+
+def test_a_replaced_quality_model_gives_identical_candidates(tmp_path, monkeypatch):
+    monkeypatch.setitem(engines.ENGINES, "shadow", Shadow)
+    monkeypatch.setattr(world_module, "QualityModel", HalfQuality)
+    Shadow.decisions = 0
+    scenario = load_scenario(ROOT / "scenarios" / "single-site.yaml", nights=1, seed=2)
+    result = run_scenario(scenario, tmp_path, "greedy", progress=False, plots=False,
+                          engine="shadow")  # fmt: skip
+    assert Shadow.decisions >= result.metrics["run"]["decisions"] > 0
+    obs = pd.read_parquet(tmp_path / "observations.parquet")
+    assert 0.0 < obs["quality"].max() <= 0.5  # the replaced model was used
+
+
 def test_unknown_engine_is_refused(tmp_path):
     scenario = load_scenario(ROOT / "scenarios" / "single-site.yaml", nights=1)
     with pytest.raises(ValueError, match="compiled, incremental, reference"):
@@ -105,3 +129,22 @@ def test_engines_registry_names_the_reference_and_the_default():
     assert engines.ENGINES["reference"] is CandidateBuilder
     assert engines.ENGINES[engines.DEFAULT_ENGINE] is CompiledCandidateBuilder
     assert np.all([issubclass(c, CandidateBuilder) for c in engines.ENGINES.values()])
+
+
+def test_kernels_read_no_constant_of_another_module():
+    """numba caches a kernel with the globals it read frozen into it, and renews the cache
+    only when ``candidates_compiled.py`` itself changes: a constant imported from another
+    module would go stale there, so every one reaches the kernels as an argument."""
+    module = ast.parse(Path(candidates_compiled.__file__).read_text())
+    imported = {
+        alias.asname or alias.name.split(".")[0]
+        for node in module.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    kernels = {name: obj for name, obj in vars(candidates_compiled).items()
+               if isinstance(obj, Dispatcher)}  # fmt: skip
+    assert len(kernels) >= 8
+    for name, kernel in kernels.items():
+        foreign = set(kernel.py_func.__code__.co_names) & imported - {"np"}
+        assert not foreign, f"{name} reads {sorted(foreign)} from another module"

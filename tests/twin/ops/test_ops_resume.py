@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from agents.baselines import GreedyPolicy
 from twin.errors import ConfigError
 from twin.ops.recorder import part_days, part_name
 from twin.ops.run import STREAMED, RunInterrupted, run_scenario
-from twin.scenario import load_scenario
+from twin.scenario import load_scenario, same_scenario_yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = ROOT / "scenarios" / "global-3site.yaml"
@@ -192,6 +193,16 @@ def test_resume_refuses_a_different_scenario_or_tampered_parts(tmp_path, referen
     with pytest.raises(RunInterrupted):
         run_scenario(scenario, out, stopper, progress=False, plots=False)
     other = load_scenario(SCENARIO, nights=NIGHTS, seed=scenario.seed + 1)
+    stored = out / "scenario.yaml"
+    # Another emitter's text of the same scenario (wrapped at 30 columns) is the same
+    # scenario: a run stored with or without libyaml resumes.
+    text = stored.read_text()
+    rewrapped = yaml.safe_dump(yaml.safe_load(text), sort_keys=False, width=30)
+    assert rewrapped != text
+    stored.write_text(rewrapped)
+    assert same_scenario_yaml(rewrapped, scenario)
+    assert not same_scenario_yaml(rewrapped, other)
+    assert not same_scenario_yaml("{unclosed", scenario)
     with pytest.raises(ConfigError, match="scenario differs"):
         run_scenario(other, out, "greedy", progress=False, plots=False, resume=True)
     with pytest.raises(ConfigError, match="policy"):

@@ -63,6 +63,14 @@ def test_declared_rules_are_the_audit_and_table_columns():
     assert "toy_alt" not in rules()
 
 
+def test_a_rule_at_an_end_its_quantity_is_not_logged_at_is_refused():
+    late = Rule("late_seeing", "max_seeing_arcsec", "seeing_fwhm_arcsec", "max", ("start", "end"))
+    with pytest.raises(ValueError, match=r"late_seeing.*start only.*allowed: \('start',\)"):
+        with extra_rules(late):
+            pass
+    assert "late_seeing" not in rules()
+
+
 @pytest.mark.parametrize("engine", sorted(ENGINES))
 def test_engine_and_audit_honour_a_toy_rule(tmp_path, monkeypatch, engine):
     free = pd.read_parquet(

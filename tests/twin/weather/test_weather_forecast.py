@@ -82,7 +82,7 @@ def test_values_stay_physical_and_lead_is_bounded(truth):
 
 @pytest.mark.parametrize(
     "fields", [("seeing_fwhm_arcsec", "transparency"), ("transparency",), ("wind_m_s",),
-               ("temperature_c", "cloud_cover", "humidity_pct")],
+               ("temperature_c", "cloud_cover", "humidity_pct"), ()],
 )  # fmt: skip
 def test_asking_for_some_fields_gives_the_same_values(truth, fields):
     forecast = Forecast(truth, seed=3)
