@@ -93,9 +93,9 @@ class SteppedTwin:
         """Advance to the next decision point (None: the run has ended)."""
         if self.current is not None:
             return self.current
-        env, queue = self.twin.env, self.twin.decisions
+        env, queue, end_s = self.twin.env, self.twin.decisions, self.twin.end_s
         while not queue:
-            if env.peek() >= self.twin.end_s:
+            if env.peek() >= end_s:
                 return None
             env.step()
         unit, conditions, _event = queue[0]
