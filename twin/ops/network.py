@@ -19,6 +19,7 @@ SimPy time is seconds since the run's start; MJD = start + seconds / 86400.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ class NetworkTwin:
         self._obs_id = 0
         self._visit_id = 0
         self._observers: list[Callable] = []
+        self._bounds: dict[int, tuple[list[float], list[float]]] = {}
         self._visit_observers: list[Callable] = []
         self.decisions: list | None = None  # set by SteppedTwin: decisions wait there
         self.pipeline = None  # a twin.pipeline.loop.SitePipeline when models run in the loop
@@ -339,10 +341,12 @@ class NetworkTwin:
                      ) -> SiteStatus:  # fmt: skip
         w = self._measured(sw, mjd)
         alm = sw.visibility.almanac
+        starts, ends = self._night_bounds(sw)  # in order, not overlapping (noon to noon)
         if night_end is None:
-            ends = [n.end_mjd for n in sw.nights if n.end_mjd > mjd]
-            night_end = ends[0] if ends else math.nan
-        is_night = any(n.start_mjd <= mjd < n.end_mjd for n in sw.nights)
+            j = bisect.bisect_right(ends, mjd)  # the first night ending after now
+            night_end = ends[j] if j < len(ends) else math.nan
+        i = bisect.bisect_right(starts, mjd) - 1  # the last night started by now
+        is_night = i >= 0 and mjd < ends[i]
         return SiteStatus(
             name=sw.site.name, is_night=is_night, dome_open=sw.dome_closed.until(mjd) is None,
             seeing_zenith_arcsec=w["seeing_fwhm_arcsec"], transparency=w["transparency"],
@@ -351,6 +355,15 @@ class NetworkTwin:
             moon_alt_deg=float(np.interp(mjd, alm.mjd, alm.moon_alt_deg_grid)),
             moon_illum=float(np.interp(mjd, alm.mjd, alm.moon_illum_grid)),
         )  # fmt: skip
+
+    def _night_bounds(self, sw: SiteWorld) -> tuple[list[float], list[float]]:
+        """The starts and ends of a site's nights (bisected at every decision: a year's
+        365 nights were scanned one by one)."""
+        bounds = self._bounds.get(sw.index)
+        if bounds is None:
+            bounds = ([n.start_mjd for n in sw.nights], [n.end_mjd for n in sw.nights])
+            self._bounds[sw.index] = bounds
+        return bounds
 
     def _status(self, unit: TelescopeRun) -> TelescopeStatus:
         return TelescopeStatus(

@@ -15,8 +15,11 @@ from astropy.time import Time
 from twin.astro.almanac import site_location
 from twin.errors import ConfigError
 from twin.ops.conditions import Observe, Wait
+from twin.ops.network import NetworkTwin
 from twin.ops.policies import resolve_policy
 from twin.ops.run import run_scenario
+from twin.ops.stepping import NullRecorder
+from twin.ops.world import World
 from twin.scenario import load_scenario
 from twin.world.sites import SITES
 
@@ -217,3 +220,21 @@ def test_open_alerts_are_the_received_and_unconfirmed_ones():
         seen_open = max(seen_open, len(expected))
         stepped.act(greedy.decide(decision.conditions))
     assert seen_open >= 2
+
+
+def test_site_status_night_flags_equal_a_scan_of_the_nights():
+    world = World(load_scenario(SCENARIO, nights=4, seed=1))
+    twin = NetworkTwin(world, resolve_policy("greedy"), NullRecorder())
+    rng = np.random.default_rng(0)
+    for sw in world.sites:
+        edges = [t for n in sw.nights for t in (n.start_mjd, n.end_mjd)]
+        times = np.concatenate([rng.uniform(world.start_mjd - 0.5, world.end_mjd + 0.5, 300),
+                                edges, np.nextafter(edges, -np.inf)])  # fmt: skip
+        for mjd in times:
+            status = twin._site_status(sw, float(mjd))
+            assert status.is_night == any(n.start_mjd <= mjd < n.end_mjd for n in sw.nights)
+            later = [n.end_mjd for n in sw.nights if n.end_mjd > mjd]
+            if later:
+                assert status.night_end_mjd == later[0]
+            else:
+                assert math.isnan(status.night_end_mjd)
