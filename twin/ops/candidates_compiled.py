@@ -14,6 +14,9 @@ with the same operations in the same order as the incremental path's. Runs give
 identical logs to the reference path (``tests/twin/ops/test_ops_engine_paths.py`` checks
 every shipped scenario and every candidate of a night). Change the reference first, then
 the incremental path, then this, and let the tests compare them.
+
+Cost: the kernels compile at their first call (~5 s) and are cached in ``__pycache__``;
+after that a process pays ~0.8 s to import numba and load them, and ~80 MB of memory.
 """
 
 from __future__ import annotations
