@@ -91,10 +91,11 @@ class Shadow(CompiledCandidateBuilder):
         return got
 
 
-def test_every_decision_has_identical_candidates(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["global-3site", "dense-8site"])  # dense: horizon masks
+def test_every_decision_has_identical_candidates(tmp_path, monkeypatch, name):
     monkeypatch.setitem(engines.ENGINES, "shadow", Shadow)
     Shadow.decisions = 0
-    scenario = load_scenario(ROOT / "scenarios" / "global-3site.yaml", nights=1, seed=11)
+    scenario = load_scenario(ROOT / "scenarios" / f"{name}.yaml", nights=1, seed=11)
     result = run_scenario(scenario, tmp_path, "random", progress=False, plots=False,
                           engine="shadow")  # fmt: skip
     assert Shadow.decisions >= result.metrics["run"]["decisions"] > 0
