@@ -32,7 +32,7 @@ from twin.ops.candidates import (
 )
 from twin.ops.candidates_fast import _NEA, _PIX_NEA, IncrementalCandidateBuilder
 from twin.ops.conditions import Candidates
-from twin.ops.quality import TEFF_DEX_PER_MAG, QualityModel
+from twin.ops.quality import TEFF_DEX_PER_MAG
 from twin.ops.queue import UNLIMITED
 
 _TWO_PI = 2 * np.pi
@@ -323,6 +323,8 @@ class CompiledCandidateBuilder(IncrementalCandidateBuilder):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._slew_floats = tuple(float(c) for c in self._slew_consts)
+        if self._flat_horizon is None:  # the kernel reads the mask's limits instead
+            self._sin_min_flat = np.empty(0)
 
     def _per_row(self) -> None:
         fresh = self._rows_n != len(self.queue)
@@ -339,11 +341,6 @@ class CompiledCandidateBuilder(IncrementalCandidateBuilder):
                 [self.queue.limits[r.field] for r in rules], dtype=float
             ).reshape(len(rules), self._rows_n)
             self._needs_alt_end = any(r.quantity == "alt_deg" for r in rules)
-
-    def _per_night(self) -> None:
-        super()._per_night()
-        if self._flat_horizon is None:
-            self._sin_min_flat = np.empty(0)
 
     def _band_change(self, band: str | None) -> np.ndarray:
         key = (band, len(self._group_key))
@@ -441,11 +438,10 @@ class CompiledCandidateBuilder(IncrementalCandidateBuilder):
 
     def _expected_quality(self, rows, groups, airmass, seeing, transparency, mjd) -> np.ndarray:
         """The incremental path's quality, the m5's arithmetic in kernels."""
-        model = self.quality
-        if type(model) is not QualityModel or {"quality", "depth"} & vars(model).keys():
+        if not self._quality_inlined():
             return super()._expected_quality(rows, groups, airmass, seeing, transparency, mjd)
         sky = self._slot_sky(rows, mjd)
-        t_eff = float(np.asarray(transparency) * np.asarray(1.0))
+        t_eff = float(transparency)  # depth()'s transparency x throughput 1.0: exact
         consts = self._const_table()
         e_sky, e_zero, n_eff = _depth_exponents(groups, sky, airmass, seeing, consts, _K)
         ratio = _depth_ratio(groups, 10.0**e_sky, 10.0**e_zero, n_eff, t_eff, consts)
@@ -458,10 +454,6 @@ class CompiledCandidateBuilder(IncrementalCandidateBuilder):
         n = len(self._group_key)
         table = getattr(self, "_consts_table", None)
         if table is None or len(table) != n:
-            rows = []
-            for g in range(n):
-                consts = getattr(self, "_depth_consts", {}).get(g) or self._depth_constants(g)
-                rows.append([float(c) for c in consts])
-            table = np.array(rows, dtype=float).reshape(n, 8)
-            self._consts_table = table
+            rows = [[float(c) for c in self._depth_constants(g)] for g in range(n)]
+            table = self._consts_table = np.array(rows, dtype=float).reshape(n, 8)
         return table

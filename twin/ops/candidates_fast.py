@@ -53,6 +53,7 @@ class IncrementalCandidateBuilder(CandidateBuilder):
             self.telescope.filter_change_s,
         )
         self._slot_cache: tuple | None = None
+        self._depth_consts: dict[int, tuple] = {}  # per (band, exposure time) group
 
     # -- state per request -----------------------------------------------------------
     def _per_row(self) -> None:
@@ -279,8 +280,7 @@ class IncrementalCandidateBuilder(CandidateBuilder):
         quality model's ratio written out per (band, exposure time), their constants
         kept: the same operations on the same values as ``QualityModel.depth`` and
         ``.quality`` (a quality model replaced or patched takes the reference's way)."""
-        model = self.quality
-        if type(model) is not QualityModel or {"quality", "depth"} & vars(model).keys():
+        if not self._quality_inlined():
             return super()._expected_quality(rows, groups, airmass, seeing, transparency, mjd)
         sky = self._slot_sky(rows, mjd)
         t_eff = np.asarray(transparency) * np.asarray(1.0)  # depth(): x throughput 1
@@ -293,11 +293,14 @@ class IncrementalCandidateBuilder(CandidateBuilder):
             out[sel] = self._quality_of(int(g), airmass[sel], seeing[sel], sky[sel], t_eff)
         return out
 
+    def _quality_inlined(self) -> bool:
+        """Whether the quality model is the plain :class:`QualityModel` whose m5 and
+        ratio this path writes out (a replaced or patched one takes the reference's way)."""
+        model = self.quality
+        return type(model) is QualityModel and not {"quality", "depth"} & vars(model).keys()
+
     def _quality_of(self, group: int, airmass, seeing, sky, t_eff) -> np.ndarray:
-        consts = self._depth_consts.get(group) if hasattr(self, "_depth_consts") else None
-        if consts is None:
-            consts = self._depth_constants(group)
-        zp, k, area, dark_t, rn2, scale, exptime, m5_ref = consts
+        zp, k, area, dark_t, rn2, scale, exptime, m5_ref = self._depth_constants(group)
         # twin.physics.etc.m5 at snr 5 (nu2 = 25), operation for operation.
         per_arcsec2 = 10.0 ** (-0.4 * (sky - zp))
         pedestal = exptime * per_arcsec2 * area * t_eff + dark_t
@@ -311,6 +314,9 @@ class IncrementalCandidateBuilder(CandidateBuilder):
         return np.clip(np.nan_to_num(ratio, nan=0.0, neginf=0.0), 0.0, 1.0)
 
     def _depth_constants(self, group: int) -> tuple:
+        """The m5's constants of a (band, exposure time) group, computed once."""
+        if group in self._depth_consts:
+            return self._depth_consts[group]
         band, exptime = self._group_key[group]
         tel, model = self.telescope, self.quality
         t = np.asarray(exptime)
@@ -324,8 +330,6 @@ class IncrementalCandidateBuilder(CandidateBuilder):
             t,
             model.m5_ref(band, exptime),
         )
-        if not hasattr(self, "_depth_consts"):
-            self._depth_consts = {}
         self._depth_consts[group] = consts
         return consts
 

@@ -114,7 +114,11 @@ class NetworkTwin:
         self._obs_id = 0
         self._visit_id = 0
         self._observers: list[Callable] = []
-        self._bounds: dict[int, tuple[list[float], list[float]]] = {}
+        # Each site's night starts and ends, in order and not overlapping (noon to noon):
+        # bisected at every decision (a year's 365 nights were scanned one by one).
+        self._night_bounds = {sw.index: ([n.start_mjd for n in sw.nights],
+                                         [n.end_mjd for n in sw.nights])
+                              for sw in world.sites}  # fmt: skip
         self._visit_observers: list[Callable] = []
         self.decisions: list | None = None  # set by SteppedTwin: decisions wait there
         self.pipeline = None  # a twin.pipeline.loop.SitePipeline when models run in the loop
@@ -341,7 +345,7 @@ class NetworkTwin:
                      ) -> SiteStatus:  # fmt: skip
         w = self._measured(sw, mjd)
         alm = sw.visibility.almanac
-        starts, ends = self._night_bounds(sw)  # in order, not overlapping (noon to noon)
+        starts, ends = self._night_bounds[sw.index]
         if night_end is None:
             j = bisect.bisect_right(ends, mjd)  # the first night ending after now
             night_end = ends[j] if j < len(ends) else math.nan
@@ -355,15 +359,6 @@ class NetworkTwin:
             moon_alt_deg=float(np.interp(mjd, alm.mjd, alm.moon_alt_deg_grid)),
             moon_illum=float(np.interp(mjd, alm.mjd, alm.moon_illum_grid)),
         )  # fmt: skip
-
-    def _night_bounds(self, sw: SiteWorld) -> tuple[list[float], list[float]]:
-        """The starts and ends of a site's nights (bisected at every decision: a year's
-        365 nights were scanned one by one)."""
-        bounds = self._bounds.get(sw.index)
-        if bounds is None:
-            bounds = ([n.start_mjd for n in sw.nights], [n.end_mjd for n in sw.nights])
-            self._bounds[sw.index] = bounds
-        return bounds
 
     def _status(self, unit: TelescopeRun) -> TelescopeStatus:
         return TelescopeStatus(
