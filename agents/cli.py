@@ -50,8 +50,8 @@ def register_train(subparsers) -> None:
     p.add_argument("--ppo", action="append", default=[], metavar="KEY=JSON",
                    help="MaskablePPO argument, e.g. n_steps=512, or RLlib PPOConfig.training "
                         "argument, e.g. gamma=0.995 (repeatable)")  # fmt: skip
-    p.add_argument("--checkpoint-every", type=int,
-                   help="RLlib iterations between checkpoints (rllib-ppo; default 10)")  # fmt: skip
+    p.add_argument("--checkpoint-every", type=int, default=10,
+                   help="RLlib iterations between checkpoints (rllib-ppo; 0: none)")  # fmt: skip
     p.add_argument("--num-env-runners", type=int, default=0, help="RLlib env runners (rllib-ppo)")
     p.add_argument("--address", help="Ray cluster address (rllib-ppo; default: local Ray)")
     p.add_argument("--generations", type=int, default=30, help="CMA-ES generations (cma-es)")
@@ -118,7 +118,7 @@ def register_evaluate(subparsers) -> None:
 
 
 ONLY_FOR = {"n_envs": (("ppo",), 1), "num_env_runners": (("rllib-ppo",), 0),
-            "address": (("rllib-ppo",), None), "checkpoint_every": (("rllib-ppo",), None),
+            "address": (("rllib-ppo",), None), "checkpoint_every": (("rllib-ppo",), 10),
             "lookahead": (("cma-es",), False), "alert_guard": (("cma-es",), False),
             "alert_weight": (("cma-es",), None), "population": (("cma-es",), None),
             "sigma0": (("cma-es",), None), "workers": (("cma-es",), None),
@@ -152,7 +152,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         run = train_rllib(args.scenario, args.steps, args.seed, out,
                           num_env_runners=args.num_env_runners, address=args.address,
                           start=fixed_start(args.scenario, args.start), nights=args.nights,
-                          env_kwargs=env_kwargs, checkpoint_every=args.checkpoint_every or 10,
+                          env_kwargs=env_kwargs, checkpoint_every=args.checkpoint_every,
                           ppo_kwargs=_pairs(args.ppo, json.loads, "--ppo") or None,
                           model_config=_layers(args.net_arch, "fcnet_hiddens"),
                           progress=not args.quiet, init_from=args.init_from)  # fmt: skip
@@ -163,13 +163,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.algo == "cma-es":
         _train_cmaes(args, out)
         return
-    from agents.sb3_train import train_ppo
+    from agents.sb3_train import DEFAULT_NET_ARCH, train_ppo
 
     result = train_ppo(
         args.scenario, args.steps, args.seed, out, args.n_envs, start=args.start,
         nights=args.nights, n_candidates=args.n_candidates,
         reward_weights=_pairs(args.reward_weight, float, "--reward-weight") or None,
-        net_arch=tuple(_layers(args.net_arch or "64,64", "net_arch")["net_arch"]),
+        net_arch=(tuple(_layers(args.net_arch, "net_arch")["net_arch"]) if args.net_arch
+                  else DEFAULT_NET_ARCH),
         ppo_kwargs=_pairs(args.ppo, json.loads, "--ppo") or None, progress=not args.quiet,
         init_from=args.init_from, start_spread_days=args.start_spread_days,
     )  # fmt: skip
@@ -204,7 +205,7 @@ def _rllib_command(args: argparse.Namespace, out: Path) -> str:
     optional = [("--nights", args.nights, 1), ("--n-candidates", args.n_candidates, 16),
                 ("--start-spread-days", args.start_spread_days, 0),
                 ("--net-arch", args.net_arch, None),
-                ("--checkpoint-every", args.checkpoint_every, None),
+                ("--checkpoint-every", args.checkpoint_every, 10),
                 ("--num-env-runners", args.num_env_runners, 0)]  # fmt: skip
     for option, value, unset in optional:
         if value != unset:

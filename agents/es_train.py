@@ -171,11 +171,11 @@ def train_cmaes(
     if init_from is not None:
         from agents.scorer import load_scorer
 
-        start_weights = load_scorer(init_from).weights
-        if not lookahead and start_weights[len(BASE_FEATURES) :].any():
+        initial = load_scorer(init_from)
+        if not lookahead and initial.looks_ahead:
             raise ValueError(f"{init_from} has look-ahead weights; search with lookahead=True "
                              "(--lookahead), or they would be dropped to 0")  # fmt: skip
-        x0 = start_weights[:searched]
+        x0 = initial.weights[:searched]
     es = cma.CMAEvolutionStrategy(x0, sigma0, opts)
 
     def full(x) -> np.ndarray:  # the look-ahead weights stay 0 unless searched

@@ -18,6 +18,7 @@ the plane-parallel sec(z) (a feature, not photometry), counted only at or below
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import numpy as np
@@ -53,7 +54,9 @@ class Lookahead:
         self.sites = [sw.site.name for sw in world.sites]
         self.lat = np.radians([sw.site.lat_deg for sw in world.sites])
         self.lon_h = np.array([sw.site.lon_deg / 15.0 for sw in world.sites])
-        self.nights = [[(n.start_mjd, n.end_mjd) for n in sw.nights] for sw in world.sites]
+        # Each site's night starts and ends, in order (noon-to-noon windows): bisected.
+        self.starts = [[n.start_mjd for n in sw.nights] for sw in world.sites]
+        self.ends = [[n.end_mjd for n in sw.nights] for sw in world.sites]
         self.site_of = {tw.name: self.sites.index(tw.site.site.name) for tw in world.telescopes}
 
     def features(self, conditions: Conditions, feasible: np.ndarray) -> np.ndarray:
@@ -84,8 +87,13 @@ class Lookahead:
         """The parts of the site's nights between the next grid step and the horizon (its
         current night's rest and the next one can both fall inside 24 h)."""
         first, last = now + self.step_d, now + self.horizon_d
-        return [(max(start, first), min(end, last)) for start, end in self.nights[site]
-                if end > first and start < last]  # fmt: skip
+        starts, ends = self.starts[site], self.ends[site]
+        out = []
+        for k in range(bisect.bisect_right(ends, first), len(ends)):  # nights ending later
+            if starts[k] >= last:
+                break
+            out.append((max(starts[k], first), min(ends[k], last)))
+        return out
 
     def _best_airmass(self, conditions: Conditions, here: int, site: int, now: float,
                       start: float, end: float, sin_dec: np.ndarray,
@@ -95,7 +103,9 @@ class Lookahead:
         times = np.arange(max(start, now + self.step_d), end, self.step_d)
         if times.size == 0:
             return np.full(sin_dec.size, np.inf)
-        clear = conditions.forecast(self.sites[site], times)["transparency"]
+        clear = conditions.forecast(self.sites[site], times, fields=("transparency",))[
+            "transparency"
+        ]
         times = times[clear >= self.min_transparency]
         if times.size == 0:
             return np.full(sin_dec.size, np.inf)

@@ -157,6 +157,7 @@ class RllibPredictor:
 
     def __init__(self, module, features_space) -> None:
         self.module = module
+        self.device = next(module.parameters()).device  # where the inputs must go
         self.features_space = features_space
 
     def predict(self, obs: dict[str, np.ndarray], action_masks: np.ndarray,
@@ -169,8 +170,7 @@ class RllibPredictor:
         from envs.rllib_env import agent_observation
 
         flat = agent_observation(self.features_space, {**obs, "action_mask": action_masks})
-        device = next(self.module.parameters()).device
-        batch = {Columns.OBS: {key: torch.as_tensor(value, device=device)[None]
+        batch = {Columns.OBS: {key: torch.as_tensor(value, device=self.device)[None]
                                for key, value in flat.items()}}  # fmt: skip
         with torch.no_grad():
             logits = self.module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS][0]

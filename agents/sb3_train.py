@@ -234,7 +234,7 @@ def _manifest(scenario, start, steps, seed, out, n_envs, nights, n_candidates, r
 def _shown(path: str | Path) -> str:
     """``path`` relative to the working folder when inside it (a command others can run)."""
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 

@@ -156,7 +156,8 @@ class NetworkEnv(EpisodeEnv, gym.Env):
         if self.start_spread_days and base.weather.log:  # fail here, not at some reset
             last = date.fromisoformat(base.start) + timedelta(days=self.start_spread_days - 1)
             check_replay_log(base.model_copy(update={"start": last.isoformat()}),
-                             Path(base.weather.log), "start_spread_days")  # fmt: skip
+                             Path(base.weather.log), "start_spread_days",
+                             too_long="start_spread_days")  # fmt: skip
         unknown = set(reward_weights or {}) - set(DEFAULT_REWARD_WEIGHTS)
         if unknown:
             raise ValueError(f"unknown reward terms {sorted(unknown)}; allowed: "

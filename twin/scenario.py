@@ -364,8 +364,10 @@ def load_scenario(path: str | Path, **overrides) -> Scenario:
     return scenario
 
 
-def check_replay_log(scenario: Scenario, log: Path, source: str) -> None:
-    """Read the weather log now, so a bad column or a short log fails before the run."""
+def check_replay_log(scenario: Scenario, log: Path, source: str,
+                     too_long: str = "'nights'") -> None:  # fmt: skip
+    """Read the weather log now, so a bad column or a short log fails before the run.
+    ``too_long``: what to shorten when the log ends too soon (the caller's option)."""
     from twin.weather.replay import ReplayWeather
 
     known = {**SITES, **{s.name: s for s in scenario.network}}  # a log may hold other sites too
@@ -386,7 +388,7 @@ def check_replay_log(scenario: Scenario, log: Path, source: str) -> None:
                 f"the log covers site {site.name!r} from {first} to {last} UTC (MJD "
                 f"{times[0]:.3f}..{times[-1]:.3f}); a run of {scenario.nights} night(s) from "
                 f"{scenario.start} needs {need[0]} to {need[1]} ({before:g} day before the "
-                f"start to {after:g} days after the last night): shorten 'nights' or give a "
+                f"start to {after:g} days after the last night): shorten {too_long} or give a "
                 "longer log",
             )
 

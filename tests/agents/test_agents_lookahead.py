@@ -51,7 +51,8 @@ def decisions():
 def _clear(conditions, transparency: float):
     """The same Conditions with a forecast of ``transparency`` everywhere."""
     return dataclasses.replace(
-        conditions, forecast=lambda site, t: {"transparency": np.full(np.shape(t), transparency)}
+        conditions,
+        forecast=lambda site, t, fields=None: {"transparency": np.full(np.shape(t), transparency)},
     )
 
 
@@ -117,7 +118,7 @@ def test_scorer_without_lookahead_weights_never_computes_it(decisions):
     assert policy.lookahead is None
     assert policy.decide(seen[0]) is not None  # unchanged path, no forecast needed
 
-    def no_forecast(site, times):
+    def no_forecast(site, times, fields=None):
         raise AssertionError("a scorer without look-ahead weights asked for a forecast")
 
     for conditions in seen[:10]:
@@ -165,7 +166,8 @@ def test_other_sites_nights_within_the_horizon_all_count(decisions):
     world, _, _ = decisions
     look = Lookahead(world)
     now = 100.0
-    look.nights[1] = [(99.5, 100.05), (100.6, 100.95), (101.6, 101.9)]  # ends soon, next, later
+    look.starts[1] = [99.5, 100.6, 101.6]  # a night ending soon, the next, a later one
+    look.ends[1] = [100.05, 100.95, 101.9]
     windows = look._nights_ahead(1, now)
     step = look.step_d
     assert windows == [(now + step, 100.05), (100.6, 100.95)]

@@ -248,6 +248,18 @@ def test_shipped_manifest_command_is_the_training_recorded():
         8,
         365,
     )
+    # The command and the record it trained with say the same thing, option by option.
+    env, ppo = manifest["env_config"], manifest["ppo"]
+    assert (args.seed, args.steps, args.start) == (manifest["seed"], manifest["steps"],
+                                                   env["start"])  # fmt: skip
+    assert (args.n_candidates, args.start_spread_days, args.nights) == (
+        env["n_candidates"], env["start_spread_days"], env["nights"])  # fmt: skip
+    assert Path(args.scenario) == Path(manifest["scenario"])
+    weights = dict(w.split("=") for w in args.reward_weight)
+    assert {k: float(v) for k, v in weights.items()} == env["reward_weights"]
+    for option in args.ppo:
+        key, value = option.split("=", 1)
+        assert json.loads(value) == ppo[key], key
     assert manifest["steps"] == 400_000 and manifest["policy"]["n_telescopes"] == 3
     assert manifest["env_config"]["reward_weights"] == {"idle": 0.0}
     assert (SHIPPED / "policy.pt").stat().st_size < 1_000_000

@@ -137,7 +137,8 @@ def test_fixed_start(tmp_path):
     assert fixed_start(ROOT / "scenarios" / "india-chile.yaml") == "2027-04-07"
 
 
-def test_rllib_algo_calls_train_rllib_lazily(monkeypatch, tmp_path):
+@pytest.mark.parametrize("every", [5, 0])  # 0: no checkpoints (was read as the default 10)
+def test_rllib_algo_calls_train_rllib_lazily(monkeypatch, tmp_path, every):
     calls, exports = [], []
     fake = types.ModuleType("agents.rllib_train")
     run = types.SimpleNamespace(checkpoint=tmp_path / "checkpoint")
@@ -149,13 +150,13 @@ def test_rllib_algo_calls_train_rllib_lazily(monkeypatch, tmp_path):
     argv = ["train", "--algo", "rllib-ppo", "--scenario", str(SCENARIO), "--steps", "100",
             "--seed", "2", "--out", str(tmp_path), "--num-env-runners", "3", "--address",
             "auto", "--n-candidates", "8", "--reward-weight", "idle=0", "--ppo", "gamma=0.99",
-            "--start-spread-days", "365", "--checkpoint-every", "5"]  # fmt: skip
+            "--start-spread-days", "365", "--checkpoint-every", str(every)]  # fmt: skip
     assert main(argv) == 0
     assert calls == [((str(SCENARIO), 100, 2, tmp_path), {
         "num_env_runners": 3, "address": "auto", "start": DEFAULT_START, "nights": 1,
         "env_kwargs": {"n_candidates": 8, "reward_weights": {"idle": 0.0},
                        "start_spread_days": 365},
-        "checkpoint_every": 5, "ppo_kwargs": {"gamma": 0.99}, "model_config": None,
+        "checkpoint_every": every, "ppo_kwargs": {"gamma": 0.99}, "model_config": None,
         "progress": True, "init_from": None})]  # fmt: skip
     (((checkpoint, folder), kwargs),) = exports
     assert checkpoint == tmp_path / "checkpoint" and folder == tmp_path / "policy"

@@ -208,4 +208,5 @@ def test_a_spread_past_the_replayed_weather_is_refused_at_once():
     with pytest.raises(ConfigError) as err:
         gym.make("skytwin/Network-v0", scenario=failover, start="2027-04-07",
                  start_spread_days=60)  # fmt: skip
-    assert err.value.field == "weather.log" and "shorten" in err.value.problem
+    assert err.value.field == "weather.log"
+    assert "shorten start_spread_days" in err.value.problem
