@@ -175,13 +175,18 @@ class CandidateBuilder:
             ra, sin_dec, cos_dec, dut1 = self._prepare(mjd)
             frame = self.visibility.frame
             era = frame.orientation.earth_rotation_angle_rad(grid, dut1)
-            cos_h = np.cos(era[None, :] + frame._lon_rad - ra[:, None])
-            sin_alt = (self._sin_lat * sin_dec)[:, None] + (self._cos_lat * cos_dec)[
+            # Rows whose last window has closed can never be feasible again (a year's
+            # expired alerts are half the queue by December): they stay off the grid.
+            live = np.flatnonzero(~(self._last_window_end() < mjd))
+            cos_h = np.cos(era[None, :] + frame._lon_rad - ra[live, None])
+            sin_alt = (self._sin_lat * sin_dec[live])[:, None] + (self._cos_lat * cos_dec[live])[
                 :, None
             ] * cos_h
-            slack_alt = alt_for_airmass(self.queue.max_airmass + SLOT_AIRMASS_SLACK)
-            ok = sin_alt >= np.sin(np.radians(slack_alt))[:, None]
-            ok[:, :-1] |= ok[:, 1:]
+            slack_alt = alt_for_airmass(self.queue.max_airmass[live] + SLOT_AIRMASS_SLACK)
+            ok_live = sin_alt >= np.sin(np.radians(slack_alt))[:, None]
+            ok_live[:, :-1] |= ok_live[:, 1:]
+            ok = np.zeros((ra.size, grid.size), dtype=bool)
+            ok[live] = ok_live
             self._slot_day, self._slot_t0, self._slot_ok = day, mjd, ok
         k = int((mjd - self._slot_t0) * 1440.0 / SLOT_MIN)
         if k >= self._slot_ok.shape[1] - 1:
@@ -339,7 +344,7 @@ class CandidateBuilder:
 
     def _slot_sky(self, rows: np.ndarray, mjd: float) -> np.ndarray:
         """Sky brightness (first band of each row) at the middle of the current
-        ``SKY_SLOT_MIN`` slot, computed once per slot for every row that may be up in it:
+        ``SKY_SLOT_MIN`` slot, computed once per slot for every row that may be up and open in it:
         an estimate for the scheduler's expected quality (the log has the exact value)."""
         slot = int(mjd * 1440.0 / SKY_SLOT_MIN)
         if getattr(self, "_sky_slot", None) != slot or self._sky.size < len(self.queue):
@@ -349,6 +354,10 @@ class CandidateBuilder:
             width = int(SKY_SLOT_MIN / SLOT_MIN)
             up = self._slot_ok[:, k : k + width].any(axis=1)
             up = np.concatenate([up, np.ones(len(self.queue) - up.size, dtype=bool)])
+            # Only rows that may open in the slot: on dense-8site three in four of the rows
+            # up wait out their cadence. One this misses (a visit repeated) is filled below
+            # when asked for, with the same values (the sky is computed row by row).
+            up &= self.queue.openable(self.site_index, (slot + 1) * SKY_SLOT_MIN / 1440.0)
             self._fill_sky(np.flatnonzero(up), (slot + 0.5) * SKY_SLOT_MIN / 1440.0)
         sky = self._sky[rows]
         todo = np.isnan(sky)
@@ -356,6 +365,14 @@ class CandidateBuilder:
             self._fill_sky(rows[todo], (slot + 0.5) * SKY_SLOT_MIN / 1440.0)
             sky = self._sky[rows]
         return sky
+
+    def _last_window_end(self) -> np.ndarray:
+        """Per row, the end of its last window (inf: any time), kept while the queue
+        does not grow."""
+        ends = getattr(self, "_window_last_end", None)
+        if ends is None or ends.size != len(self.queue):
+            ends = self._window_last_end = np.fmax.reduce(self.queue.window_end, axis=1)
+        return ends
 
     def _fill_sky(self, rows: np.ndarray, t_mid: float) -> None:
         if rows.size == 0:

@@ -118,12 +118,19 @@ class RequestQueue:
                   ) -> np.ndarray:  # fmt: skip
         """Rows a telescope at ``site_index`` may consider at ``mjd``: released to the site,
         visits still wanted, cadence interval elapsed, not being observed elsewhere."""
-        wanted = (self.visits_wanted == UNLIMITED) | (self.visits_done < self.visits_wanted)
-        cadence_ok = ~(mjd < self.last_visit_mjd + np.nan_to_num(self.cadence_days, nan=0.0))
-        ok = wanted & cadence_ok & ~self.in_progress & (self.released_mjd[site_index] <= mjd)
+        ok = self.openable(site_index, mjd) & ~self.in_progress
         if within is not None:
             ok &= within
         return np.flatnonzero(ok)
+
+    def openable(self, site_index: int, mjd: float) -> np.ndarray:
+        """Mask of rows open to ``site_index`` at ``mjd`` but for being observed elsewhere:
+        released to the site, visits still wanted, cadence interval elapsed. A row
+        openable at the end of an interval is openable throughout it unless it is
+        visited meanwhile (or a visit is repeated)."""
+        wanted = (self.visits_wanted == UNLIMITED) | (self.visits_done < self.visits_wanted)
+        cadence_ok = ~(mjd < self.last_visit_mjd + np.nan_to_num(self.cadence_days, nan=0.0))
+        return wanted & cadence_ok & (self.released_mjd[site_index] <= mjd)
 
     def visits_left(self, rows: np.ndarray) -> np.ndarray:
         wanted = self.visits_wanted[rows]
