@@ -12,6 +12,7 @@ the chosen one exactly at each exposure, so the log never breaks a constraint.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -41,6 +42,7 @@ target moves a few degrees in azimuth by the visit's end, so the mask gets this 
 SKY_SLOT_MIN = 60.0
 SLOT_MIN = 15.0
 SLOT_AIRMASS_SLACK = 0.15
+SLOT_GRID_SPAN_D = 0.75
 """Per night, a coarse grid (every ``SLOT_MIN`` minutes) keeps for each slot only the rows
 within ``SLOT_AIRMASS_SLACK`` of their airmass limit in that slot or the next: a superset
 of what can be feasible, so decisions check a few hundred rows rather than all."""
@@ -166,36 +168,48 @@ class CandidateBuilder:
         """Zenith-500nm seeing to the delivered FWHM in ``band`` at the visit's worst airmass."""
         return max(airmass_start, airmass_end) ** 0.6 * (self._band_centre[band] / 500.0) ** -0.2
 
-    def _slot_rows(self, mjd: float) -> np.ndarray | None:
-        """Mask of rows possibly up in the slot containing ``mjd`` (None: no filter)."""
-        day = int(np.floor(mjd))
-        if getattr(self, "_slot_day", None) != day:
-            step = SLOT_MIN / 1440.0
-            grid = mjd + np.arange(0.0, 0.75 + step, step)
-            ra, sin_dec, cos_dec, dut1 = self._prepare(mjd)
-            frame = self.visibility.frame
-            era = frame.orientation.earth_rotation_angle_rad(grid, dut1)
-            # Rows whose last window has closed can never be feasible again (a year's
-            # expired alerts are half the queue by December): they stay off the grid.
-            live = np.flatnonzero(~(self._last_window_end() < mjd))
-            cos_h = np.cos(era[None, :] + frame._lon_rad - ra[live, None])
-            sin_alt = (self._sin_lat * sin_dec[live])[:, None] + (self._cos_lat * cos_dec[live])[
-                :, None
-            ] * cos_h
-            slack_alt = alt_for_airmass(self.queue.max_airmass[live] + SLOT_AIRMASS_SLACK)
-            ok_live = sin_alt >= np.sin(np.radians(slack_alt))[:, None]
-            ok_live[:, :-1] |= ok_live[:, 1:]
-            ok = np.zeros((ra.size, grid.size), dtype=bool)
-            ok[live] = ok_live
-            self._slot_day, self._slot_t0, self._slot_ok = day, mjd, ok
-        k = int((mjd - self._slot_t0) * 1440.0 / SLOT_MIN)
-        if k >= self._slot_ok.shape[1] - 1:
-            self._slot_day = None
-            return self._slot_rows(mjd)
+    def _slot_rows(self, mjd: float, until_mjd: float = math.nan) -> np.ndarray:
+        """Mask of rows possibly up in the slot containing ``mjd``. The grid is built when
+        ``mjd`` is past it (a night's first decision) and runs to ``until_mjd``, the
+        night's end (``SLOT_GRID_SPAN_D`` at most, or without one): one grid a night, not
+        one per UTC day reaching 18 h into the day."""
+        k = self._slot_k(mjd)
+        if k < 0:
+            self._build_slot_grid(mjd, until_mjd)
+            k = 0
         col = self._slot_ok[:, k]
         if col.size < len(self.queue):  # rows added since (alerts): always considered
             col = np.concatenate([col, np.ones(len(self.queue) - col.size, dtype=bool)])
         return col
+
+    def _slot_k(self, mjd: float) -> int:
+        """The column of the slot grid for ``mjd``; -1 when the grid does not cover it."""
+        ok = getattr(self, "_slot_ok", None)
+        if ok is None or mjd < self._slot_t0:
+            return -1
+        k = int((mjd - self._slot_t0) * 1440.0 / SLOT_MIN)
+        return k if k < ok.shape[1] - 1 else -1
+
+    def _build_slot_grid(self, mjd: float, until_mjd: float) -> None:
+        step = SLOT_MIN / 1440.0
+        span = until_mjd - mjd if until_mjd > mjd else SLOT_GRID_SPAN_D  # False for NaN
+        grid = mjd + np.arange(0.0, min(span, SLOT_GRID_SPAN_D) + 2.0 * step, step)
+        ra, sin_dec, cos_dec, dut1 = self._prepare(mjd)
+        frame = self.visibility.frame
+        era = frame.orientation.earth_rotation_angle_rad(grid, dut1)
+        # Rows whose last window has closed can never be feasible again (a year's
+        # expired alerts are half the queue by December): they stay off the grid.
+        live = np.flatnonzero(~(self._last_window_end() < mjd))
+        cos_h = np.cos(era[None, :] + frame._lon_rad - ra[live, None])
+        sin_alt = (self._sin_lat * sin_dec[live])[:, None] + (self._cos_lat * cos_dec[live])[
+            :, None
+        ] * cos_h
+        slack_alt = alt_for_airmass(self.queue.max_airmass[live] + SLOT_AIRMASS_SLACK)
+        ok_live = sin_alt >= np.sin(np.radians(slack_alt))[:, None]
+        ok_live[:, :-1] |= ok_live[:, 1:]
+        ok = np.zeros((ra.size, grid.size), dtype=bool)
+        ok[live] = ok_live
+        self._slot_t0, self._slot_ok = mjd, ok
 
     def altaz(self, rows: np.ndarray, mjd: np.ndarray | float) -> tuple:
         """(alt_deg, az_deg, hour_angle_h) of queue rows at times (per row or shared)."""
@@ -209,7 +223,7 @@ class CandidateBuilder:
     ) -> Candidates:  # fmt: skip
         queue = self.queue
         self._prepare(mjd)
-        rows = queue.open_rows(self.site_index, mjd, self._slot_rows(mjd))
+        rows = queue.open_rows(self.site_index, mjd, self._slot_rows(mjd, night_end_mjd))
         if rows.size == 0:
             return Candidates.empty()
         groups = self._groups[rows]

@@ -362,7 +362,7 @@ class CompiledCandidateBuilder(IncrementalCandidateBuilder):
             return Candidates.empty()
         self._prepare(mjd)
         self._per_row()
-        slot_rows = self._slot_index(mjd)
+        slot_rows = self._slot_index(mjd, night_end_mjd)
         self._per_night()
         lon = self.visibility.frame._lon_rad
         dut1_d = self._dut1_d

@@ -21,7 +21,6 @@ from twin.ops.candidates import (
     MOON_MOTION_DEG_PER_S,
     S_PER_DAY,
     SIDEREAL_RATE,
-    SLOT_MIN,
     CandidateBuilder,
 )
 from twin.ops.conditions import Candidates
@@ -106,9 +105,9 @@ class IncrementalCandidateBuilder(CandidateBuilder):
             self._sin_alt_min(np.empty(0, dtype=np.int64), np.empty(0), field)
         return self._alt_min_airmass
 
-    def _open_rows(self, mjd: float) -> np.ndarray:
+    def _open_rows(self, mjd: float, until_mjd: float) -> np.ndarray:
         """The reference's ``queue.open_rows(site, mjd, slot mask)``, on the slot's rows."""
-        r = self._slot_index(mjd)
+        r = self._slot_index(mjd, until_mjd)
         q = self.queue
         wanted = q.visits_wanted[r]
         ok = (wanted == UNLIMITED) | (q.visits_done[r] < wanted)
@@ -117,17 +116,15 @@ class IncrementalCandidateBuilder(CandidateBuilder):
         ok &= q.released_mjd[self.site_index, r] <= mjd
         return r[ok]
 
-    def _slot_index(self, mjd: float) -> np.ndarray:
-        """``flatnonzero(self._slot_rows(mjd))``, kept while the slot and the queue last."""
-        day, n = int(np.floor(mjd)), len(self.queue)
-        cache = self._slot_cache
-        if cache is not None and getattr(self, "_slot_day", None) == day:
-            k = int((mjd - self._slot_t0) * 1440.0 / SLOT_MIN)
-            if cache[0] == (day, self._slot_t0, k, n):
-                return cache[1]
-        index = np.flatnonzero(self._slot_rows(mjd))  # may rebuild the slot grid
-        k = int((mjd - self._slot_t0) * 1440.0 / SLOT_MIN)
-        self._slot_cache = ((day, self._slot_t0, k, n), index)
+    def _slot_index(self, mjd: float, until_mjd: float) -> np.ndarray:
+        """``flatnonzero(self._slot_rows(mjd, until_mjd))``, kept while the slot and the
+        queue last."""
+        n, cache = len(self.queue), self._slot_cache
+        k = self._slot_k(mjd)
+        if cache is not None and k >= 0 and cache[0] == (self._slot_t0, k, n):
+            return cache[1]
+        index = np.flatnonzero(self._slot_rows(mjd, until_mjd))  # may rebuild the slot grid
+        self._slot_cache = ((self._slot_t0, self._slot_k(mjd), n), index)
         return index
 
     # -- the constraint engine -------------------------------------------------------
@@ -140,7 +137,7 @@ class IncrementalCandidateBuilder(CandidateBuilder):
             return Candidates.empty()
         self._prepare(mjd)
         self._per_row()
-        rows = self._open_rows(mjd)
+        rows = self._open_rows(mjd, night_end_mjd)
         if rows.size == 0:
             return Candidates.empty()
         self._per_night()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from agents.baselines import GreedyPolicy
-from twin.ops.candidates import SKY_SLOT_MIN, CandidateBuilder
+from twin.ops.candidates import SKY_SLOT_MIN, SLOT_GRID_SPAN_D, SLOT_MIN, CandidateBuilder
 from twin.ops.network import NetworkTwin
 from twin.ops.stepping import NullRecorder
 from twin.ops.world import World
@@ -61,6 +61,26 @@ def test_rows_whose_last_window_closed_leave_the_slot_grid(twin):
         assert fresh_builder(twin)._slot_rows(mjd)[row]
     finally:
         queue.window_start[row], queue.window_end[row] = saved
+
+
+def test_one_slot_grid_a_night_reaching_its_end(twin):
+    builder = fresh_builder(twin)
+    first, second = twin.world.telescopes[0].site.nights[-2:]
+    builder._slot_rows(first.start_mjd, first.end_mjd)
+    t0, columns = builder._slot_t0, builder._slot_ok.shape[1]
+    assert t0 == first.start_mjd
+    hours = (first.end_mjd - first.start_mjd) * 24.0
+    assert columns == pytest.approx(hours * 60.0 / SLOT_MIN + 2.0, abs=1.0)
+    for mjd in np.linspace(first.start_mjd, first.end_mjd - 1e-6, 50):
+        builder._slot_rows(float(mjd), first.end_mjd)
+        assert builder._slot_t0 == t0  # not rebuilt within the night (nor at 0h UTC)
+    builder._slot_rows(second.start_mjd, second.end_mjd)
+    assert builder._slot_t0 == second.start_mjd
+    # Without a night's end (daytime), the grid reaches SLOT_GRID_SPAN_D ahead.
+    builder._slot_rows(second.end_mjd + 0.1)
+    assert builder._slot_ok.shape[1] == pytest.approx(
+        SLOT_GRID_SPAN_D * 1440.0 / SLOT_MIN + 2, abs=1
+    )
 
 
 def test_openable_at_a_slots_end_holds_every_row_open_in_the_slot(twin):
