@@ -42,10 +42,12 @@ target moves a few degrees in azimuth by the visit's end, so the mask gets this 
 SKY_SLOT_MIN = 60.0
 SLOT_MIN = 15.0
 SLOT_AIRMASS_SLACK = 0.15
-SLOT_GRID_SPAN_D = 0.75
 """Per night, a coarse grid (every ``SLOT_MIN`` minutes) keeps for each slot only the rows
 within ``SLOT_AIRMASS_SLACK`` of their airmass limit in that slot or the next: a superset
 of what can be feasible, so decisions check a few hundred rows rather than all."""
+SLOT_GRID_SPAN_D = 0.75
+"""The longest a slot grid reaches (days): the whole of any night off the polar circles,
+and what a grid built without a night's end (by day) covers."""
 
 
 def alt_for_airmass(airmass: np.ndarray) -> np.ndarray:
@@ -358,8 +360,9 @@ class CandidateBuilder:
 
     def _slot_sky(self, rows: np.ndarray, mjd: float) -> np.ndarray:
         """Sky brightness (first band of each row) at the middle of the current
-        ``SKY_SLOT_MIN`` slot, computed once per slot for every row that may be up and open in it:
-        an estimate for the scheduler's expected quality (the log has the exact value)."""
+        ``SKY_SLOT_MIN`` slot, computed once per slot for every row that may be up and open
+        in it: an estimate for the scheduler's expected quality (the log has the exact
+        value)."""
         slot = int(mjd * 1440.0 / SKY_SLOT_MIN)
         if getattr(self, "_sky_slot", None) != slot or self._sky.size < len(self.queue):
             self._sky_slot = slot

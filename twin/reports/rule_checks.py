@@ -68,20 +68,26 @@ def constraint_violations(
         _night_violations(obs, nights),
     ]
     out = _violations(parts)
+    if out.empty:  # a run that kept every rule: nothing to order
+        return out
     order = out["rule"].map({r: i for i, r in enumerate(rules())})
     return out.assign(_o=order).sort_values(["obs_id", "_o"], kind="stable").drop(columns="_o")
 
 
-def _violations(parts: list[pd.DataFrame]) -> pd.DataFrame:
+def _violations(parts: list[pd.DataFrame | None]) -> pd.DataFrame:
     dtypes = dict(zip(VIOLATION_COLUMNS, ("int64", object, float, float, object), strict=True))
     empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
-    parts = [p for p in parts if len(p)]
+    parts = [p for p in parts if p is not None and len(p)]
     return pd.concat([empty, *parts], ignore_index=True) if parts else empty
 
 
-def _flag(obs_id, rule: str, value, limit, mask, detail=None) -> pd.DataFrame:
+def _flag(obs_id, rule: str, value, limit, mask, detail=None) -> pd.DataFrame | None:
+    """The flagged rows as violations; None when ``mask`` flags none (most checks of most
+    batches: building an empty frame per rule was most of the audit's cost)."""
     mask = np.asarray(mask, dtype=bool)
     n = int(mask.sum())
+    if n == 0:
+        return None
     return pd.DataFrame(
         {
             "obs_id": np.asarray(obs_id)[mask],
@@ -93,7 +99,7 @@ def _flag(obs_id, rule: str, value, limit, mask, detail=None) -> pd.DataFrame:
     )
 
 
-def _limit_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> list[pd.DataFrame]:
+def _limit_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> list[pd.DataFrame | None]:
     """The request's limits (:mod:`twin.programme.constraints`), each judged at the worse
     of the ends it holds at; a rule waived while the moon is down only while it is up."""
     rules = constraints.rules()
@@ -117,7 +123,7 @@ def _limit_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> list[pd.Data
     return parts
 
 
-def _window_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
+def _window_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame | None:
     """Outside every window of its request: start in [start, end) and end <= end of one."""
     cols = ["window_start_mjd", "window_end_mjd"]
     win = requests[["request_id", *cols]].explode(cols).dropna(subset=cols)
@@ -135,7 +141,7 @@ def _window_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFram
     return _flag(m["obs_id"], "window", np.where(t0 < reach, t1, t0), limit, ~inside)
 
 
-def _site_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
+def _site_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame | None:
     """At a site its request does not allow (an empty ``sites`` list allows every site)."""
     pairs = requests[["request_id", "sites"]].explode("sites").dropna(subset=["sites"])
     pairs = pairs.rename(columns={"sites": "site"}).astype({"site": str}).drop_duplicates()
@@ -152,7 +158,7 @@ def _site_violations(obs: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
     return _flag(bad["obs_id"], "site", np.nan, np.nan, np.ones(len(bad), bool), detail)
 
 
-def _horizon_violations(obs: pd.DataFrame, horizon_fn: HorizonFn | None) -> pd.DataFrame:
+def _horizon_violations(obs: pd.DataFrame, horizon_fn: HorizonFn | None) -> pd.DataFrame | None:
     alt0, alt1 = obs["alt_deg"].to_numpy(float), obs["alt_end_deg"].to_numpy(float)
     lim0, lim1 = np.zeros(len(obs)), np.zeros(len(obs))
     if horizon_fn is not None:
@@ -168,7 +174,7 @@ def _horizon_violations(obs: pd.DataFrame, horizon_fn: HorizonFn | None) -> pd.D
 
 def _interval_violations(
     obs: pd.DataFrame, intervals: dict[str, tuple[np.ndarray, np.ndarray]], key: str, rule: str
-) -> pd.DataFrame:
+) -> pd.DataFrame | None:
     """Exposures overlapping an interval of their key; value: seconds inside it, limit 0."""
     t0, t1 = obs["mjd_start"].to_numpy(float), obs["mjd_end"].to_numpy(float)
     hit = np.zeros(len(obs), bool)
@@ -253,7 +259,7 @@ def _inside_latest(obs: pd.DataFrame, intervals: pd.DataFrame, by: str, start: s
     return m, stop, (t0 < stop) & (t1 <= stop + TIME_TOL_DAYS)
 
 
-def _night_violations(obs: pd.DataFrame, nights: pd.DataFrame) -> pd.DataFrame:
+def _night_violations(obs: pd.DataFrame, nights: pd.DataFrame) -> pd.DataFrame | None:
     """Not wholly inside a night window of its site (no check without a nights table)."""
     if nights.empty:
         return _violations([])

@@ -215,17 +215,23 @@ class Partials:
     def __init__(self, template: pd.DataFrame) -> None:
         self.template = template  # empty, with the index names and columns of a part
         self.parts: list[pd.DataFrame] = []
+        self._total: pd.DataFrame | None = None
 
     def add(self, part: pd.DataFrame) -> None:
         self.parts.append(part)
+        self._total = None
         if len(self.parts) >= MAX_PARTS:
             self.parts = [self.total()]
 
     def total(self) -> pd.DataFrame:
+        """The sum of the parts, kept until the next ``add`` (the metrics read it once per
+        level; treat it as read-only)."""
         if not self.parts:
             return self.template
-        levels = list(self.template.index.names)
-        return pd.concat(self.parts).groupby(level=levels, sort=True).sum()
+        if self._total is None:
+            levels = list(self.template.index.names)
+            self._total = pd.concat(self.parts).groupby(level=levels, sort=True).sum()
+        return self._total
 
 
 class Collected:
