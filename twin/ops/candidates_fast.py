@@ -108,13 +108,7 @@ class IncrementalCandidateBuilder(CandidateBuilder):
     def _open_rows(self, mjd: float, until_mjd: float) -> np.ndarray:
         """The reference's ``queue.open_rows(site, mjd, slot mask)``, on the slot's rows."""
         r = self._slot_index(mjd, until_mjd)
-        q = self.queue
-        wanted = q.visits_wanted[r]
-        ok = (wanted == UNLIMITED) | (q.visits_done[r] < wanted)
-        ok &= ~(mjd < q.last_visit_mjd[r] + self._cadence0[r])
-        ok &= ~q.in_progress[r]
-        ok &= q.released_mjd[self.site_index, r] <= mjd
-        return r[ok]
+        return r[self.queue.openable(self.site_index, mjd, r) & ~self.queue.in_progress[r]]
 
     def _slot_index(self, mjd: float, until_mjd: float) -> np.ndarray:
         """``flatnonzero(self._slot_rows(mjd, until_mjd))``, kept while the slot and the

@@ -123,14 +123,17 @@ class RequestQueue:
             ok &= within
         return np.flatnonzero(ok)
 
-    def openable(self, site_index: int, mjd: float) -> np.ndarray:
-        """Mask of rows open to ``site_index`` at ``mjd`` but for being observed elsewhere:
-        released to the site, visits still wanted, cadence interval elapsed. A row
-        openable at the end of an interval is openable throughout it unless it is
-        visited meanwhile (or a visit is repeated)."""
-        wanted = (self.visits_wanted == UNLIMITED) | (self.visits_done < self.visits_wanted)
-        cadence_ok = ~(mjd < self.last_visit_mjd + np.nan_to_num(self.cadence_days, nan=0.0))
-        return wanted & cadence_ok & (self.released_mjd[site_index] <= mjd)
+    def openable(self, site_index: int, mjd: float, rows: np.ndarray | None = None
+                 ) -> np.ndarray:  # fmt: skip
+        """Mask of rows (all, or ``rows``) open to ``site_index`` at ``mjd`` but for being
+        observed elsewhere: released to the site, visits still wanted, cadence interval
+        elapsed. A row openable at the end of an interval is openable throughout it
+        unless it is visited meanwhile (or a visit is repeated)."""
+        r = slice(None) if rows is None else rows
+        wanted = self.visits_wanted[r]
+        ok = (wanted == UNLIMITED) | (self.visits_done[r] < wanted)
+        ok &= ~(mjd < self.last_visit_mjd[r] + np.nan_to_num(self.cadence_days[r], nan=0.0))
+        return ok & (self.released_mjd[site_index, r] <= mjd)
 
     def visits_left(self, rows: np.ndarray) -> np.ndarray:
         wanted = self.visits_wanted[rows]
