@@ -165,6 +165,20 @@ class Centre:
         twin.at(report, lambda: self._detection_reported(state, site, report, confirming,
                                                          "m5", t1))  # fmt: skip
 
+    def detection_matters(self, state: AlertState, request: Request, site: str) -> bool:
+        """Whether an m5 detection in an exposure of ``request`` at ``site`` now could still
+        change anything when its report arrives (``_detection_reported``'s two branches):
+        the centre detects from m5, and the alert is not yet detected, or the exposure
+        confirms from another site and nothing is confirmed yet. Detection and
+        confirmation are only ever set, never cleared, so False now is False then, and the
+        loop skips computing the exposure's depth (~1 ms) for it."""
+        if self.detection != "m5":
+            return False
+        if math.isnan(state.detected_mjd):
+            return True
+        confirming = request.request_id.endswith("-confirm")
+        return confirming and site != state.detected_site and math.isnan(state.confirmed_mjd)
+
     def _detection_reported(self, state: AlertState, site: str, mjd: float,
                             confirming: bool, method: str, shutter_mjd: float) -> None:  # fmt: skip
         twin, a = self.twin, state.alert

@@ -465,9 +465,11 @@ class NetworkTwin:
             self.science_s_by_program[queue.program_index[row]] += exptime_s
             sw.uplink.send(t1 + tw.telescope.readout_s / S_PER_DAY, tw.frame_bytes)
             if request.alert_id:
-                detected = exposure_detected(tw, queue, exposure, self._alert_mag)
-                self.centre.alert_exposure(self.alerts[request.alert_id], request, sw.site.name,
-                                     t0, t1, detected, sw)  # fmt: skip
+                state = self.alerts[request.alert_id]
+                detected = self.centre.detection_matters(
+                    state, request, sw.site.name
+                ) and exposure_detected(tw, queue, exposure, self._alert_mag)
+                self.centre.alert_exposure(state, request, sw.site.name, t0, t1, detected, sw)
             for observer in self._observers:
                 observer(unit, exposure)
             if n_done == 0:
