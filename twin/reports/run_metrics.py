@@ -58,6 +58,7 @@ from twin.reports.run_tables import (  # noqa: F401  (re-exported for notebooks 
     read_table,
     records_frame,
     require_tables,
+    system_arrow_memory,
 )
 
 MAX_PARTS = 64  # partial aggregates kept before they are summed into one
@@ -171,7 +172,8 @@ def write_metrics(run_dir: str | Path, horizon_fn: HorizonFn | None = None,
         layout = {s.resolved.name: [t.name for t in s.telescopes] for s in scenario.sites}
         if horizon_fn is None:
             horizon_fn = _horizon_of(scenario)
-    metrics = stream_metrics(run_dir, horizon_fn, layout)
+    with system_arrow_memory():
+        metrics = stream_metrics(run_dir, horizon_fn, layout)
     path = run_dir / "metrics.json"
     existing = json.loads(path.read_text()) if path.is_file() else {}
     out = {"run": existing.pop("run", {}), **existing, **metrics}

@@ -37,7 +37,7 @@ from twin.reports.plot_data import (
     open_fraction_per_night,
     sky_counts,
 )
-from twin.reports.run_tables import iter_frames, read_table
+from twin.reports.run_tables import iter_frames, read_table, system_arrow_memory
 
 __all__ = [
     "make_run_plots",
@@ -344,7 +344,11 @@ def make_run_plots(run_dir: str | Path) -> list[Path]:
     Each plot streams the tables it needs, only the columns it needs; the nights table
     (one row per site and night) is the only one read whole.
     """
-    run_dir = Path(run_dir)
+    with system_arrow_memory():
+        return _make_run_plots(Path(run_dir))
+
+
+def _make_run_plots(run_dir: Path) -> list[Path]:
     out = run_dir / "plots"
     nights = read_table(run_dir, "nights", NIGHT_COLUMNS)
 

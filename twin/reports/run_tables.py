@@ -12,6 +12,7 @@ pandas objects; the reports need a third of the columns and can aggregate as the
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -42,6 +43,24 @@ TABLES: dict[str, pa.Schema] = {
 OPTIONAL_TABLES = ("alerts", "requests")  # a run without alerts or a queue may omit them
 BATCH_ROWS = 20_000  # ~5 MB of the metrics' columns; one day of a dense network is ~1 500
 READ_ROWS = 16_384  # rows per Parquet read; batches are assembled from these
+
+
+@contextlib.contextmanager
+def system_arrow_memory() -> Iterator[None]:
+    """Arrow's allocations on the system allocator while a run is read back.
+
+    pyarrow's default pool (mimalloc here) keeps the pages of freed batches for reuse, so
+    reading a run in batches left its peak near the sum of them: over 30 nights of
+    ``dense-8site``, ``write_metrics`` rose 75 MB above the run's RSS with it and 39 MB
+    with the system allocator (by hand; ``benchmarks/peak_rss.py`` measures the year).
+    The previous pool is restored after; buffers remember the pool that made them.
+    """
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
 
 def table_files(run_dir: str | Path, name: str) -> list[str] | None:

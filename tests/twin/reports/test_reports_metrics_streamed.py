@@ -115,6 +115,25 @@ def test_whole_frames_give_the_streamed_metrics(run_dir):
     assert_same(compute_metrics(**tables, horizon_fn=horizon), expected)
 
 
+def test_metrics_read_the_run_on_the_system_allocator_then_restore_the_pool(
+    run_dir, tmp_path, monkeypatch
+):
+    before = pa.default_memory_pool().backend_name
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(pa.default_memory_pool().backend_name)
+        return stream_metrics(*args, **kwargs)
+
+    monkeypatch.setattr(run_metrics, "stream_metrics", spy)
+    write_metrics(_copy(run_dir, tmp_path / "run"))
+    assert seen == ["system"]
+    assert pa.default_memory_pool().backend_name == before
+    with pytest.raises(RuntimeError), run_metrics.system_arrow_memory():
+        raise RuntimeError("a failing read")
+    assert pa.default_memory_pool().backend_name == before
+
+
 def _copy(run_dir: Path, to: Path) -> Path:
     shutil.copytree(run_dir, to)
     return to
