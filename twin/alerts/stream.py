@@ -47,6 +47,7 @@ Days = Annotated[float, Field(ge=0.0, le=3660.0)]
 """A delay or window in days, at most the longest run."""
 
 PROGRAM = "alerts"
+CONFIRM_SUFFIX = "-confirm"  # a confirmation request's id: ``{alert_id}-confirm``
 """Programme name of every alert request."""
 
 DEFAULT_KIND_FRACTIONS: Mapping[str, float] = {
@@ -396,6 +397,11 @@ def followup_request(
     return _request(fields, sites=tuple(sites), visits=followup.visits, alert_id=alert.alert_id)
 
 
+def is_confirmation(request_id: str) -> bool:
+    """Whether ``request_id`` names an alert's confirmation request."""
+    return request_id.endswith(CONFIRM_SUFFIX)
+
+
 def confirmation_request(
     alert: Alert,
     spec: AlertSpec | FollowupSpec,
@@ -413,7 +419,7 @@ def confirmation_request(
             f"(all_sites={tuple(all_sites)}); set followup.confirm=False for one-site networks"
         )
     fields = dict(
-        request_id=f"{alert.alert_id}-confirm",
+        request_id=f"{alert.alert_id}{CONFIRM_SUFFIX}",
         program=PROGRAM,
         target_id=alert.alert_id,
         ra_deg=alert.ra_deg,

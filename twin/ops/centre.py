@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from twin.alerts.stream import Alert, FollowupSpec, confirmation_request, followup_request
+from twin.alerts.stream import (
+    Alert,
+    FollowupSpec,
+    confirmation_request,
+    followup_request,
+    is_confirmation,
+)
 
 if TYPE_CHECKING:
     from twin.ops.network import NetworkTwin
@@ -123,7 +129,7 @@ class Centre:
         ``-confirm``) confirms it — the rule of the ``m5`` baseline
         (:meth:`alert_exposure`), so both detection methods confirm alike."""
         confirming = (state.confirm_requested and site != state.detected_site
-                      and request_id.endswith("-confirm"))  # fmt: skip
+                      and is_confirmation(request_id))  # fmt: skip
         self._detection_reported(state, site, mjd, confirming, method, shutter_mjd)
 
     # -- the alert desk -----------------------------------------------------------------
@@ -161,7 +167,7 @@ class Centre:
         if not detected or self.detection != "m5":
             return  # with "stage", detections come from the pixels (detection_reported)
         report = sw.link.message_arrival_mjd(t1 + twin.ops.detection_processing_s / S_PER_DAY)
-        confirming = request.request_id.endswith("-confirm")
+        confirming = is_confirmation(request.request_id)
         twin.at(report, lambda: self._detection_reported(state, site, report, confirming,
                                                          "m5", t1))  # fmt: skip
 
@@ -176,7 +182,7 @@ class Centre:
             return False
         if math.isnan(state.detected_mjd):
             return True
-        confirming = request.request_id.endswith("-confirm")
+        confirming = is_confirmation(request.request_id)
         return confirming and site != state.detected_site and math.isnan(state.confirmed_mjd)
 
     def _detection_reported(self, state: AlertState, site: str, mjd: float,
