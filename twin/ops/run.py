@@ -25,7 +25,7 @@ from twin.ops.engines import DEFAULT_ENGINE
 from twin.ops.network import NetworkTwin
 from twin.ops.policies import resolve_policy
 from twin.ops.recorder import Recorder, part_days, remove_parts_from
-from twin.ops.stopping import RunStopped, critical, stop_on_signals
+from twin.ops.stopping import RunStopped, critical, stop_on_signals, stopped_by
 from twin.ops.world import World
 from twin.programme import constraints
 from twin.scenario import Scenario, dump_scenario, same_scenario_yaml
@@ -132,7 +132,10 @@ def run_scenario(
             metrics = _finish(out, world, twin, time.perf_counter() - wall0, plots,
                               resumed_after=kept if resume else None)  # fmt: skip
             _write_progress(out, spec, policy.name, days_total, days_total, True)
-        except RunStopped as stop:
+        except Exception as exc:
+            stop = stopped_by(exc)  # also when compiled code wrapped it (stopping.py)
+            if stop is None:
+                raise
             if recorder is not None:
                 recorder.discard()
             done = read_progress(out).get("days_finished", 0)

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from twin.ops.stopping import RunStopped, critical, stop_on_signals
+from twin.ops.stopping import RunStopped, critical, stop_on_signals, stopped_by
 
 
 @pytest.fixture
@@ -43,3 +43,36 @@ def test_an_ignored_sigint_stays_ignored_as_under_nohup(restore_signals):
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     with pytest.raises(RunStopped), stop_on_signals():  # SIGTERM still stops the run
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _wrapped_like_numba(signum: int) -> SystemError:
+    """What a signal during a kernel call surfaces as: the handler's RunStopped under
+    numba's SystemError, under SimPy's re-raise of it (both set ``__cause__``)."""
+    try:
+        try:
+            raise RunStopped(signum)
+        except RunStopped as stop:
+            raise SystemError("CPUDispatcher returned a result with an exception set") from stop
+    except SystemError as inner:
+        outer = SystemError(*inner.args)
+        outer.__cause__ = inner
+        return outer
+
+
+def test_stopped_by_finds_a_stop_under_compiled_codes_wrapping():
+    stop = stopped_by(_wrapped_like_numba(signal.SIGTERM))
+    assert isinstance(stop, RunStopped) and stop.signum == signal.SIGTERM
+    assert stopped_by(SystemError("unrelated")) is None
+    looped = ValueError("a")
+    looped.__context__ = ValueError("b")
+    looped.__context__.__context__ = looped  # a cycle ends the walk
+    assert stopped_by(looped) is None
+
+
+def test_a_wrapped_stop_leaves_the_block_as_a_stop(restore_signals):
+    with pytest.raises(RunStopped) as stopped, stop_on_signals():
+        raise _wrapped_like_numba(signal.SIGINT)
+    assert type(stopped.value) is RunStopped
+    assert stopped.value.exit_code == 128 + signal.SIGINT
+    with pytest.raises(SystemError), stop_on_signals():  # anything else passes through
+        raise SystemError("unrelated")
