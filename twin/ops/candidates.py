@@ -201,7 +201,7 @@ class CandidateBuilder:
         era = frame.orientation.earth_rotation_angle_rad(grid, dut1)
         # Rows whose last window has closed can never be feasible again (a year's
         # expired alerts are half the queue by December): they stay off the grid.
-        live = np.flatnonzero(~(self._last_window_end() < mjd))
+        live = np.flatnonzero(~(self.queue.last_window_end() < mjd))
         cos_h = np.cos(era[None, :] + frame._lon_rad - ra[live, None])
         sin_alt = (self._sin_lat * sin_dec[live])[:, None] + (self._cos_lat * cos_dec[live])[
             :, None
@@ -382,14 +382,6 @@ class CandidateBuilder:
             self._fill_sky(rows[todo], (slot + 0.5) * SKY_SLOT_MIN / 1440.0)
             sky = self._sky[rows]
         return sky
-
-    def _last_window_end(self) -> np.ndarray:
-        """Per row, the end of its last window (inf: any time), kept while the queue
-        does not grow."""
-        ends = getattr(self, "_window_last_end", None)
-        if ends is None or ends.size != len(self.queue):
-            ends = self._window_last_end = np.fmax.reduce(self.queue.window_end, axis=1)
-        return ends
 
     def _fill_sky(self, rows: np.ndarray, t_mid: float) -> None:
         if rows.size == 0:

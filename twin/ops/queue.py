@@ -46,6 +46,7 @@ class RequestQueue:
         self.last_visit_mjd = f
         self.is_alert, self.in_progress = b, b
         self.released_mjd = np.empty((n_sites, 0))  # inf: not (yet) offered to that site
+        self._last_end = np.empty(0)  # last_window_end's, until the queue grows
 
     def __len__(self) -> int:
         return len(self.requests)
@@ -134,6 +135,13 @@ class RequestQueue:
         ok = (wanted == UNLIMITED) | (self.visits_done[r] < wanted)
         ok &= ~(mjd < self.last_visit_mjd[r] + np.nan_to_num(self.cadence_days[r], nan=0.0))
         return ok & (self.released_mjd[site_index, r] <= mjd)
+
+    def last_window_end(self) -> np.ndarray:
+        """Per row, the end of its last window (inf: any time): a row whose last window
+        has closed can never be observed again. Kept until the queue grows."""
+        if self._last_end.size != len(self):
+            self._last_end = np.fmax.reduce(self.window_end, axis=1)
+        return self._last_end
 
     def visits_left(self, rows: np.ndarray) -> np.ndarray:
         wanted = self.visits_wanted[rows]

@@ -85,6 +85,9 @@ class Forecast:
         self._root = as_seed_sequence(seed)
         self.issue_step_min = float(issue_step_min)
         self.max_lead_h = float(max_lead_h)
+        # The lead-time grid of the per-issue noise: fixed by max_lead_h, read every call.
+        n_lead = int(np.ceil(self.max_lead_h / LEAD_GRID_STEP_H)) + 1
+        self._lead_grid_h = np.arange(n_lead) * LEAD_GRID_STEP_H
         self.errors = errors or ForecastErrors()
         self._grids: dict[tuple[str, int], np.ndarray] = {}
 
@@ -131,7 +134,7 @@ class Forecast:
         the rows of :data:`_NOISE_ROW`'s error streams asked for."""
         key = (site_name, issue_index)
         grid = self._grids.get(key)
-        n_lead = int(np.ceil(self.max_lead_h / LEAD_GRID_STEP_H)) + 1
+        n_lead = self._lead_grid_h.size
         if grid is None:  # one draw per site and issue: schedulers ask many times an hour
             seed = child_seed(self._root, name_key(site_name), issue_index % 2**63)
             z = np.random.default_rng(seed).standard_normal((n_lead, 5))
@@ -140,8 +143,7 @@ class Forecast:
             if len(self._grids) > 4096:
                 self._grids.clear()
             self._grids[key] = grid
-        lead_grid_h = np.arange(n_lead) * LEAD_GRID_STEP_H
-        return np.stack([np.interp(lead_h, lead_grid_h, grid[:, k]) for k in rows])
+        return np.stack([np.interp(lead_h, self._lead_grid_h, grid[:, k]) for k in rows])
 
     def _perturb(
         self,
