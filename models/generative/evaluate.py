@@ -12,7 +12,7 @@ Sets with the same conditioning as the held-out real galaxies:
 
 Every held-out galaxy's conditioning is sampled :data:`SAMPLES_PER_GALAXY` times (and as
 many parametric stamps drawn), and beside both sets stands a third: the **real training
-galaxies** (never compared with themselves), measured the same way. Its distance to the
+galaxies**, measured the same way. Its distance to the
 held-out set is the *floor* of the measurement: what a generator indistinguishable from
 real galaxies would score with this many held-out stamps (172 for the shipped set: a
 Wasserstein distance between two finite samples of one distribution is not 0). With
