@@ -17,6 +17,7 @@ from models.generative.diffusion import ddim_sample, stamp_noise  # noqa: E402
 from models.generative.generator import WEIGHTS_DIR, GalaxyGenerator  # noqa: E402
 from models.generative.model import GalaxyUNet  # noqa: E402
 from models.generative.train import fit  # noqa: E402
+from models.generative.train import main as train_main  # noqa: E402
 
 WIDTHS = (8, 8, 16)
 
@@ -69,6 +70,29 @@ def test_resumed_training_equals_unbroken(tmp_path):
     resumed = fit(tiny_model(), data, checkpoint=ck, resume=True, **kwargs)
     assert states_equal(whole["model"], resumed["model"])
     assert states_equal(whole["ema"], resumed["ema"])
+
+
+def test_training_ships_the_weights_asked_for(tmp_path):
+    data_dir, run = tmp_path / "data", tmp_path / "run"
+    data_dir.mkdir()
+    np.savez_compressed(data_dir / "generative.npz", **toy_data())
+    (data_dir / "generative.json").write_text(json.dumps({"seed": 0, "n_parametric": 0}))
+    common = ["--data", str(data_dir), "--out", str(run), "--steps", "6", "--batch", "4",
+              "--widths", "8,8,16", "--seed", "3"]  # fmt: skip
+    train_main([*common, "--weights", str(tmp_path / "ema")])
+    train_main([*common, "--export", "--ship", "model", "--weights", str(tmp_path / "last")])
+    ck = torch.load(run / "checkpoint.pt", weights_only=True)
+    for name, key in (("ema", "ema"), ("last", "model")):
+        shipped = torch.load(tmp_path / name / "generative.pt", weights_only=True)
+        assert shipped.keys() == ck[key].keys()
+        assert all(torch.equal(shipped[k], ck[key][k]) for k in shipped)
+    manifest = json.loads((tmp_path / "last" / "manifest.json").read_text())
+    assert "--ship model" in manifest["command"] and "--export" not in manifest["command"]
+    assert manifest["train"]["ship"] == "model"
+    ema, last = (
+        torch.load(tmp_path / n / "generative.pt", weights_only=True) for n in ("ema", "last")
+    )
+    assert not all(torch.equal(ema[k], last[k]) for k in ema)
 
 
 def test_sampler_is_deterministic_for_a_seed():
