@@ -47,8 +47,9 @@ Days = Annotated[float, Field(ge=0.0, le=3660.0)]
 """A delay or window in days, at most the longest run."""
 
 PROGRAM = "alerts"
-CONFIRM_SUFFIX = "-confirm"  # a confirmation request's id: ``{alert_id}-confirm``
 """Programme name of every alert request."""
+CONFIRM_SUFFIX = "-confirm"
+"""A confirmation request's id is ``{alert_id}-confirm`` (:func:`is_confirmation`)."""
 
 DEFAULT_KIND_FRACTIONS: Mapping[str, float] = {
     "sn_ia": 0.5,
